@@ -1,0 +1,3 @@
+from mcplookup_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The ASGI application: /mcp, /api/v1, /health, /ready, /metrics, and the lifespan that owns resources."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from mcp.server.transport_security import TransportSecuritySettings
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcplookup_mcp import __version__
+from mcplookup_mcp.dns_resolver import make_resolver
+from mcplookup_mcp.errors import RegistryError
+from mcplookup_mcp.mcp_tools import build_mcp
+from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
+from mcplookup_mcp.migrate import pending_migrations
+from mcplookup_mcp.openapi import build_openapi
+from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.repository import Repository, make_pool
+from mcplookup_mcp.rest import problem, problem_from, routes
+from mcplookup_mcp.service import RegistryService, utcnow
+from mcplookup_mcp.settings import Settings
+
+log = structlog.get_logger("mcplookup")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CLAIM_SWEEP_SECONDS = 300.0
+
+
+class ObserveMiddleware:
+    """Request id, access log and the HTTP metrics, labelled by route template (bounded cardinality)."""
+
+    def __init__(self, app: ASGIApp, templates: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.templates = templates
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_wrapper)
+            finally:
+                elapsed = time.perf_counter() - started
+                path = self.templates(scope)
+                labels = (scope["method"], path, str(status))
+                HTTP_DURATION.labels(*labels).observe(elapsed)
+                HTTP_REQUESTS.labels(*labels).inc()
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=path,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+
+
+def _template_finder(route_list: list[Route]) -> Callable[[Scope], str]:
+    def find(scope: Scope) -> str:
+        for route in route_list:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route.path
+        return "other"
+
+    return find
+
+
+def create_app(
+    settings: Settings,
+    database_url: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    background: bool = True,
+) -> Starlette:
+    pool = make_pool(database_url, settings.db_pool_size)
+    repo = Repository(pool)
+    resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    service = RegistryService(repo, settings, resolver, limiter, clock=clock)
+    mcp = build_mcp(service)
+    mcp_app = mcp.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(
+            # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
+            enable_dns_rebinding_protection="*" not in settings.allowed_hosts,
+            allowed_hosts=list(settings.allowed_hosts),
+            allowed_origins=list(settings.allowed_origins),
+        ),
+    )
+    openapi_doc = build_openapi(mcp)
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def ready(_: Request) -> Response:
+        try:
+            async with pool.connection(timeout=2.0) as conn:
+                waiting = await pending_migrations(conn)
+            await service.ready()
+        except Exception as exc:  # readiness must answer, whatever failed
+            log.warning("not ready", error=type(exc).__name__)
+            return problem(503, "Not ready", "the database is unreachable or not migrated", "not-ready")
+        if waiting:
+            return problem(503, "Not ready", f"migrations not applied: {', '.join(waiting)}", "not-ready")
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(openapi_doc)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem(
+            404, "Not found", f"no route {request.url.path}; see /api/v1/openapi.json", "not-found"
+        )
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return problem(
+            405,
+            "Method not allowed",
+            f"{request.method} is not allowed on {request.url.path}",
+            "method-not-allowed",
+        )
+
+    async def registry_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RegistryError)
+        return problem_from(exc)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", path=request.url.path, error=type(exc).__name__)
+        return problem(
+            500, "Internal error", "something went wrong on our side; it has been logged", "internal-error"
+        )
+
+    route_list: list[Route] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        *routes(service),
+        # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
+        Route("/mcp", mcp_app, name="mcp"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await pool.open(wait=True, timeout=30.0)
+        sweeper = asyncio.create_task(_sweep_claims(service)) if background else None
+        try:
+            async with mcp.session_manager.run():
+                yield {"service": service}
+        finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await pool.close()
+
+    app = Starlette(
+        routes=route_list,
+        lifespan=lifespan,
+        middleware=[Middleware(ObserveMiddleware, templates=_template_finder(route_list))],
+        exception_handlers={
+            404: not_found,
+            405: method_not_allowed,
+            RegistryError: registry_error,
+            500: server_error,
+        },
+    )
+    app.state.service = service
+    return app
+
+
+async def _sweep_claims(service: RegistryService) -> None:
+    """Expire and purge stale claims. Idempotent, so every replica may run it."""
+    while True:
+        try:
+            expired = await service.expire_claims()
+            if expired:
+                log.info("claims expired", count=expired)
+        except RegistryError as exc:
+            log.warning("claim sweep failed", error=exc.message)
+        await asyncio.sleep(CLAIM_SWEEP_SECONDS)

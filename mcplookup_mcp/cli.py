@@ -1,0 +1,135 @@
+"""`mcplookup`: serve, migrate, discover."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from mcplookup_mcp.settings import ConfigError, Settings, load_settings
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from mcplookup_mcp.embedded import start_embedded
+
+    print(f"DATABASE_URL is unset: using the embedded PostgreSQL in {settings.data_dir}", file=sys.stderr)
+    return start_embedded(settings.data_dir)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mcplookup_mcp.app import create_app
+    from mcplookup_mcp.logs import configure_logging
+    from mcplookup_mcp.migrate import apply_migrations
+
+    configure_logging(settings.log_level)
+    url = _database_url(settings)
+    applied = asyncio.run(apply_migrations(url))
+    if applied:
+        print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
+    app = create_app(settings, url)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.migrate import apply_migrations
+
+    applied = asyncio.run(apply_migrations(_database_url(settings)))
+    print(f"applied: {', '.join(applied)}" if applied else "the database is up to date")
+    return 0
+
+
+def _discover(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.app import create_app
+
+    async def run() -> int:
+        app = create_app(settings, _database_url(settings), background=False)
+        service = app.state.service
+        await service.repo.pool.open(wait=True)
+        try:
+            result = await service.discover(
+                {"query": " ".join(args.query), "limit": args.limit}, transport="cli"
+            )
+        finally:
+            await service.repo.pool.close()
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        return 0
+
+    return asyncio.run(run())
+
+
+def _dev_dns(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.devdns import LoopbackDnsServer
+
+    async def run() -> int:
+        server = LoopbackDnsServer(args.host, args.port)
+        for entry in args.txt:
+            name, sep, value = entry.partition("=")
+            if not sep or not name or not value:
+                print(f"mcplookup: --txt {entry!r} must look like NAME=VALUE", file=sys.stderr)
+                return 2
+            server.set_txt(name, value)
+        await server.start()
+        print(
+            f"dev-dns answering on {server.host}:{server.port} (UDP and TCP); Ctrl-C stops it",
+            file=sys.stderr,
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mcplookup", description="MCPLookup: the MCP server registry")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server (MCP at /mcp, REST at /api/v1)")
+    serve.add_argument("--host", help="listen address (default MCPLOOKUP_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
+    serve.set_defaults(handler=_serve)
+    migrate = sub.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(handler=_migrate)
+    discover = sub.add_parser("discover", help="search the registry from the command line")
+    discover.add_argument("query", nargs="+")
+    discover.add_argument("--limit", type=int, default=10)
+    discover.set_defaults(handler=_discover)
+    dev_dns = sub.add_parser(
+        "dev-dns", help="a loopback DNS server serving given TXT records (development and tests only)"
+    )
+    dev_dns.add_argument("--host", default="127.0.0.1")
+    dev_dns.add_argument("--port", type=int, default=5353)
+    dev_dns.add_argument(
+        "--txt", action="append", default=[], metavar="NAME=VALUE", help="a TXT record to serve"
+    )
+    dev_dns.set_defaults(handler=_dev_dns)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"mcplookup: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return int(args.handler(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

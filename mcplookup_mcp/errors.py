@@ -1,0 +1,87 @@
+"""The project's own errors. Transports map them to responses in one place each.
+
+The class docstring is the default message; `field` names the offending input where there is one.
+`status` is the HTTP status a REST answer carries; MCP answers carry the message as an `isError`
+tool result.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """The request could not be completed."""
+
+    status = 400
+    slug = "bad-request"
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.field = field
+        super().__init__(self.message)
+
+
+class InvalidInput(RegistryError):
+    """An argument is invalid."""
+
+    status = 422
+    slug = "invalid-input"
+
+
+class NotFound(RegistryError):
+    """No such server."""
+
+    status = 404
+    slug = "not-found"
+
+
+class AlreadyRegistered(RegistryError):
+    """A server with this name is already listed."""
+
+    status = 409
+    slug = "already-registered"
+
+
+class Conflict(RegistryError):
+    """The request conflicts with the current state."""
+
+    status = 409
+    slug = "conflict"
+
+
+class ClaimExpired(RegistryError):
+    """The claim has expired: register again to get a new record to publish."""
+
+    status = 410
+    slug = "claim-expired"
+
+
+class AuthRequired(RegistryError):
+    """This needs the domain's API key as `Authorization: Bearer mcpl_...`."""
+
+    status = 401
+    slug = "auth-required"
+
+
+class Forbidden(RegistryError):
+    """This API key may not do that."""
+
+    status = 403
+    slug = "forbidden"
+
+
+class RateLimited(RegistryError):
+    """Too many requests: wait and try again."""
+
+    status = 429
+    slug = "rate-limited"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(RegistryError):
+    """A dependency is unavailable: try again shortly."""
+
+    status = 503
+    slug = "unavailable"

@@ -1,0 +1,24 @@
+"""Prometheus metrics. Names match the ones the alerts and dashboards use."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by method, route template and status",
+    ("method", "path", "status"),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by method, route template and status", ("method", "path", "status")
+)
+VERIFICATION_ATTEMPTS = Counter(
+    "verification_attempts_total", "Domain verification attempts that looked up DNS"
+)
+VERIFICATION_SUCCESSES = Counter("verification_successes_total", "Domain verifications that succeeded")
+VERIFICATION_FAILURES = Counter(
+    "verification_failures_total", "Domain verifications that did not succeed, by reason", ("reason",)
+)
+MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
+TOTAL_REGISTERED_SERVERS = Gauge("total_registered_servers", "Listed servers (active), refreshed on scrape")

@@ -1,0 +1,150 @@
+"""The OpenAPI document for the REST shim, built from the same models and tool schemas the service uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from pydantic import BaseModel
+
+from mcplookup_mcp import __version__
+from mcplookup_mcp.models import DiscoverResult, GetServerResult, Problem, RegisterResult, VerifyResult
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+    }
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": "Problem (RFC 9457)", "content": _PROBLEM} for s in statuses}
+
+
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str, required: bool = False
+) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
+    found = mcp._tool_manager.get_tool(tool)
+    assert found is not None, tool
+    schema = dict(found.parameters)
+    schema["additionalProperties"] = False
+    return schema
+
+
+def build_openapi(mcp: MCPServer) -> dict[str, Any]:
+    """One definition of each input: request bodies are the matching MCP tools' input schemas."""
+    components: dict[str, Any] = {}
+    for model in (DiscoverResult, GetServerResult, RegisterResult, VerifyResult, Problem):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    text = {"type": "string"}
+    paths: dict[str, Any] = {
+        "/api/v1/discover": {
+            "get": {
+                "operationId": "discover",
+                "summary": "Find MCP servers for a need, ranked",
+                "parameters": [
+                    _param("q", "query", text, "What you need, in plain words or keywords"),
+                    _param("domain", "query", text, "Only servers on this domain or its subdomains"),
+                    _param(
+                        "capability",
+                        "query",
+                        {"type": "array", "items": text},
+                        "Required capabilities (repeat or comma-separate)",
+                    ),
+                    _param("category", "query", text, "Only this category"),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "1 to 100, default 10",
+                    ),
+                    _param(
+                        "include_pending",
+                        "query",
+                        {"type": "boolean"},
+                        "Also list unverified claims, flagged",
+                    ),
+                ],
+                "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+            }
+        },
+        "/api/v1/servers/{name}": {
+            "get": {
+                "operationId": "get_server",
+                "summary": "One listed server by registry name (URL-encode the slash as %2F or leave it)",
+                "parameters": [_param("name", "path", text, "e.g. com.example/mail", required=True)],
+                "responses": {"200": _ok(GetServerResult, "The server"), **_problems(404, 422)},
+            }
+        },
+        "/api/v1/domains/{domain}": {
+            "get": {
+                "operationId": "get_domain",
+                "summary": "The listed server(s) of a domain",
+                "parameters": [_param("domain", "path", text, "e.g. example.com", required=True)],
+                "responses": {
+                    "200": _ok(GetServerResult, "The domain's first server and the names of the others"),
+                    **_problems(404, 422),
+                },
+            }
+        },
+        "/api/v1/register": {
+            "post": {
+                "operationId": "register",
+                "summary": "Claim a domain's server; returns the DNS record to publish",
+                "security": [{}, {"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _tool_schema(mcp, "register_server")}},
+                },
+                "responses": {
+                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify"),
+                    "201": _ok(
+                        RegisterResult, "Listed at once under an already verified domain (API key given)"
+                    ),
+                    **_problems(401, 403, 409, 422, 429),
+                },
+            }
+        },
+        "/api/v1/verify": {
+            "post": {
+                "operationId": "verify",
+                "summary": "Check a claim's DNS record; on success returns the domain's API key once",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _tool_schema(mcp, "verify_domain")}},
+                },
+                "responses": {
+                    "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
+                    **_problems(404, 409, 410, 422, 429),
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MCPLookup REST API",
+            "version": __version__,
+            "description": "REST shim over the MCPLookup registry; the MCP endpoint is /mcp.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The domain's API key, mcpl_...",
+                }
+            },
+        },
+    }

@@ -1,0 +1,194 @@
+"""The only module that names SQL queries. Driver errors become the project's own errors here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from mcplookup_mcp.errors import AlreadyRegistered, Unavailable
+from mcplookup_mcp.sqlfiles import queries
+
+Row = dict[str, Any]
+
+
+class Queries:
+    """Named queries bound to one connection (inside a transaction when opened by `transaction`)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self.conn = conn
+        self._sql = queries()
+
+    async def _all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        return await cur.fetchall() if cur.description else []
+
+    async def _one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
+        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        return await cur.fetchone() if cur.description else None
+
+    async def _run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
+        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        return cur.rowcount
+
+    # domains
+    async def ensure_domain(self, domain: str) -> None:
+        await self._run("ensure_domain", {"domain": domain})
+
+    async def get_domain(self, domain: str) -> Row | None:
+        return await self._one("get_domain", {"domain": domain})
+
+    async def lock_domain(self, domain: str) -> Row | None:
+        return await self._one("lock_domain", {"domain": domain})
+
+    async def mark_domain_verified(self, domain: str, now: datetime, reason: str) -> None:
+        await self._run("mark_domain_verified", {"domain": domain, "now": now, "reason": reason})
+
+    async def mark_domain_servers_verified(self, domain: str, now: datetime) -> None:
+        await self._run("mark_domain_servers_verified", {"domain": domain, "now": now})
+
+    # claims
+    async def count_pending_claims(self, domain: str, now: datetime) -> int:
+        row = await self._one("count_pending_claims", {"domain": domain, "now": now})
+        return int(row["n"]) if row else 0
+
+    async def insert_claim(self, params: Mapping[str, Any]) -> UUID:
+        row = await self._one("insert_claim", {**params, "listing": Jsonb(params["listing"])})
+        assert row is not None
+        return UUID(str(row["id"]))
+
+    async def get_claim_for_update(self, domain: str, registration_hash: bytes) -> Row | None:
+        return await self._one(
+            "get_claim_for_update", {"domain": domain, "registration_hash": registration_hash}
+        )
+
+    async def record_claim_failure(self, claim_id: UUID, now: datetime, failure: str) -> None:
+        await self._run("record_claim_failure", {"id": claim_id, "now": now, "failure": failure})
+
+    async def mark_claim_verified(self, claim_id: UUID, now: datetime) -> None:
+        await self._run("mark_claim_verified", {"id": claim_id, "now": now})
+
+    async def mark_claim_expired(self, claim_id: UUID) -> None:
+        await self._run("mark_claim_expired", {"id": claim_id})
+
+    async def void_competing_claims(self, domain: str, claim_id: UUID) -> None:
+        await self._run("void_competing_claims", {"domain": domain, "id": claim_id})
+        await self._run("delete_voided_pending_servers", {"domain": domain})
+
+    async def expire_claims(self, now: datetime, forget_before: datetime) -> int:
+        row = await self._one("expire_claims", {"now": now})
+        await self._run("delete_unlisted_pending_servers")
+        await self._run("purge_old_claims", {"cutoff": forget_before})
+        return int(row["n"]) if row else 0
+
+    # servers
+    async def insert_pending_server(self, params: Mapping[str, Any]) -> None:
+        await self._run("insert_pending_server", _server_params(params))
+
+    async def insert_active_server(self, params: Mapping[str, Any]) -> None:
+        await self._run("insert_active_server", _server_params(params))
+
+    async def publish_claim_server(self, claim_id: UUID, now: datetime) -> str | None:
+        row = await self._one("publish_claim_server", {"claim_id": claim_id, "now": now})
+        await self._run("delete_claim_pending_server", {"claim_id": claim_id})
+        return str(row["name"]) if row else None
+
+    async def get_server_by_name(self, name: str) -> Row | None:
+        return await self._one("get_server_by_name", {"name": name})
+
+    async def get_servers_by_domain(self, domain: str) -> list[Row]:
+        return await self._all("get_servers_by_domain", {"domain": domain})
+
+    async def discover(self, params: Mapping[str, Any]) -> list[Row]:
+        return await self._all("discover_servers", params)
+
+    async def insert_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
+        await self._run(
+            "insert_discovery_event",
+            {"transport": transport, "result_count": result_count, "duration_ms": duration_ms},
+        )
+
+    # api keys
+    async def insert_api_key(
+        self, domain: str, key_hash: bytes, key_prefix: str, now: datetime, expires_at: datetime | None
+    ) -> None:
+        await self._run(
+            "insert_api_key",
+            {
+                "domain": domain,
+                "key_hash": key_hash,
+                "key_prefix": key_prefix,
+                "now": now,
+                "expires_at": expires_at,
+            },
+        )
+
+    async def revoke_domain_keys(self, domain: str, now: datetime, reason: str) -> int:
+        return await self._run("revoke_domain_keys", {"domain": domain, "now": now, "reason": reason})
+
+    async def find_api_key(self, key_hash: bytes) -> Row | None:
+        return await self._one("find_api_key", {"key_hash": key_hash})
+
+    async def touch_api_key(self, key_id: UUID, now: datetime) -> None:
+        await self._run("touch_api_key", {"id": key_id, "now": now})
+
+    async def ping(self) -> bool:
+        row = await self._one("ping")
+        return bool(row and row["ok"] == 1)
+
+
+def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    for key in ("repository", "remotes"):
+        if key in out and out[key] is not None:
+            out[key] = Jsonb(out[key])
+    return out
+
+
+class Repository:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Queries]:
+        async with _translated(), self.pool.connection() as conn:
+            yield Queries(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        async with _translated(), self.pool.connection() as conn, conn.transaction():
+            yield Queries(conn)
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        constraint = exc.diag.constraint_name or ""
+        if constraint.startswith("mcp_servers_name"):
+            raise AlreadyRegistered("a server with this name is already listed", field="slug") from None
+        raise AlreadyRegistered("this already exists") from None
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        # PoolTimeout is an OperationalError: the database is unreachable or saturated.
+        raise Unavailable("the database is unavailable: try again shortly") from exc
+
+
+def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        open=False,
+        timeout=10.0,
+        name="mcplookup",
+    )

@@ -1,0 +1,141 @@
+"""The REST shim: the same service calls as the MCP tools, for curl and scripts. Errors are RFC 9457."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mcplookup_mcp import keys
+from mcplookup_mcp.errors import InvalidInput, RegistryError
+from mcplookup_mcp.service import RegistryService
+
+MAX_BODY = 64 * 1024
+PROBLEM_TYPE_BASE = "https://mcplookup.org/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def problem_from(exc: RegistryError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="mcplookup"'}
+    title = (type(exc).__doc__ or "Error").strip().split("\n")[0]
+    return problem(exc.status, title, exc.message, exc.slug, exc.field, headers)
+
+
+def _json(model: BaseModel, status: int = 200) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guard(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except RegistryError as exc:
+            return problem_from(exc)
+
+    return wrapped
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/json", ""):
+        raise InvalidInput("send the body as JSON with Content-Type: application/json", field="content-type")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidInput(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return data
+
+
+def _query(request: Request, renames: dict[str, str], lists: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Query parameters under the service's names; unknown ones are refused."""
+    data: dict[str, Any] = {}
+    for key in request.query_params:
+        if key not in renames:
+            raise InvalidInput(f"unknown query parameter {key!r}; accepted: {', '.join(renames)}", field=key)
+        values = request.query_params.getlist(key)
+        if key in lists:
+            data[renames[key]] = [part for value in values for part in value.split(",") if part.strip()]
+        else:
+            if len(values) > 1:
+                raise InvalidInput(f"query parameter {key!r} was given more than once", field=key)
+            data[renames[key]] = values[0]
+    return data
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def routes(service: RegistryService) -> list[Route]:
+    async def discover(request: Request) -> Response:
+        data = _query(
+            request,
+            {
+                "q": "query",
+                "query": "query",
+                "domain": "domain",
+                "capability": "capabilities",
+                "capabilities": "capabilities",
+                "category": "category",
+                "limit": "limit",
+                "include_pending": "include_pending",
+            },
+            lists=("capability", "capabilities"),
+        )
+        return _json(await service.discover(data, transport="rest"))
+
+    async def get_server(request: Request) -> Response:
+        _query(request, {})
+        return _json(await service.get_server({"name": request.path_params["name"]}))
+
+    async def get_domain(request: Request) -> Response:
+        _query(request, {})
+        return _json(await service.get_server({"domain": request.path_params["domain"]}))
+
+    async def register(request: Request) -> Response:
+        token = keys.bearer_token(request.headers.get("authorization"))
+        result = await service.register(await _body(request), api_key=token, client=_client(request))
+        return _json(result, status=201 if result.status == "listed" else 202)
+
+    async def verify(request: Request) -> Response:
+        return _json(await service.verify(await _body(request), client=_client(request)))
+
+    return [
+        Route("/api/v1/discover", _guard(discover), methods=["GET"], name="discover"),
+        Route("/api/v1/servers/{name:path}", _guard(get_server), methods=["GET"], name="get_server"),
+        Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
+        Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),
+        Route("/api/v1/verify", _guard(verify), methods=["POST"], name="verify"),
+    ]

@@ -1,0 +1,400 @@
+"""Every registry rule, once. MCP tools and REST routes call these methods and only shape the answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dns.asyncresolver
+
+from mcplookup_mcp import keys, validation
+from mcplookup_mcp.errors import (
+    AuthRequired,
+    ClaimExpired,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+)
+from mcplookup_mcp.metrics import VERIFICATION_ATTEMPTS, VERIFICATION_FAILURES, VERIFICATION_SUCCESSES
+from mcplookup_mcp.models import (
+    DiscoveredServer,
+    DiscoverResult,
+    DnsRecord,
+    GetServerResult,
+    HealthSummary,
+    Match,
+    RegisterResult,
+    ServerOut,
+    VerifyResult,
+)
+from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.repository import Queries, Repository, Row
+from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.verification import Outcome, check_record, record_name, record_value
+
+REGISTER_FIELDS = (
+    "domain",
+    "slug",
+    "endpoint",
+    "description",
+    "title",
+    "transport",
+    "capabilities",
+    "category",
+    "auth_type",
+    "website_url",
+    "repository_url",
+    "version",
+    "recover_ownership",
+)
+VERIFY_FIELDS = ("domain", "registration_id")
+DISCOVER_FIELDS = ("query", "domain", "capabilities", "category", "limit", "include_pending")
+
+MAX_PENDING_CLAIMS_PER_DOMAIN = 20
+FORGET_ENDED_CLAIMS_AFTER = timedelta(days=30)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RegistryService:
+    def __init__(
+        self,
+        repo: Repository,
+        settings: Settings,
+        resolver: dns.asyncresolver.Resolver,
+        limiter: RateLimiter,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.resolver = resolver
+        self.limiter = limiter
+        self.clock = clock
+
+    # registration ------------------------------------------------------------------------------------
+
+    async def register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
+        validation.reject_unknown(data, REGISTER_FIELDS)
+        self.limiter.hit("register", client)
+        domain = validation.domain(data.get("domain"))
+        slug = validation.slug(data.get("slug"))
+        name = f"{validation.reversed_domain(domain)}/{slug}"
+        listing = self._listing(data, domain, name)
+        recover = validation.flag(data.get("recover_ownership"), "recover_ownership")
+        now = self.clock()
+
+        async with self.repo.transaction() as q:
+            await q.ensure_domain(domain)
+            state = await q.lock_domain(domain)
+            if state and state["verified"] and not recover:
+                await self._require_key(q, api_key, domain, now)
+                if await q.get_server_by_name(name):
+                    raise Conflict(
+                        f"{name} is already listed; choose another slug, or change the listing with the "
+                        "domain's API key",
+                        field="slug",
+                    )
+                await q.insert_active_server(listing | {"now": now})
+                return RegisterResult(
+                    status="listed",
+                    name=name,
+                    domain=domain,
+                    next_step=f"{name} is listed under the verified domain {domain}; find it with discover_servers.",
+                )
+            if await q.count_pending_claims(domain, now) >= MAX_PENDING_CLAIMS_PER_DOMAIN:
+                raise RateLimited(
+                    f"{domain} already has {MAX_PENDING_CLAIMS_PER_DOMAIN} pending claims; verify one of them "
+                    "or wait for them to expire",
+                    retry_after=3600,
+                )
+            registration_id = keys.new_registration_id()
+            token = keys.new_challenge_token()
+            expires_at = now + timedelta(hours=self.settings.claim_ttl_hours)
+            claim_id = await q.insert_claim(
+                {
+                    "domain": domain,
+                    "registration_hash": keys.digest(registration_id),
+                    "token": token,
+                    "record_name": record_name(domain),
+                    "record_value": record_value(token),
+                    "server_name": name,
+                    "listing": dict(listing),
+                    "client": client[:100],
+                    "now": now,
+                    "expires_at": expires_at,
+                }
+            )
+            await q.insert_pending_server(listing | {"claim_id": claim_id, "now": now})
+        record = DnsRecord(name=record_name(domain), value=record_value(token))
+        return RegisterResult(
+            status="pending_verification",
+            name=name,
+            domain=domain,
+            registration_id=registration_id,
+            dns_record=record,
+            expires_at=expires_at,
+            next_step=(
+                f"Publish a TXT record at {record.name} with the value {record.value}, then call "
+                f"verify_domain with domain={domain} and this registration_id (it is shown only once) "
+                f"before {expires_at:%Y-%m-%d %H:%M} UTC. Until then the server is not listed."
+            ),
+        )
+
+    def _listing(self, data: Mapping[str, Any], domain: str, name: str) -> dict[str, Any]:
+        repo_url = validation.web_url(data.get("repository_url"), "repository_url")
+        endpoint = validation.endpoint(data.get("endpoint"), domain, self.settings.allow_http_endpoints)
+        transport = validation.choice(
+            data.get("transport"), "transport", validation.TRANSPORTS, "streamable-http"
+        )
+        return {
+            "name": name,
+            "domain": domain,
+            "endpoint": endpoint,
+            "transport": transport,
+            "title": validation.text(data.get("title"), "title", validation.MAX_TITLE),
+            "description": validation.text(data.get("description"), "description", validation.MAX_DESCRIPTION)
+            or "",
+            "version": validation.text(data.get("version"), "version", 64),
+            "capabilities": validation.capabilities(data.get("capabilities")),
+            "category": validation.category(data.get("category")),
+            "auth_type": validation.choice(data.get("auth_type"), "auth_type", validation.AUTH_TYPES, "none"),
+            "website_url": validation.web_url(data.get("website_url"), "website_url"),
+            "repository": {"url": repo_url, "source": "unknown"} if repo_url else None,
+            "remotes": [{"type": transport, "url": endpoint}],
+        }
+
+    async def _require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
+        if not api_key:
+            raise AuthRequired(
+                f"{domain} is already verified: send its API key as 'Authorization: Bearer mcpl_...' to add "
+                "or change servers. If the key is lost or the domain changed hands, call register_server "
+                "again with recover_ownership=true and prove control with a new DNS record."
+            )
+        row = await q.find_api_key(keys.digest(api_key))
+        if row is None or not keys.matches(api_key, row["key_hash"]):
+            raise Forbidden(f"this API key is not valid for {domain}")
+        if row["domain"] != domain:
+            raise Forbidden(f"this API key belongs to another domain, not {domain}")
+        if row["revoked_at"] is not None:
+            raise Forbidden(
+                f"this API key for {domain} was revoked ({row['revoked_reason'] or 'no reason given'})"
+            )
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            raise Forbidden(f"this API key for {domain} expired on {row['expires_at']:%Y-%m-%d}")
+        await q.touch_api_key(row["id"], now)
+
+    # verification ------------------------------------------------------------------------------------
+
+    async def verify(self, data: Mapping[str, Any], *, client: str) -> VerifyResult:
+        validation.reject_unknown(data, VERIFY_FIELDS)
+        domain = validation.domain(data.get("domain"))
+        registration_id = data.get("registration_id")
+        if not isinstance(registration_id, str) or not registration_id.startswith(keys.REGISTRATION_PREFIX):
+            raise InvalidInput(
+                "registration_id is required: the mcpreg_... value register_server returned for this claim",
+                field="registration_id",
+            )
+        if len(registration_id) > 200:
+            raise InvalidInput("registration_id is too long to be a registration id", field="registration_id")
+        self.limiter.hit("verify", client)
+        reg_hash = keys.digest(registration_id)
+        now = self.clock()
+
+        async with self.repo.read() as q:
+            claim = await q.get_claim_for_update(domain, reg_hash)
+        claim = self._usable_claim(claim, domain)
+        if claim["expires_at"] <= now:
+            async with self.repo.transaction() as q:
+                await q.mark_claim_expired(claim["id"])
+            raise ClaimExpired(
+                f"this claim on {domain} expired at {claim['expires_at']:%Y-%m-%d %H:%M} UTC; call "
+                "register_server again to get a new record to publish and a new registration_id"
+            )
+
+        VERIFICATION_ATTEMPTS.inc()
+        # The DNS lookup happens outside any transaction: it may take seconds and must not hold locks.
+        result = await check_record(self.resolver, domain, claim["token"])
+        expected = DnsRecord(name=claim["record_name"], value=claim["record_value"])
+        if result.outcome is not Outcome.VERIFIED:
+            VERIFICATION_FAILURES.labels(reason=result.outcome.value).inc()
+            async with self.repo.transaction() as q:
+                await q.record_claim_failure(claim["id"], now, result.detail)
+            return VerifyResult(
+                status=result.outcome.value,  # type: ignore[arg-type]
+                verified=False,
+                domain=domain,
+                name=claim["server_name"],
+                message=_failure_message(result.outcome, result.detail, expected),
+                retryable=True,
+                attempts=claim["attempts"] + 1,
+                expected_record=expected,
+                found=list(result.found),
+            )
+
+        api_key = keys.new_api_key()
+        async with self.repo.transaction() as q:
+            await q.lock_domain(domain)
+            # Re-read under the domain lock: a competing claim may have verified meanwhile.
+            claim = self._usable_claim(await q.get_claim_for_update(domain, reg_hash), domain)
+            await q.mark_claim_verified(claim["id"], now)
+            await q.void_competing_claims(domain, claim["id"])
+            await q.mark_domain_verified(domain, now, "verified by DNS TXT record")
+            name = await q.publish_claim_server(claim["id"], now) or claim["server_name"]
+            await q.mark_domain_servers_verified(domain, now)
+            await q.revoke_domain_keys(domain, now, "replaced by a new verification of the domain")
+            await q.insert_api_key(domain, keys.digest(api_key), keys.display_prefix(api_key), now, None)
+        VERIFICATION_SUCCESSES.inc()
+        return VerifyResult(
+            status="verified",
+            verified=True,
+            domain=domain,
+            name=name,
+            message=(
+                f"{domain} is verified and {name} is listed. The api_key below is shown only now: store it; "
+                "send it as 'Authorization: Bearer <api_key>' to add or change this domain's servers."
+            ),
+            retryable=False,
+            attempts=claim["attempts"] + 1,
+            expected_record=expected,
+            found=list(result.found),
+            api_key=api_key,
+        )
+
+    @staticmethod
+    def _usable_claim(claim: Row | None, domain: str) -> Row:
+        if claim is None:
+            raise NotFound(
+                f"no claim on {domain} has this registration_id: use the registration_id that register_server "
+                "returned for this domain (it is shown only once), or register again",
+                field="registration_id",
+            )
+        if claim["status"] == "verified":
+            raise Conflict(f"this claim already verified {domain}; its API key was shown in that answer")
+        if claim["status"] == "voided":
+            raise Conflict(
+                f"another claim verified {domain} first, so this one is void; if you control the domain, "
+                "register again with recover_ownership=true"
+            )
+        if claim["status"] == "expired":
+            raise ClaimExpired(f"this claim on {domain} expired; call register_server again to start over")
+        return claim
+
+    async def expire_claims(self) -> int:
+        now = self.clock()
+        async with self.repo.transaction() as q:
+            return await q.expire_claims(now, now - FORGET_ENDED_CLAIMS_AFTER)
+
+    # discovery ---------------------------------------------------------------------------------------
+
+    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        validation.reject_unknown(data, DISCOVER_FIELDS)
+        query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
+        domain = validation.domain(data["domain"]) if data.get("domain") else None
+        caps = validation.capabilities(data.get("capabilities"))
+        params = {
+            "query": query,
+            "domain": domain,
+            "domain_suffix": "%." + _like_escape(domain) if domain else None,
+            "capabilities": caps or None,
+            "category": validation.category(data.get("category")),
+            "limit": validation.limit(data.get("limit")),
+            "include_pending": validation.flag(data.get("include_pending"), "include_pending"),
+        }
+        started = time.perf_counter()
+        async with self.repo.read() as q:
+            rows = await q.discover(params)
+            await q.insert_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
+        servers = [
+            DiscoveredServer(
+                **server_out(row).model_dump(),
+                match=Match(relevance=round(float(row["relevance"]), 6), matched=row["matched"] or {}),
+            )
+            for row in rows
+        ]
+        return DiscoverResult(servers=servers, count=len(servers), query=query or None)
+
+    async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:
+        validation.reject_unknown(data, ("name", "domain"))
+        name, domain = data.get("name"), data.get("domain")
+        if bool(name) == bool(domain):
+            raise InvalidInput(
+                "give exactly one of name (e.g. com.example/mail) or domain (e.g. example.com)"
+            )
+        async with self.repo.read() as q:
+            if name:
+                row = await q.get_server_by_name(validation.server_name(name))
+                if row is None or row["status"] != "active":
+                    raise NotFound(
+                        f"no listed server is named {name}; search with discover_servers", field="name"
+                    )
+                others = (
+                    [r["name"] for r in await q.get_servers_by_domain(row["domain"])] if row["domain"] else []
+                )
+            else:
+                checked = validation.domain(domain)
+                rows = await q.get_servers_by_domain(checked)
+                if not rows:
+                    raise NotFound(
+                        f"no listed server under {checked}; a pending claim is listed only once verified",
+                        field="domain",
+                    )
+                row, others = rows[0], [r["name"] for r in rows]
+        return GetServerResult(
+            server=server_out(row), other_servers_on_domain=[n for n in others if n != row["name"]]
+        )
+
+    async def ready(self) -> bool:
+        async with self.repo.read() as q:
+            return await q.ping()
+
+
+def server_out(row: Row) -> ServerOut:
+    return ServerOut(
+        name=row["name"],
+        title=row["title"],
+        description=row["description"],
+        version=row["version"],
+        domain=row["domain"],
+        endpoint=row["endpoint"],
+        transport=row["transport"],
+        capabilities=list(row["capabilities"] or []),
+        category=row["category"],
+        auth_type=row["auth_type"],
+        website_url=row["website_url"],
+        repository=row["repository"],
+        packages=row["packages"] or [],
+        remotes=row["remotes"] or [],
+        source=row["source"],
+        listing_status=row["status"],
+        verified=row["verified"],
+        pending=row["status"] == "pending",
+        imported=row["source"] == "import",
+        health=HealthSummary(
+            status=row["health_status"],
+            uptime_percentage=row["uptime_percentage"],
+            avg_response_time_ms=row["avg_response_time_ms"],
+            last_check=row["last_health_check_at"],
+        ),
+        trust_score=row["trust_score"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord) -> str:
+    publish = f"publish a TXT record at {expected.name} with the value {expected.value}"
+    if outcome is Outcome.MISSING:
+        return f"Not verified yet: {detail}. {publish.capitalize()}, wait for DNS to update, then call verify_domain again."
+    if outcome is Outcome.WRONG_VALUE:
+        return f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then call verify_domain again."
+    return f"Not verified: {detail}. This is usually temporary: call verify_domain again in a minute."
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,180 @@
+"""Configuration, read once from the environment into a frozen object.
+
+An invalid value raises `ConfigError` naming the variable; `mcplookup` turns it into a one-line
+message and a non-zero exit. Anything meant for tests and development only is refused when
+`MCPLOOKUP_ENV=production` (the default).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+ENVIRONMENTS = ("production", "staging", "development", "test")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "production"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    database_url: str | None = None
+    database_read_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("mcplookup")))
+    public_url: str = "http://127.0.0.1:8000"
+    allowed_hosts: tuple[str, ...] = (
+        "127.0.0.1",
+        "127.0.0.1:*",
+        "localhost",
+        "localhost:*",
+        "[::1]",
+        "[::1]:*",
+    )
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    dns_timeout: float = 5.0
+    claim_ttl_hours: float = 72.0
+    allow_http_endpoints: bool = False
+    probe_allow_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit_per_minute: int = 30
+    db_pool_size: int = 10
+    trusted_proxies: str = "127.0.0.1"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}={raw!r} is not a boolean: use true or false")
+
+
+def _number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key}={raw!r} is out of range: it must be between {low:g} and {high:g}")
+    return value
+
+
+def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    value = _number(env, key, default, low, high)
+    if value != int(value):
+        raise ConfigError(f"{key}={env.get(key)!r} must be a whole number")
+    return int(value)
+
+
+def _list(env: Mapping[str, str], key: str) -> tuple[str, ...] | None:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...], upper: bool) -> str:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().upper() if upper else raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{key}={raw!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    if not raw.startswith(tuple(f"{s}://" for s in schemes)) and not raw.startswith(
+        tuple(f"{s}:" for s in schemes)
+    ):
+        raise ConfigError(f"{key} must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return raw.strip()
+
+
+def _nameservers(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    raw = env.get("MCPLOOKUP_DNS_NAMESERVERS", "")
+    from mcplookup_mcp.dns_resolver import parse_nameservers
+
+    try:
+        return tuple(parse_nameservers(raw))
+    except ValueError as exc:
+        raise ConfigError(f"MCPLOOKUP_DNS_NAMESERVERS: {exc}") from None
+
+
+def _cidrs(env: Mapping[str, str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    parts = _list(env, "MCPLOOKUP_PROBE_ALLOW_CIDRS") or ()
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts)
+    except ValueError as exc:
+        raise ConfigError(f"MCPLOOKUP_PROBE_ALLOW_CIDRS: {exc}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every variable; raise ConfigError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    mode = _choice(env, "MCPLOOKUP_ENV", "production", ENVIRONMENTS, upper=False)
+    port = _int(env, "PORT", 8000, 1, 65535)
+    host = env.get("MCPLOOKUP_HOST", "127.0.0.1").strip() or "127.0.0.1"
+    allow_http = _bool(env, "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS", False)
+    cidrs = _cidrs(env)
+    if mode == "production":
+        if allow_http:
+            raise ConfigError(
+                "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS=true is for development and tests only; "
+                "it is refused when MCPLOOKUP_ENV=production"
+            )
+        if cidrs:
+            raise ConfigError(
+                "MCPLOOKUP_PROBE_ALLOW_CIDRS is for development and tests only; "
+                "it is refused when MCPLOOKUP_ENV=production"
+            )
+    public_url = env.get("MCPLOOKUP_PUBLIC_URL", "").strip() or f"http://127.0.0.1:{port}"
+    defaults = Settings()
+    data_dir_raw = env.get("MCPLOOKUP_DATA_DIR", "").strip()
+    return Settings(
+        env=mode,
+        host=host,
+        port=port,
+        log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
+        database_read_url=_url(env, "DATABASE_READ_URL", ("postgresql", "postgres")),
+        redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+        data_dir=Path(data_dir_raw).expanduser() if data_dir_raw else defaults.data_dir,
+        public_url=public_url.rstrip("/"),
+        allowed_hosts=_list(env, "MCPLOOKUP_ALLOWED_HOSTS") or defaults.allowed_hosts,
+        allowed_origins=_list(env, "MCPLOOKUP_ALLOWED_ORIGINS") or defaults.allowed_origins,
+        dns_nameservers=_nameservers(env),
+        dns_timeout=_number(env, "MCPLOOKUP_DNS_TIMEOUT", 5.0, 0.1, 60.0),
+        claim_ttl_hours=_number(env, "MCPLOOKUP_CLAIM_TTL_HOURS", 72.0, 0.01, 24 * 30),
+        allow_http_endpoints=allow_http,
+        probe_allow_cidrs=cidrs,
+        rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
+        db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
+        trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
+    )

@@ -1,0 +1,61 @@
+"""Named SQL queries, loaded from the package's `sql/queries/*.sql` files.
+
+Each query starts with a `-- name --` header line followed by a one-line `-- description`
+comment; placeholders are psycopg's `%(param)s`. Only the repository names queries.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
+
+_HEADER = re.compile(r"^-- ([a-z0-9_]+) --\s*$", re.MULTILINE)
+
+
+def sql_dir() -> Traversable:
+    return resources.files("mcplookup_mcp") / "sql"
+
+
+def parse_queries(text: str, source: str) -> dict[str, str]:
+    parts = _HEADER.split(text)
+    queries: dict[str, str] = {}
+    # parts = [preamble, name1, body1, name2, body2, ...]
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = body.strip().splitlines()
+        if not lines or not lines[0].startswith("-- "):
+            raise ValueError(f"{source}: query {name!r} needs a one-line '-- description' after its header")
+        query = "\n".join(lines[1:]).strip()
+        if not query:
+            raise ValueError(f"{source}: query {name!r} is empty")
+        if name in queries:
+            raise ValueError(f"{source}: query {name!r} is defined twice")
+        queries[name] = query
+    return queries
+
+
+@cache
+def queries() -> dict[str, str]:
+    merged: dict[str, str] = {}
+    folder = sql_dir() / "queries"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        for name, query in parse_queries(entry.read_text(encoding="utf-8"), entry.name).items():
+            if name in merged:
+                raise ValueError(f"{entry.name}: query {name!r} is already defined in another file")
+            merged[name] = query
+    return merged
+
+
+def migrations() -> list[tuple[str, str]]:
+    """(version, sql) pairs in order; the version is the file name without `.sql`."""
+    folder = sql_dir() / "migrations"
+    found = sorted((e.name, e) for e in folder.iterdir() if e.name.endswith(".sql"))
+    result = []
+    for file_name, entry in found:
+        if not re.fullmatch(r"\d{4}_[a-z0-9_]+\.sql", file_name):
+            raise ValueError(f"migration file {file_name!r} must be named NNNN_description.sql")
+        result.append((file_name.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    return result

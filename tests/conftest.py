@@ -1,0 +1,261 @@
+"""Real services for the tests: PostgreSQL (one migrated template, one clone per test), a loopback DNS
+server, and the app served by uvicorn on an ephemeral port.
+
+PostgreSQL: MCPLOOKUP_TEST_DATABASE_URL, else 127.0.0.1:5432 when it answers, else the embedded server.
+Redis: MCPLOOKUP_TEST_REDIS_URL, else 127.0.0.1:6379, else a `redis-server` on PATH; tests needing it skip
+where there is none. With MCPLOOKUP_REQUIRE_SERVICES=1 a missing service fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dnsserver import ThreadedDnsServer
+
+from mcplookup_mcp.app import create_app
+from mcplookup_mcp.dns_resolver import make_resolver
+from mcplookup_mcp.migrate import apply_migrations
+from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.repository import Repository, make_pool
+from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.settings import Settings, load_settings
+
+REQUIRE_SERVICES = os.environ.get("MCPLOOKUP_REQUIRE_SERVICES") == "1"
+_counter = itertools.count()
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"MCPLOOKUP_REQUIRE_SERVICES=1 and {reason}")
+    pytest.skip(reason)
+
+
+def _answers(conninfo: str) -> bool:
+    try:
+        with psycopg.connect(conninfo, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A superuser connection string to a server where tests may create databases."""
+    explicit = os.environ.get("MCPLOOKUP_TEST_DATABASE_URL")
+    if explicit:
+        if not _answers(explicit):
+            pytest.fail(f"MCPLOOKUP_TEST_DATABASE_URL does not answer: {explicit}")
+        return explicit
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _answers(local):
+        return local
+    if REQUIRE_SERVICES:
+        pytest.fail("MCPLOOKUP_REQUIRE_SERVICES=1 and no PostgreSQL answers on 127.0.0.1:5432")
+    return _embedded_url(tmp_path_factory)
+
+
+_embedded: dict[str, str] = {}
+
+
+def _embedded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if "url" not in _embedded:
+        from mcplookup_mcp.embedded import start_embedded
+
+        _embedded["url"] = start_embedded(tmp_path_factory.mktemp("embedded-pg"))
+    return _embedded["url"]
+
+
+@pytest.fixture(scope="session")
+def embedded_pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded PostgreSQL 18 itself, whatever pg_admin_url is."""
+    return _embedded_url(tmp_path_factory)
+
+
+def with_dbname(conninfo: str, dbname: str) -> str:
+    return make_conninfo(conninfo, dbname=dbname)
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if template:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_dbname(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_admin_url: str) -> Iterator[str]:
+    name = f"mcpl_tpl_{os.getpid()}"
+    url = create_database(pg_admin_url, name)
+    asyncio.run(apply_migrations(url))
+    yield name
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"mcpl_t_{os.getpid()}_{next(_counter)}"
+    url = create_database(pg_admin_url, name, template=template_db)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[ThreadedDnsServer]:
+    server = ThreadedDnsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns(dns_server: ThreadedDnsServer) -> ThreadedDnsServer:
+    dns_server.reset()
+    return dns_server
+
+
+@pytest.fixture
+def settings(dns: ThreadedDnsServer) -> Settings:
+    base = load_settings({"MCPLOOKUP_ENV": "test", "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS": "true"})
+    return replace(base, dns_nameservers=tuple(dns.nameservers), dns_timeout=1.0, rate_limit_per_minute=1000)
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def service(db_url: str, settings: Settings) -> AsyncIterator[RegistryService]:
+    pool = make_pool(db_url, 4)
+    await pool.open(wait=True)
+    svc = RegistryService(
+        Repository(pool),
+        settings,
+        make_resolver(list(settings.dns_nameservers), settings.dns_timeout),
+        RateLimiter(settings.rate_limit_per_minute),
+    )
+    yield svc
+    await pool.close()
+
+
+@dataclass
+class LiveServer:
+    """The real app under uvicorn on 127.0.0.1, in a thread with its own event loop."""
+
+    app: Any
+    base_url: str = ""
+
+    def start(self) -> LiveServer:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+
+
+@pytest.fixture
+def make_live(db_url: str, settings: Settings) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def make(app_settings: Settings | None = None, **kwargs: Any) -> LiveServer:
+        live = LiveServer(create_app(app_settings or settings, db_url, **kwargs)).start()
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def live(make_live: Callable[..., LiveServer]) -> LiveServer:
+    return make_live()
+
+
+@pytest.fixture
+async def http(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as client:
+        yield client
+
+
+@asynccontextmanager
+async def mcp_client(base_url: str, api_key: str | None = None) -> AsyncIterator[Any]:
+    """The SDK's own client over streamable HTTP against the live app."""
+    import httpx2
+    from mcp.client.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=20) as http_client:
+        async with Client(streamable_http_client(f"{base_url}/mcp", http_client=http_client)) as client:
+            yield client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dbname_of(url: str) -> str:
+    return str(conninfo_to_dict(url)["dbname"])

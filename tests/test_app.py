@@ -1,0 +1,92 @@
+"""Operator-facing surface: /health, /ready, /metrics, the OpenAPI document, request ids."""
+
+from __future__ import annotations
+
+import httpx
+from conftest import LiveServer
+from starlette.routing import Route
+
+from mcplookup_mcp.app import create_app
+
+
+async def test_health_and_ready(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/health")).json()["status"] == "ok"
+    response = await http.get("/ready")
+    assert response.status_code == 200 and response.json() == {"status": "ready"}
+
+
+async def test_ready_fails_on_unmigrated_database(
+    make_live: object, pg_admin_url: str, settings: object
+) -> None:
+    from conftest import LiveServer, create_database, drop_database
+
+    url = create_database(pg_admin_url, "mcpl_unmigrated")
+    try:
+        live = LiveServer(create_app(settings, url)).start()  # type: ignore[arg-type]
+        try:
+            async with httpx.AsyncClient(base_url=live.base_url) as http:
+                response = await http.get("/ready")
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+        finally:
+            live.stop()
+    finally:
+        drop_database(pg_admin_url, "mcpl_unmigrated")
+
+
+async def test_openapi_describes_every_route(live: LiveServer, http: httpx.AsyncClient) -> None:
+    doc = (await http.get("/api/v1/openapi.json")).json()
+    app_routes = {
+        (route.path.replace("{name:path}", "{name}"), method.lower())
+        for route in live.app.routes
+        if isinstance(route, Route)
+        and route.path.startswith("/api/v1/")
+        and route.path != "/api/v1/openapi.json"
+        for method in (route.methods or set()) - {"HEAD"}
+    }
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    assert app_routes == documented
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert "200" in op["responses"] or "202" in op["responses"]
+            for response in op["responses"].values():
+                schema = next(iter(response["content"].values()))["schema"]
+                ref = schema["$ref"].rsplit("/", 1)[-1]
+                assert ref in doc["components"]["schemas"]
+    register_body = doc["paths"]["/api/v1/register"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert register_body["additionalProperties"] is False
+    assert {"domain", "endpoint", "slug", "capabilities"} <= set(register_body["properties"])
+
+
+async def test_metrics_use_route_templates(http: httpx.AsyncClient) -> None:
+    await http.get("/api/v1/servers/com.example/one")
+    await http.get("/api/v1/servers/com.example/two")
+    await http.post("/api/v1/verify", json={"domain": "example.test", "registration_id": "mcpreg_nope"})
+    text = (await http.get("/metrics")).text
+    assert (
+        'http_request_duration_seconds_count{method="GET",path="/api/v1/servers/{name:path}",status="404"}'
+        in text
+    )
+    assert "com.example/one" not in text
+    assert "verification_attempts_total" in text and "verification_failures_total" in text
+
+
+async def test_request_id_is_echoed_or_made(http: httpx.AsyncClient) -> None:
+    response = await http.get("/health", headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    response = await http.get("/health", headers={"x-request-id": "bad id;" + "x" * 80})
+    assert (
+        not response.headers["x-request-id"].startswith("bad") and len(response.headers["x-request-id"]) == 16
+    )
+
+
+async def test_mcp_refuses_unknown_host(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.post(
+            "/mcp",
+            headers={"host": "evil.example", "accept": "application/json, text/event-stream"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+    assert response.status_code == 421

@@ -1,0 +1,79 @@
+"""Migrations apply to an empty database on PostgreSQL 15 (the Debian server) and 18 (embedded), once."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import psycopg
+import pytest
+from conftest import create_database, drop_database
+
+from mcplookup_mcp.migrate import apply_migrations
+from mcplookup_mcp.sqlfiles import migrations, parse_queries, queries
+
+EXPECTED_TABLES = {
+    "domains",
+    "domain_verifications",
+    "api_keys",
+    "mcp_servers",
+    "discovery_events",
+    "schema_migrations",
+}
+
+
+def _check_fresh_database(admin_url: str, name: str) -> int:
+    url = create_database(admin_url, name)
+    try:
+        versions = [version for version, _ in migrations()]
+        assert asyncio.run(apply_migrations(url)) == versions
+        assert asyncio.run(apply_migrations(url)) == []
+        with psycopg.connect(url) as conn:
+            tables = {
+                r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            }
+            recorded = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+            server_version = conn.info.server_version
+        assert EXPECTED_TABLES <= tables
+        assert recorded == versions
+        return server_version
+    finally:
+        drop_database(admin_url, name)
+
+
+def test_migrations_on_the_test_server(pg_admin_url: str) -> None:
+    assert _check_fresh_database(pg_admin_url, "mcpl_migrate_main") >= 150000
+
+
+def test_migrations_on_embedded_postgresql_18(embedded_pg_url: str) -> None:
+    assert _check_fresh_database(embedded_pg_url, "mcpl_migrate_embedded") >= 180000
+
+
+def test_concurrent_migrators_apply_each_migration_once(pg_admin_url: str) -> None:
+    url = create_database(pg_admin_url, "mcpl_migrate_race")
+    try:
+
+        async def race() -> list[list[str]]:
+            return list(await asyncio.gather(*(apply_migrations(url) for _ in range(4))))
+
+        results = asyncio.run(race())
+        applied = [version for result in results for version in result]
+        assert sorted(applied) == [version for version, _ in migrations()]
+    finally:
+        drop_database(pg_admin_url, "mcpl_migrate_race")
+
+
+def test_migration_files_are_numbered_in_order() -> None:
+    versions = [version for version, _ in migrations()]
+    assert versions == sorted(versions)
+    numbers = [int(v[:4]) for v in versions]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert all(re.fullmatch(r"\d{4}_[a-z0-9_]+", v) for v in versions)
+
+
+def test_every_query_is_named_and_described() -> None:
+    assert "discover_servers" in queries() and "insert_claim" in queries()
+    with pytest.raises(ValueError, match="description"):
+        parse_queries("-- broken --\nSELECT 1;", "x.sql")
+    with pytest.raises(ValueError, match="twice"):
+        parse_queries("-- a --\n-- one\nSELECT 1;\n-- a --\n-- two\nSELECT 2;", "x.sql")

@@ -1,0 +1,65 @@
+"""Configuration: invalid values stop the start with a message naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mcplookup_mcp.settings import ConfigError, load_settings
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"MCPLOOKUP_ENV": "prod"}, "MCPLOOKUP_ENV"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"MCPLOOKUP_DNS_NAMESERVERS": "not-an-ip"}, "MCPLOOKUP_DNS_NAMESERVERS"),
+        ({"MCPLOOKUP_DNS_TIMEOUT": "0"}, "MCPLOOKUP_DNS_TIMEOUT"),
+        (
+            {"MCPLOOKUP_ALLOW_HTTP_ENDPOINTS": "perhaps", "MCPLOOKUP_ENV": "test"},
+            "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS",
+        ),
+        (
+            {"MCPLOOKUP_PROBE_ALLOW_CIDRS": "300.1.1.1/8", "MCPLOOKUP_ENV": "test"},
+            "MCPLOOKUP_PROBE_ALLOW_CIDRS",
+        ),
+    ],
+)
+def test_invalid_value_names_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+
+
+@pytest.mark.parametrize("key", ["MCPLOOKUP_ALLOW_HTTP_ENDPOINTS", "MCPLOOKUP_PROBE_ALLOW_CIDRS"])
+def test_development_switches_are_refused_in_production(key: str) -> None:
+    value = "true" if key.endswith("ENDPOINTS") else "127.0.0.2/32"
+    with pytest.raises(ConfigError, match="refused when MCPLOOKUP_ENV=production"):
+        load_settings({key: value})
+    assert load_settings({key: value, "MCPLOOKUP_ENV": "test"}).env == "test"
+
+
+def test_defaults_are_production() -> None:
+    settings = load_settings({})
+    assert settings.is_production and not settings.allow_http_endpoints and settings.port == 8000
+    assert load_settings({"MCPLOOKUP_DNS_NAMESERVERS": "127.0.0.1:5353"}).dns_nameservers == (
+        ("127.0.0.1", 5353),
+    )
+
+
+def test_cli_exits_with_the_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mcplookup_mcp.cli", "migrate"],
+        env={"PORT": "nope", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "configuration error: PORT='nope' is not a number" in result.stderr
+    assert "Traceback" not in result.stderr
