@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 from conftest import LiveServer
 from starlette.routing import Route
@@ -20,7 +22,7 @@ async def test_ready_fails_on_unmigrated_database(
 ) -> None:
     from conftest import LiveServer, create_database, drop_database
 
-    url = create_database(pg_admin_url, "mcpl_unmigrated")
+    url = create_database(pg_admin_url, f"mcpl_unmigrated_{os.getpid()}")
     try:
         live = LiveServer(create_app(settings, url)).start()  # type: ignore[arg-type]
         try:
@@ -31,7 +33,7 @@ async def test_ready_fails_on_unmigrated_database(
         finally:
             live.stop()
     finally:
-        drop_database(pg_admin_url, "mcpl_unmigrated")
+        drop_database(pg_admin_url, f"mcpl_unmigrated_{os.getpid()}")
 
 
 async def test_openapi_describes_every_route(live: LiveServer, http: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import psycopg
@@ -42,15 +43,15 @@ def _check_fresh_database(admin_url: str, name: str) -> int:
 
 
 def test_migrations_on_the_test_server(pg_admin_url: str) -> None:
-    assert _check_fresh_database(pg_admin_url, "mcpl_migrate_main") >= 150000
+    assert _check_fresh_database(pg_admin_url, f"mcpl_migrate_main_{os.getpid()}") >= 150000
 
 
 def test_migrations_on_embedded_postgresql_18(embedded_pg_url: str) -> None:
-    assert _check_fresh_database(embedded_pg_url, "mcpl_migrate_embedded") >= 180000
+    assert _check_fresh_database(embedded_pg_url, f"mcpl_migrate_embedded_{os.getpid()}") >= 180000
 
 
 def test_concurrent_migrators_apply_each_migration_once(pg_admin_url: str) -> None:
-    url = create_database(pg_admin_url, "mcpl_migrate_race")
+    url = create_database(pg_admin_url, f"mcpl_migrate_race_{os.getpid()}")
     try:
 
         async def race() -> list[list[str]]:
@@ -60,7 +61,7 @@ def test_concurrent_migrators_apply_each_migration_once(pg_admin_url: str) -> No
         applied = [version for result in results for version in result]
         assert sorted(applied) == [version for version, _ in migrations()]
     finally:
-        drop_database(pg_admin_url, "mcpl_migrate_race")
+        drop_database(pg_admin_url, f"mcpl_migrate_race_{os.getpid()}")
 
 
 def test_migration_files_are_numbered_in_order() -> None:
