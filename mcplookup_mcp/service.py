@@ -31,6 +31,7 @@ from mcplookup_mcp.models import (
     ServerOut,
     VerifyResult,
 )
+from mcplookup_mcp.monitor import server_health_fields
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
@@ -345,8 +346,11 @@ class RegistryService:
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]
+            health = await q.get_health_servers(row["name"], None)
         return GetServerResult(
-            server=server_out(row), other_servers_on_domain=[n for n in others if n != row["name"]]
+            server=server_out(row),
+            other_servers_on_domain=[n for n in others if n != row["name"]],
+            **server_health_fields(health[0] if health else None),
         )
 
     async def ready(self) -> bool:
