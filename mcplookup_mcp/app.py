@@ -27,10 +27,12 @@ from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
 from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
 from mcplookup_mcp.migrate import pending_migrations
+from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.rest import problem, problem_from, routes
+from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
+from mcplookup_mcp.scheduler import Scheduler
 from mcplookup_mcp.service import RegistryService, utcnow
 from mcplookup_mcp.settings import Settings
 
@@ -105,7 +107,8 @@ def create_app(
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
-    mcp = build_mcp(service)
+    monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
+    mcp = build_mcp(service, monitor)
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
@@ -135,6 +138,8 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics(_: Request) -> Response:
+        with contextlib.suppress(RegistryError):
+            await monitor.refresh_gauges()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
@@ -169,6 +174,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
+        *health_routes(monitor),
         # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
         Route("/mcp", mcp_app, name="mcp"),
     ]
@@ -177,10 +183,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await pool.open(wait=True, timeout=30.0)
         sweeper = asyncio.create_task(_sweep_claims(service)) if background else None
+        scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             async with mcp.session_manager.run():
                 yield {"service": service}
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             if sweeper is not None:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -199,6 +210,7 @@ def create_app(
         },
     )
     app.state.service = service
+    app.state.monitor = monitor
     return app
 
 

@@ -8,7 +8,14 @@ from mcp.server import MCPServer
 from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
-from mcplookup_mcp.models import DiscoverResult, GetServerResult, Problem, RegisterResult, VerifyResult
+from mcplookup_mcp.models import (
+    DiscoverResult,
+    GetServerResult,
+    HealthResult,
+    Problem,
+    RegisterResult,
+    VerifyResult,
+)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -41,7 +48,7 @@ def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
 def build_openapi(mcp: MCPServer) -> dict[str, Any]:
     """One definition of each input: request bodies are the matching MCP tools' input schemas."""
     components: dict[str, Any] = {}
-    for model in (DiscoverResult, GetServerResult, RegisterResult, VerifyResult, Problem):
+    for model in (DiscoverResult, GetServerResult, HealthResult, RegisterResult, VerifyResult, Problem):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -125,6 +132,31 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                 "responses": {
                     "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
                     **_problems(404, 409, 410, 422, 429),
+                },
+            }
+        },
+        "/api/v1/health/{name}": {
+            "get": {
+                "operationId": "get_server_health",
+                "summary": "A listed server's health: status, latency, uptime over 24 h and 7 d, recent probes",
+                "parameters": [
+                    _param(
+                        "name",
+                        "path",
+                        text,
+                        "A registry name (com.example/mail) or a domain (example.com)",
+                        required=True,
+                    ),
+                    _param(
+                        "realtime",
+                        "query",
+                        {"type": "boolean"},
+                        "Probe now (one on-demand probe per server every 30 s)",
+                    ),
+                ],
+                "responses": {
+                    "200": _ok(HealthResult, "The server's health"),
+                    **_problems(404, 409, 422, 429),
                 },
             }
         },
