@@ -172,7 +172,8 @@ class GetServerResult(BaseModel):
         default_factory=list, description="Names of the domain's other listed servers"
     )
     tools: UntrustedTools = Field(
-        default_factory=UntrustedTools, description="The tools the prober saw (untrusted third-party text)"
+        default_factory=lambda: UntrustedTools(fingerprint=None, changed_at=None),
+        description="The tools the prober saw (untrusted third-party text)",
     )
     trust: TrustBreakdown | None = Field(None, description="How trust_score is made up; null until probed")
     uptime_24h: float | None = None

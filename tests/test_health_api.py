@@ -85,6 +85,11 @@ async def test_health_over_rest_by_name_and_domain(app: LiveServer) -> None:
         assert by_domain["other_servers_on_domain"] == ["test.example/tools"]
         assert by_domain["checks_24h"] == 1
 
+        metrics = (await http.get("/metrics")).text
+        # One of the two listed servers has been probed, and it was up.
+        assert "healthy_servers_percentage 100.0" in metrics
+        assert 'health_probes_total{status="healthy",trigger="realtime"}' in metrics
+
         bad = await http.get("/api/v1/health/example.test?realtime=maybe")
         assert bad.status_code == 422 and bad.json()["field"] == "realtime"
         unknown = await http.get("/api/v1/health/example.test?deep=1")
