@@ -26,6 +26,7 @@ log = structlog.get_logger("mcplookup.scheduler")
 LEADER_LOCK_ID = 7_245_118_302
 PRUNE_EVERY_SECONDS = 3600.0
 MAX_POLL_SECONDS = 10.0
+LEADER_CHECK_SECONDS = 10.0
 
 
 class Scheduler:
@@ -57,18 +58,27 @@ class Scheduler:
             if self._conn is None or self._conn.closed:
                 self._leader = False
                 self._conn = await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, application_name="mcplookup-scheduler"
+                    self.conninfo,
+                    autocommit=True,
+                    application_name="mcplookup-scheduler",
+                    connect_timeout=10,
+                    # A silently dropped network is noticed by TCP keepalives, on both ends.
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
                 )
-            if self._leader:
-                # Still ours only while the session lives: a dead connection means the lock is gone.
-                await self._conn.execute("SELECT 1")
-                return True
-            cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_ID,))
-            row = await cur.fetchone()
+            async with asyncio.timeout(LEADER_CHECK_SECONDS):
+                if self._leader:
+                    # Still ours only while the session lives: a dead connection means the lock is gone.
+                    await self._conn.execute("SELECT 1")
+                    return True
+                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_ID,))
+                row = await cur.fetchone()
             self._leader = bool(row and row[0])
             if self._leader:
                 log.info("scheduler leads")
-        except psycopg.Error as exc:
+        except (psycopg.Error, TimeoutError) as exc:
             if self._leader:
                 log.warning("scheduler lost leadership", error=type(exc).__name__)
             self._leader = False
