@@ -23,6 +23,7 @@ from mcp_targets import (
 )
 
 from mcplookup_mcp.dns_resolver import make_resolver
+from mcplookup_mcp.errors import Conflict
 from mcplookup_mcp.health import ProbeResult, ProbeTool, tools_fingerprint
 from mcplookup_mcp.monitor import HealthMonitor, probe_policy
 from mcplookup_mcp.ratelimit import RateLimiter
@@ -122,6 +123,8 @@ async def test_each_listed_server_is_probed_classified_and_stored(
     for name, (url, transport, _) in expected.items():
         add_server(db_url, name, url, transport=transport)
     add_server(db_url, "test.example/local", None, transport="stdio")
+    removed = add_server(db_url, "test.example/removed", healthy_target.url())
+    fetch(db_url, "UPDATE mcp_servers SET status = 'deleted' WHERE id = %s RETURNING id", removed)
 
     assert await registry.monitor.run_due() == len(expected)
 
@@ -304,3 +307,13 @@ def test_probe_settings_are_read_and_checked() -> None:
         load_settings({"MCPLOOKUP_HEALTH_RETENTION_DAYS": "1"})
     with pytest.raises(ConfigError, match="MCPLOOKUP_PROBE_CA_BUNDLE"):
         load_settings({"MCPLOOKUP_PROBE_CA_BUNDLE": "/nonexistent/ca.pem"})
+
+
+async def test_a_server_without_a_remote_endpoint_cannot_be_probed_on_request(
+    registry: Registry, db_url: str
+) -> None:
+    add_server(db_url, "test.example/local", None, transport="stdio")
+    with pytest.raises(Conflict, match="no remote endpoint"):
+        await registry.monitor.get_health({"name": "test.example/local", "realtime": True}, client="test")
+    stored = await registry.monitor.get_health({"name": "test.example/local"}, client="test")
+    assert stored.status == "unknown" and stored.history == []
