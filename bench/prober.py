@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 TARGET_IP = "127.0.0.2"
+# The checkout's package, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _serve(port: int) -> None:

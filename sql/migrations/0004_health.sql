@@ -22,7 +22,11 @@ CREATE TABLE health_checks (
     trigger          text NOT NULL DEFAULT 'schedule' CHECK (trigger IN ('schedule', 'realtime'))
 );
 -- Uptime windows and recent history read one server's newest rows; pruning reads by age.
-CREATE INDEX health_checks_server_time_idx ON health_checks (server_id, checked_at DESC);
+-- INCLUDE makes the uptime query an index-only scan: one server's week of probes is spread over as
+-- many heap pages as it has rows (every server is probed each round). bench/record.py with 7 days of
+-- history for 50 servers: 13.2 ms per recorded probe without it, 2.3 ms with it.
+CREATE INDEX health_checks_server_time_idx ON health_checks (server_id, checked_at DESC)
+    INCLUDE (is_up, status, latency_ms);
 CREATE INDEX health_checks_time_idx ON health_checks (checked_at);
 
 ALTER TABLE mcp_servers
