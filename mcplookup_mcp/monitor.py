@@ -277,7 +277,10 @@ class HealthMonitor:
         if realtime:
             await self._probe_now(row, client)
         async with self.repo.read() as q:
-            row = (await q.get_health_servers(row["name"], None))[0]
+            fresh = await q.get_health_servers(row["name"], None)
+            if not fresh:
+                raise NotFound(f"{row['name']} is no longer listed", field="name" if name else "domain")
+            row = fresh[0]
             history = await q.recent_health_checks(row["id"], HISTORY_LIMIT)
             stats = await q.health_stats(row["id"], self.clock())
         return HealthResult(
