@@ -390,7 +390,7 @@ def server_out(row: Row) -> ServerOut:
 def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord) -> str:
     publish = f"publish a TXT record at {expected.name} with the value {expected.value}"
     if outcome is Outcome.MISSING:
-        return f"Not verified yet: {detail}. {publish.capitalize()}, wait for DNS to update, then call verify_domain again."
+        return f"Not verified yet: {detail}. {publish[0].upper()}{publish[1:]}, wait for DNS to update, then call verify_domain again."
     if outcome is Outcome.WRONG_VALUE:
         return f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then call verify_domain again."
     return f"Not verified: {detail}. This is usually temporary: call verify_domain again in a minute."
