@@ -27,6 +27,7 @@ from mcplookup_mcp.models import (
     GetServerResult,
     HealthSummary,
     Match,
+    OwnershipStatus,
     RegisterResult,
     ServerOut,
     VerifyResult,
@@ -34,7 +35,7 @@ from mcplookup_mcp.models import (
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
-from mcplookup_mcp.verification import Outcome, check_record, record_name, record_value
+from mcplookup_mcp.verification import Outcome, check_claim_record, record_name, record_value
 
 REGISTER_FIELDS = (
     "domain",
@@ -219,7 +220,9 @@ class RegistryService:
 
         VERIFICATION_ATTEMPTS.inc()
         # The DNS lookup happens outside any transaction: it may take seconds and must not hold locks.
-        result = await check_record(self.resolver, domain, claim["token"])
+        result = await check_claim_record(
+            self.resolver, domain, claim["token"], mock=self.settings.mock_dns_verification
+        )
         expected = DnsRecord(name=claim["record_name"], value=claim["record_value"])
         if result.outcome is not Outcome.VERIFIED:
             VERIFICATION_FAILURES.labels(reason=result.outcome.value).inc()
@@ -345,8 +348,11 @@ class RegistryService:
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]
+            domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
         return GetServerResult(
-            server=server_out(row), other_servers_on_domain=[n for n in others if n != row["name"]]
+            server=server_out(row),
+            other_servers_on_domain=[n for n in others if n != row["name"]],
+            ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,
         )
 
     async def ready(self) -> bool:
