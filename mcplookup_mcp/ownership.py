@@ -52,6 +52,7 @@ class RecheckSummary:
     grace_started: int = 0
     in_grace: int = 0
     unverified: int = 0
+    still_unverified: int = 0
     restored: int = 0
     inconclusive: int = 0
 
@@ -174,7 +175,16 @@ class OwnershipService:
         async with self.repo.transaction() as q:
             due = await q.claim_due_domains(now, interval, now + RECHECK_LEASE, limit)
         counts = dict.fromkeys(
-            ("confirmed", "grace_started", "in_grace", "unverified", "restored", "inconclusive"), 0
+            (
+                "confirmed",
+                "grace_started",
+                "in_grace",
+                "unverified",
+                "still_unverified",
+                "restored",
+                "inconclusive",
+            ),
+            0,
         )
         for item in due:
             # The lookup runs outside any transaction: it may take seconds and must hold no lock.
@@ -223,7 +233,7 @@ class OwnershipService:
                     await q.set_domain_servers_verified(domain, True, now)
                     result = "restored"
             elif not state["verified"]:
-                result = "confirmed"  # still unverified; nothing changes until the record returns
+                result = "still_unverified"  # nothing changes until the record returns
             elif state["grace_until"] is None:
                 grace_until = now + timedelta(hours=settings.reverify_grace_hours)
                 update |= _change(

@@ -150,6 +150,9 @@ class Queries:
     async def mark_server_deleted(self, server_id: UUID, now: datetime) -> int:
         return await self._run("mark_server_deleted", {"id": server_id, "now": now})
 
+    async def relist_deleted_server(self, params: Mapping[str, Any]) -> int:
+        return await self._run("relist_deleted_server", _server_params(params))
+
     async def revoke_api_key(self, key_id: UUID, now: datetime, reason: str) -> int:
         return await self._run("revoke_api_key", {"id": key_id, "now": now, "reason": reason})
 

@@ -95,13 +95,17 @@ class RegistryService:
             state = await q.lock_domain(domain)
             if state and state["verified"] and not recover:
                 await self._require_key(q, api_key, domain, now)
-                if await q.get_server_by_name(name):
+                existing = await q.get_server_by_name(name)
+                if existing and existing["status"] != "deleted":
                     raise Conflict(
                         f"{name} is already listed; choose another slug, or change the listing with the "
                         "domain's API key",
                         field="slug",
                     )
-                await q.insert_active_server(listing | {"now": now})
+                if existing:
+                    await q.relist_deleted_server(listing | {"now": now})
+                else:
+                    await q.insert_active_server(listing | {"now": now})
                 return RegisterResult(
                     status="listed",
                     name=name,

@@ -268,6 +268,11 @@ async def test_delete_keeps_the_row_and_leaves_discovery(
         assert conn.execute("SELECT status FROM mcp_servers WHERE name = 'test.example/mail'").fetchone() == (
             "deleted",
         )
+    # The owner may list the name again later; the kept row comes back with the new fields.
+    again = await service.register(listing(description="Mail, relaunched"), api_key=key, client="t")
+    assert again.status == "listed"
+    got = await service.get_server({"name": "test.example/mail"})
+    assert got.server.description == "Mail, relaunched" and got.server.verified
 
 
 # re-verification ------------------------------------------------------------------------------------
@@ -313,6 +318,10 @@ async def test_record_removed_grace_unverified_then_restored(
     assert "no longer verified" in (got.ownership.status_reason or "")
     assert got.ownership.verified_at == verified_at
     assert (await service.discover({"query": "email"}, transport="t")).count == 0
+    pending = await service.discover({"query": "email", "include_pending": True}, transport="t")
+    assert pending.count == 0
+    clock.advance(hours=24)
+    assert (await owner.recheck_due_domains()).still_unverified == 1
 
     # The owner publishes the record again: the next check restores verification and discovery.
     dns.set_txt(record, dns_value)

@@ -20,6 +20,15 @@ UPDATE mcp_servers
 UPDATE mcp_servers SET status = 'deleted', updated_at = %(now)s
  WHERE id = %(id)s AND status = 'active';
 
+-- relist_deleted_server --
+-- The owner registers a deleted server's name again: the kept row is listed anew with the new fields
+UPDATE mcp_servers
+   SET title = %(title)s, description = %(description)s, version = %(version)s, endpoint = %(endpoint)s,
+       transport = %(transport)s, capabilities = %(capabilities)s, category = %(category)s,
+       auth_type = %(auth_type)s, website_url = %(website_url)s, repository = %(repository)s,
+       remotes = %(remotes)s, status = 'active', verified = true, updated_at = %(now)s
+ WHERE name = %(name)s AND status = 'deleted';
+
 -- revoke_api_key --
 -- Revoke one key
 UPDATE api_keys SET revoked_at = %(now)s, revoked_reason = %(reason)s
