@@ -240,4 +240,6 @@ async def _reverify_domains(owner: OwnershipService) -> None:
                     break
         except RegistryError as exc:
             log.warning("re-verification failed", error=exc.message)
+        except Exception as exc:  # the loop must outlive any one failed batch
+            log.error("re-verification failed", error=type(exc).__name__)
         await asyncio.sleep(REVERIFY_SWEEP_SECONDS)

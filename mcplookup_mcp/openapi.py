@@ -181,7 +181,7 @@ def _without(schema: dict[str, Any], field: str) -> dict[str, Any]:
 
 def _add_ownership_paths(paths: dict[str, Any], mcp: MCPServer) -> None:
     text = {"type": "string"}
-    owner = [{"bearer": []}]
+    owner: list[dict[str, list[str]]] = [{"bearer": []}]
     refusals = _problems(401, 403, 404, 422)
     name = _param("name", "path", text, "e.g. com.example/mail", required=True)
     domain = _param("domain", "path", text, "e.g. example.com", required=True)

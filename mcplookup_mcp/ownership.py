@@ -15,7 +15,7 @@ from typing import Any
 from mcplookup_mcp import keys, validation
 from mcplookup_mcp.errors import Forbidden, InvalidInput, NotFound
 from mcplookup_mcp.models import DeleteResult, KeyResult, RevokeResult, UpdateResult
-from mcplookup_mcp.repository import Queries, Row
+from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.service import RegistryService, server_out
 from mcplookup_mcp.verification import Outcome, check_claim_record
 
@@ -62,7 +62,7 @@ class OwnershipService:
         self.registry = registry
 
     @property
-    def repo(self) -> Any:
+    def repo(self) -> Repository:
         return self.registry.repo
 
     def _now(self) -> datetime:

@@ -593,3 +593,32 @@ async def test_plain_key_never_reaches_database_or_logs(
     dump = str(snapshot(db_url))
     for secret in (key, rotated["api_key"]):
         assert secret not in dump and secret not in str(logs) and secret not in later
+
+
+async def test_the_app_runs_re_verification_in_the_background(
+    service: RegistryService, dns: ThreadedDnsServer, make_live: Any, db_url: str, clock: Clock
+) -> None:
+    service.clock = clock
+    await claim_and_verify(service, dns)
+    dns.remove(RECORD)
+    clock.advance(hours=25)
+    make_live(clock=clock)  # the lifespan's loop checks due domains at once
+    for _ in range(100):
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute("SELECT grace_until FROM domains WHERE domain = 'example.test'").fetchone()
+        if row and row[0] is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None and row[0] == clock.now + timedelta(hours=72)
+
+
+async def test_an_empty_string_clears_an_optional_field(
+    service: RegistryService, dns: ThreadedDnsServer
+) -> None:
+    owner = OwnershipService(service)
+    key = await claim_and_verify(service, dns, title="Mail", website_url="https://example.test/docs")
+    result = await owner.update_server(
+        {"name": "test.example/mail", "title": "", "website_url": ""}, api_key=key
+    )
+    assert result.server.title is None and result.server.website_url is None
+    assert result.server.description == "Send, search and read email in your mailbox"
