@@ -28,6 +28,7 @@ from mcplookup_mcp.mcp_tools import build_mcp
 from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.openapi import build_openapi
+from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.rest import problem, problem_from, routes
@@ -37,6 +38,7 @@ from mcplookup_mcp.settings import Settings
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLAIM_SWEEP_SECONDS = 300.0
+REVERIFY_SWEEP_SECONDS = 300.0
 
 
 class ObserveMiddleware:
@@ -105,6 +107,7 @@ def create_app(
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
+    owner = OwnershipService(service)
     mcp = build_mcp(service)
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
@@ -176,15 +179,25 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await pool.open(wait=True, timeout=30.0)
-        sweeper = asyncio.create_task(_sweep_claims(service)) if background else None
+        if settings.mock_dns_verification:
+            log.warning(
+                "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
+                "never use this outside staging, development and tests",
+                env=settings.env,
+            )
+        loops = (
+            [asyncio.create_task(_sweep_claims(service)), asyncio.create_task(_reverify_domains(owner))]
+            if background
+            else []
+        )
         try:
             async with mcp.session_manager.run():
                 yield {"service": service}
         finally:
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in loops:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             await pool.close()
 
     app = Starlette(
@@ -212,3 +225,21 @@ async def _sweep_claims(service: RegistryService) -> None:
         except RegistryError as exc:
             log.warning("claim sweep failed", error=exc.message)
         await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+
+
+async def _reverify_domains(owner: OwnershipService) -> None:
+    """Re-check the records of verified domains as they fall due. Replicas share the work: each batch is
+    claimed with FOR UPDATE SKIP LOCKED and a lease, so no domain is checked twice at once."""
+    while True:
+        try:
+            while True:
+                summary = await owner.recheck_due_domains()
+                if summary.checked:
+                    log.info("domains re-checked", **vars(summary))
+                if summary.checked < RECHECK_BATCH:
+                    break
+        except RegistryError as exc:
+            log.warning("re-verification failed", error=exc.message)
+        except Exception as exc:  # the loop must outlive any one failed batch
+            log.error("re-verification failed", error=type(exc).__name__)
+        await asyncio.sleep(REVERIFY_SWEEP_SECONDS)

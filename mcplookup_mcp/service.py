@@ -27,6 +27,7 @@ from mcplookup_mcp.models import (
     GetServerResult,
     HealthSummary,
     Match,
+    OwnershipStatus,
     RegisterResult,
     ServerOut,
     VerifyResult,
@@ -34,7 +35,7 @@ from mcplookup_mcp.models import (
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
-from mcplookup_mcp.verification import Outcome, check_record, record_name, record_value
+from mcplookup_mcp.verification import Outcome, check_claim_record, record_name, record_value
 
 REGISTER_FIELDS = (
     "domain",
@@ -94,13 +95,17 @@ class RegistryService:
             state = await q.lock_domain(domain)
             if state and state["verified"] and not recover:
                 await self._require_key(q, api_key, domain, now)
-                if await q.get_server_by_name(name):
+                existing = await q.get_server_by_name(name)
+                if existing and existing["status"] != "deleted":
                     raise Conflict(
                         f"{name} is already listed; choose another slug, or change the listing with the "
                         "domain's API key",
                         field="slug",
                     )
-                await q.insert_active_server(listing | {"now": now})
+                if existing:
+                    await q.relist_deleted_server(listing | {"now": now})
+                else:
+                    await q.insert_active_server(listing | {"now": now})
                 return RegisterResult(
                     status="listed",
                     name=name,
@@ -219,7 +224,9 @@ class RegistryService:
 
         VERIFICATION_ATTEMPTS.inc()
         # The DNS lookup happens outside any transaction: it may take seconds and must not hold locks.
-        result = await check_record(self.resolver, domain, claim["token"])
+        result = await check_claim_record(
+            self.resolver, domain, claim["token"], mock=self.settings.mock_dns_verification
+        )
         expected = DnsRecord(name=claim["record_name"], value=claim["record_value"])
         if result.outcome is not Outcome.VERIFIED:
             VERIFICATION_FAILURES.labels(reason=result.outcome.value).inc()
@@ -345,8 +352,11 @@ class RegistryService:
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]
+            domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
         return GetServerResult(
-            server=server_out(row), other_servers_on_domain=[n for n in others if n != row["name"]]
+            server=server_out(row),
+            other_servers_on_domain=[n for n in others if n != row["name"]],
+            ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,
         )
 
     async def ready(self) -> bool:

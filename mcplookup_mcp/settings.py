@@ -51,6 +51,9 @@ class Settings:
     rate_limit_per_minute: int = 30
     db_pool_size: int = 10
     trusted_proxies: str = "127.0.0.1"
+    reverify_interval_hours: float = 24.0
+    reverify_grace_hours: float = 72.0
+    mock_dns_verification: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -154,6 +157,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "MCPLOOKUP_PROBE_ALLOW_CIDRS is for development and tests only; "
                 "it is refused when MCPLOOKUP_ENV=production"
             )
+    mock_dns = _bool(env, "MCPLOOKUP_MOCK_DNS_VERIFICATION", False)
+    if mock_dns and mode == "production":
+        raise ConfigError(
+            "MCPLOOKUP_MOCK_DNS_VERIFICATION=true accepts every claim without DNS and is for staging, "
+            "development and tests only; it is refused when MCPLOOKUP_ENV=production"
+        )
     public_url = env.get("MCPLOOKUP_PUBLIC_URL", "").strip() or f"http://127.0.0.1:{port}"
     defaults = Settings()
     data_dir_raw = env.get("MCPLOOKUP_DATA_DIR", "").strip()
@@ -177,4 +186,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
+        reverify_interval_hours=_number(env, "MCPLOOKUP_REVERIFY_INTERVAL_HOURS", 24.0, 0.01, 24 * 30),
+        reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
+        mock_dns_verification=mock_dns,
     )
