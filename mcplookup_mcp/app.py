@@ -29,7 +29,7 @@ from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
-from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.ratelimit import make_limiter
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.rest import problem, problem_from, routes
 from mcplookup_mcp.service import RegistryService, utcnow
@@ -105,7 +105,7 @@ def create_app(
     pool = make_pool(database_url, settings.db_pool_size)
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
     owner = OwnershipService(service)
     mcp = build_mcp(service)
@@ -199,6 +199,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await pool.close()
+            await limiter.close()
 
     app = Starlette(
         routes=route_list,

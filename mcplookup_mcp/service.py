@@ -32,7 +32,7 @@ from mcplookup_mcp.models import (
     ServerOut,
     VerifyResult,
 )
-from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
 from mcplookup_mcp.verification import Outcome, check_claim_record, record_name, record_value
@@ -69,7 +69,7 @@ class RegistryService:
         repo: Repository,
         settings: Settings,
         resolver: dns.asyncresolver.Resolver,
-        limiter: RateLimiter,
+        limiter: Limiter,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repo = repo
@@ -82,7 +82,7 @@ class RegistryService:
 
     async def register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
         validation.reject_unknown(data, REGISTER_FIELDS)
-        self.limiter.hit("register", client)
+        await self.limiter.hit("register", client)
         domain = validation.domain(data.get("domain"))
         slug = validation.slug(data.get("slug"))
         name = f"{validation.reversed_domain(domain)}/{slug}"
@@ -207,7 +207,7 @@ class RegistryService:
             )
         if len(registration_id) > 200:
             raise InvalidInput("registration_id is too long to be a registration id", field="registration_id")
-        self.limiter.hit("verify", client)
+        await self.limiter.hit("verify", client)
         reg_hash = keys.digest(registration_id)
         now = self.clock()
 
@@ -233,7 +233,7 @@ class RegistryService:
             async with self.repo.transaction() as q:
                 await q.record_claim_failure(claim["id"], now, result.detail)
             return VerifyResult(
-                status=result.outcome.value,  # type: ignore[arg-type]
+                status=result.outcome.value,
                 verified=False,
                 domain=domain,
                 name=claim["server_name"],
