@@ -25,7 +25,7 @@ from mcplookup_mcp import __version__
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
-from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
+from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, TOTAL_REGISTERED_SERVERS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
@@ -138,6 +138,11 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics(_: Request) -> Response:
+        # Registry-wide gauges are read from the database at scrape time, so they are never stale.
+        try:
+            TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
+        except RegistryError as exc:
+            log.warning("metrics: database gauges not refreshed", error=exc.message)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:

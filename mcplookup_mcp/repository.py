@@ -178,6 +178,10 @@ class Queries:
             "set_domain_servers_verified", {"domain": domain, "verified": verified, "now": now}
         )
 
+    async def count_listed_servers(self) -> int:
+        row = await self._one("count_listed_servers")
+        return int(row["n"]) if row else 0
+
     async def ping(self) -> bool:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)

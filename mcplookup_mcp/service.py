@@ -363,6 +363,10 @@ class RegistryService:
         async with self.repo.read() as q:
             return await q.ping()
 
+    async def listed_server_count(self) -> int:
+        async with self.repo.read() as q:
+            return await q.count_listed_servers()
+
 
 def server_out(row: Row) -> ServerOut:
     return ServerOut(
