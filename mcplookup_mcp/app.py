@@ -25,11 +25,12 @@ from mcplookup_mcp import __version__
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
-from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
+from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, TOTAL_REGISTERED_SERVERS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
-from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
+from mcplookup_mcp.ratelimit import make_limiter
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
 from mcplookup_mcp.scheduler import Scheduler
@@ -39,6 +40,7 @@ from mcplookup_mcp.settings import Settings
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLAIM_SWEEP_SECONDS = 300.0
+REVERIFY_SWEEP_SECONDS = 300.0
 
 
 class ObserveMiddleware:
@@ -105,8 +107,9 @@ def create_app(
     pool = make_pool(database_url, settings.db_pool_size)
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
+    owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
     mcp = build_mcp(service, monitor)
     mcp_app = mcp.streamable_http_app(
@@ -138,8 +141,12 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics(_: Request) -> Response:
-        with contextlib.suppress(RegistryError):
+        # Registry-wide gauges are read from the database at scrape time, so they are never stale.
+        try:
+            TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
+        except RegistryError as exc:
+            log.warning("metrics: database gauges not refreshed", error=exc.message)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
@@ -182,7 +189,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await pool.open(wait=True, timeout=30.0)
-        sweeper = asyncio.create_task(_sweep_claims(service)) if background else None
+        if settings.mock_dns_verification:
+            log.warning(
+                "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
+                "never use this outside staging, development and tests",
+                env=settings.env,
+            )
+        loops = (
+            [asyncio.create_task(_sweep_claims(service)), asyncio.create_task(_reverify_domains(owner))]
+            if background
+            else []
+        )
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -192,11 +209,12 @@ def create_app(
         finally:
             if scheduler is not None:
                 await scheduler.stop()
-            if sweeper is not None:
-                sweeper.cancel()
+            for task in loops:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                    await task
             await pool.close()
+            await limiter.close()
 
     app = Starlette(
         routes=route_list,
@@ -224,3 +242,21 @@ async def _sweep_claims(service: RegistryService) -> None:
         except RegistryError as exc:
             log.warning("claim sweep failed", error=exc.message)
         await asyncio.sleep(CLAIM_SWEEP_SECONDS)
+
+
+async def _reverify_domains(owner: OwnershipService) -> None:
+    """Re-check the records of verified domains as they fall due. Replicas share the work: each batch is
+    claimed with FOR UPDATE SKIP LOCKED and a lease, so no domain is checked twice at once."""
+    while True:
+        try:
+            while True:
+                summary = await owner.recheck_due_domains()
+                if summary.checked:
+                    log.info("domains re-checked", **vars(summary))
+                if summary.checked < RECHECK_BATCH:
+                    break
+        except RegistryError as exc:
+            log.warning("re-verification failed", error=exc.message)
+        except Exception as exc:  # the loop must outlive any one failed batch
+            log.error("re-verification failed", error=type(exc).__name__)
+        await asyncio.sleep(REVERIFY_SWEEP_SECONDS)

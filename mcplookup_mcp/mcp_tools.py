@@ -14,8 +14,19 @@ from pydantic import Field
 from mcplookup_mcp import __version__, keys
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.metrics import MCP_TOOL_CALLS
-from mcplookup_mcp.models import DiscoverResult, GetServerResult, HealthResult, RegisterResult, VerifyResult
+from mcplookup_mcp.models import (
+    DeleteResult,
+    DiscoverResult,
+    GetServerResult,
+    HealthResult,
+    KeyResult,
+    RegisterResult,
+    RevokeResult,
+    UpdateResult,
+    VerifyResult,
+)
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
 T = TypeVar("T")
@@ -24,8 +35,11 @@ INSTRUCTIONS = """\
 MCPLookup finds Model Context Protocol servers for a task. Call discover_servers with what you need in
 plain words ("send email from gmail", "query a postgres database"); each result has an endpoint to connect
 to, whether its domain is DNS-verified, its health and trust score, and why it matched. get_server shows
-one server whole; get_server_health shows its probe history and uptime. Server owners use register_server, then publish the DNS TXT record it returns, then
-call verify_domain."""
+one server whole; get_server_health shows its probe history and uptime. Server owners use
+register_server, then publish the DNS TXT record it returns, then call verify_domain, which returns the domain's API key once. With that key (HTTP header
+'Authorization: Bearer mcpl_...') owners call update_server, delete_server, rotate_api_key and
+revoke_api_key; a lost key is replaced by verifying the domain again (register_server with
+recover_ownership=true)."""
 
 
 class RegistryMCPServer(MCPServer):
@@ -232,4 +246,110 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> MCPServer:
         data = _given(name=name, domain=domain, realtime=realtime)
         return await _run("get_server_health", lambda: monitor.get_health(data, client=_client(ctx)))
 
+    _ownership_tools(mcp, OwnershipService(service))
     return mcp
+
+
+_KEY_NOTE = (
+    " Owner only: send the domain's API key (from verify_domain or rotate_api_key) as the HTTP header "
+    "'Authorization: Bearer mcpl_...'."
+)
+
+
+_NAME_ARG = Field(description="The server's registry name, e.g. com.example/mail")
+_DOMAIN_ARG = Field(description="The verified domain whose key this is, e.g. example.com")
+
+
+def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
+
+    @mcp.tool(
+        name="update_server",
+        title="Update a server listing",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+        description=(
+            "Change fields of one of your listed servers; give the name and only the fields to change, the "
+            "others stay as they are. The same rules as register_server apply (the endpoint must stay on the "
+            "server's domain or a subdomain)." + _KEY_NOTE
+        ),
+    )
+    async def update_server(
+        ctx: Context,
+        name: Annotated[str, _NAME_ARG],
+        endpoint: Annotated[
+            str | None, Field(description="New https URL, on the server's domain or a subdomain")
+        ] = None,
+        description: Annotated[str | None, Field(description="New description of what it does")] = None,
+        title: Annotated[str | None, Field(description="New display name")] = None,
+        transport: Annotated[str | None, Field(description="streamable-http or sse")] = None,
+        capabilities: Annotated[
+            list[str] | None, Field(description="New keyword list; replaces the old one, e.g. ['email']")
+        ] = None,
+        category: Annotated[str | None, Field(description="New category word")] = None,
+        auth_type: Annotated[
+            str | None, Field(description="none, api_key, oauth2, bearer, basic or custom")
+        ] = None,
+        website_url: Annotated[str | None, Field(description="New documentation or home page URL")] = None,
+        repository_url: Annotated[str | None, Field(description="New source repository URL")] = None,
+        version: Annotated[str | None, Field(description="New version, e.g. 1.3.0")] = None,
+    ) -> UpdateResult:
+        data = _given(
+            name=name,
+            endpoint=endpoint,
+            description=description,
+            title=title,
+            transport=transport,
+            capabilities=capabilities,
+            category=category,
+            auth_type=auth_type,
+            website_url=website_url,
+            repository_url=repository_url,
+            version=version,
+        )
+        return await _run("update_server", lambda: owner.update_server(data, api_key=_api_key(ctx)))
+
+    @mcp.tool(
+        name="delete_server",
+        title="Delete a server listing",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+        description=(
+            "Remove one of your listed servers from the registry: it leaves discovery and get_server. The "
+            "domain stays verified and its other servers stay listed." + _KEY_NOTE
+        ),
+    )
+    async def delete_server(ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
+        return await _run("delete_server", lambda: owner.delete_server({"name": name}, api_key=_api_key(ctx)))
+
+    @mcp.tool(
+        name="rotate_api_key",
+        title="Rotate a domain's API key",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
+        description=(
+            "Replace the domain's API key: returns a new key, shown only once, and the key you sent stops "
+            "working at once. Use it when a key may have leaked, or to set an expiry." + _KEY_NOTE
+        ),
+    )
+    async def rotate_api_key(
+        ctx: Context,
+        domain: Annotated[str, _DOMAIN_ARG],
+        expires_in_days: Annotated[
+            int | None,
+            Field(description="Days until the new key expires (1 to 3650); leave out for no expiry"),
+        ] = None,
+    ) -> KeyResult:
+        data = _given(domain=domain, expires_in_days=expires_in_days)
+        return await _run("rotate_api_key", lambda: owner.rotate_key(data, api_key=_api_key(ctx)))
+
+    @mcp.tool(
+        name="revoke_api_key",
+        title="Revoke a domain's API key",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+        description=(
+            "Revoke the API key you send, leaving the domain with no working key; its listings stay. A new "
+            "key comes only from verifying the domain again (register_server with recover_ownership=true, "
+            "then verify_domain). To replace a key in one step, use rotate_api_key instead." + _KEY_NOTE
+        ),
+    )
+    async def revoke_api_key(ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
+        return await _run(
+            "revoke_api_key", lambda: owner.revoke_key({"domain": domain}, api_key=_api_key(ctx))
+        )

@@ -166,6 +166,32 @@ class HealthResult(BaseModel):
     other_servers_on_domain: list[str] = Field(default_factory=list)
 
 
+class OwnershipStatus(BaseModel):
+    """The domain's verification over time: re-checks, grace period, and why it last changed."""
+
+    domain: str
+    domain_verified: bool = Field(description="True while the domain's DNS record keeps proving control")
+    verified_at: datetime | None = Field(None, description="When the domain was last verified")
+    last_checked_at: datetime | None = Field(None, description="When the record was last checked")
+    grace_until: datetime | None = Field(
+        None, description="Set while the record is missing: the domain loses verification after this time"
+    )
+    status_reason: str | None = Field(None, description="Why the verification state last changed")
+    status_changed_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OwnershipStatus:
+        return cls(
+            domain=row["domain"],
+            domain_verified=row["verified"],
+            verified_at=row["verified_at"],
+            last_checked_at=row["last_checked_at"],
+            grace_until=row["grace_until"],
+            status_reason=row["status_reason"],
+            status_changed_at=row["status_changed_at"],
+        )
+
+
 class GetServerResult(BaseModel):
     server: ServerOut
     other_servers_on_domain: list[str] = Field(
@@ -178,6 +204,39 @@ class GetServerResult(BaseModel):
     trust: TrustBreakdown | None = Field(None, description="How trust_score is made up; null until probed")
     uptime_24h: float | None = None
     uptime_7d: float | None = None
+    ownership: OwnershipStatus | None = Field(
+        None, description="The domain's verification state (absent for imported entries without a domain)"
+    )
+
+
+class UpdateResult(BaseModel):
+    name: str
+    updated_fields: list[str] = Field(description="The listing fields this call changed")
+    server: ServerOut
+    message: str
+
+
+class DeleteResult(BaseModel):
+    name: str
+    status: Literal["deleted"]
+    message: str
+
+
+class KeyResult(BaseModel):
+    domain: str
+    api_key: str = Field(
+        description="The domain's new API key (mcpl_...), shown only in this answer; store it now"
+    )
+    key_prefix: str = Field(description="The key's first characters, to tell keys apart")
+    expires_at: datetime | None = Field(None, description="When the key stops working (none: until rotated)")
+    revoked_keys: int = Field(description="How many older keys of the domain this call revoked")
+    message: str
+
+
+class RevokeResult(BaseModel):
+    domain: str
+    revoked: bool
+    message: str
 
 
 class Problem(BaseModel):

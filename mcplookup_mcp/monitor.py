@@ -29,7 +29,7 @@ from mcplookup_mcp.models import (
     TrustBreakdown,
     UntrustedTools,
 )
-from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Repository, Row
 from mcplookup_mcp.settings import Settings
 from mcplookup_mcp.ssrf import ProbePolicy
@@ -87,7 +87,7 @@ class HealthMonitor:
         repo: Repository,
         settings: Settings,
         resolver: dns.asyncresolver.Resolver,
-        limiter: RateLimiter,
+        limiter: Limiter,
         clock: Callable[[], datetime],
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -310,7 +310,7 @@ class HealthMonitor:
     async def _probe_now(self, row: Row, client: str) -> None:
         if not row["endpoint"] or row["transport"] not in ("streamable-http", "sse"):
             raise Conflict(f"{row['name']} has no remote endpoint to probe (transport {row['transport']})")
-        self.limiter.hit("health_realtime", client)
+        await self.limiter.hit("health_realtime", client)
         now = self.clock()
         async with self.repo.transaction() as q:
             taken = await q.take_realtime_slot(row["id"], now, now - REALTIME_INTERVAL)

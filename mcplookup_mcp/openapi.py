@@ -9,11 +9,15 @@ from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
 from mcplookup_mcp.models import (
+    DeleteResult,
     DiscoverResult,
     GetServerResult,
     HealthResult,
+    KeyResult,
     Problem,
     RegisterResult,
+    RevokeResult,
+    UpdateResult,
     VerifyResult,
 )
 
@@ -48,7 +52,18 @@ def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
 def build_openapi(mcp: MCPServer) -> dict[str, Any]:
     """One definition of each input: request bodies are the matching MCP tools' input schemas."""
     components: dict[str, Any] = {}
-    for model in (DiscoverResult, GetServerResult, HealthResult, RegisterResult, VerifyResult, Problem):
+    for model in (
+        DiscoverResult,
+        GetServerResult,
+        HealthResult,
+        RegisterResult,
+        VerifyResult,
+        UpdateResult,
+        DeleteResult,
+        KeyResult,
+        RevokeResult,
+        Problem,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -161,6 +176,7 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
             }
         },
     }
+    _add_ownership_paths(paths, mcp)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -179,4 +195,62 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                 }
             },
         },
+    }
+
+
+def _without(schema: dict[str, Any], field: str) -> dict[str, Any]:
+    """A tool's input schema minus the argument the REST route takes from its path."""
+    out = dict(schema)
+    out["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k != field}
+    out["required"] = [r for r in schema.get("required", []) if r != field]
+    return out
+
+
+def _add_ownership_paths(paths: dict[str, Any], mcp: MCPServer) -> None:
+    text = {"type": "string"}
+    owner: list[dict[str, list[str]]] = [{"bearer": []}]
+    refusals = _problems(401, 403, 404, 422)
+    name = _param("name", "path", text, "e.g. com.example/mail", required=True)
+    domain = _param("domain", "path", text, "e.g. example.com", required=True)
+    paths["/api/v1/servers/{name}"]["patch"] = {
+        "operationId": "update_server",
+        "summary": "Change a listing's fields (owner only); fields left out stay as they are",
+        "security": owner,
+        "parameters": [name],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _without(_tool_schema(mcp, "update_server"), "name")}},
+        },
+        "responses": {"200": _ok(UpdateResult, "The updated listing"), **refusals},
+    }
+    paths["/api/v1/servers/{name}"]["delete"] = {
+        "operationId": "delete_server",
+        "summary": "Delete a listing (owner only): it leaves discovery, its row is kept marked deleted",
+        "security": owner,
+        "parameters": [name],
+        "responses": {"200": _ok(DeleteResult, "Deleted"), **refusals},
+    }
+    paths["/api/v1/domains/{domain}/keys/rotate"] = {
+        "post": {
+            "operationId": "rotate_key",
+            "summary": "Replace the domain's API key (owner only); the new key is shown once",
+            "security": owner,
+            "parameters": [domain],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _without(_tool_schema(mcp, "rotate_api_key"), "domain")}
+                },
+            },
+            "responses": {"200": _ok(KeyResult, "The new key; the old one is revoked"), **refusals},
+        }
+    }
+    paths["/api/v1/domains/{domain}/keys/revoke"] = {
+        "post": {
+            "operationId": "revoke_key",
+            "summary": "Revoke the key sent (owner only); a new key comes from verifying the domain again",
+            "security": owner,
+            "parameters": [domain],
+            "responses": {"200": _ok(RevokeResult, "Revoked"), **refusals},
+        }
     }

@@ -193,6 +193,48 @@ class Queries:
         row = await self._one("healthy_servers_percentage")
         return None if row is None or row["pct"] is None else float(row["pct"])
 
+    # ownership: owner changes, key revocation, re-verification
+    async def lock_listed_server(self, name: str) -> Row | None:
+        return await self._one("lock_listed_server", {"name": name})
+
+    async def update_server_listing(self, server_id: UUID, params: Mapping[str, Any]) -> int:
+        return await self._run("update_server_listing", _server_params({**params, "id": server_id}))
+
+    async def mark_server_deleted(self, server_id: UUID, now: datetime) -> int:
+        return await self._run("mark_server_deleted", {"id": server_id, "now": now})
+
+    async def relist_deleted_server(self, params: Mapping[str, Any]) -> int:
+        return await self._run("relist_deleted_server", _server_params(params))
+
+    async def revoke_api_key(self, key_id: UUID, now: datetime, reason: str) -> int:
+        return await self._run("revoke_api_key", {"id": key_id, "now": now, "reason": reason})
+
+    async def claim_due_domains(
+        self, now: datetime, interval: timedelta, lease_until: datetime, limit: int
+    ) -> list[Row]:
+        return await self._all(
+            "claim_due_domains",
+            {"now": now, "interval": interval, "lease_until": lease_until, "limit": limit},
+        )
+
+    async def lock_domain_state(self, domain: str) -> Row | None:
+        return await self._one("lock_domain_state", {"domain": domain})
+
+    async def current_verified_claim(self, domain: str) -> Row | None:
+        return await self._one("current_verified_claim", {"domain": domain})
+
+    async def set_domain_check(self, params: Mapping[str, Any]) -> None:
+        await self._run("set_domain_check", params)
+
+    async def set_domain_servers_verified(self, domain: str, verified: bool, now: datetime) -> int:
+        return await self._run(
+            "set_domain_servers_verified", {"domain": domain, "verified": verified, "now": now}
+        )
+
+    async def count_listed_servers(self) -> int:
+        row = await self._one("count_listed_servers")
+        return int(row["n"]) if row else 0
+
     async def ping(self) -> bool:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from mcplookup_mcp import keys
 from mcplookup_mcp.errors import InvalidInput, RegistryError
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
 MAX_BODY = 64 * 1024
@@ -139,6 +140,52 @@ def routes(service: RegistryService) -> list[Route]:
         Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
         Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),
         Route("/api/v1/verify", _guard(verify), methods=["POST"], name="verify"),
+        *_ownership_routes(OwnershipService(service)),
+    ]
+
+
+def _ownership_routes(owner: OwnershipService) -> list[Route]:
+    """Owner-only routes; the domain's key arrives as `Authorization: Bearer mcpl_...`."""
+
+    def key(request: Request) -> str | None:
+        return keys.bearer_token(request.headers.get("authorization"))
+
+    async def update_server(request: Request) -> Response:
+        _query(request, {})
+        data = await _body(request)
+        if "name" in data:
+            raise InvalidInput("the server's name is in the path; it cannot be changed", field="name")
+        data["name"] = request.path_params["name"]
+        return _json(await owner.update_server(data, api_key=key(request)))
+
+    async def delete_server(request: Request) -> Response:
+        _query(request, {})
+        return _json(await owner.delete_server({"name": request.path_params["name"]}, api_key=key(request)))
+
+    async def rotate_key(request: Request) -> Response:
+        _query(request, {})
+        data = await _body(request)
+        if "domain" in data:
+            raise InvalidInput("the domain is in the path", field="domain")
+        data["domain"] = request.path_params["domain"]
+        return _json(await owner.rotate_key(data, api_key=key(request)))
+
+    async def revoke_key(request: Request) -> Response:
+        _query(request, {})
+        data = await _body(request)
+        if data:
+            raise InvalidInput("this route takes no body fields; the domain is in the path")
+        return _json(await owner.revoke_key({"domain": request.path_params["domain"]}, api_key=key(request)))
+
+    return [
+        Route("/api/v1/servers/{name:path}", _guard(update_server), methods=["PATCH"], name="update_server"),
+        Route("/api/v1/servers/{name:path}", _guard(delete_server), methods=["DELETE"], name="delete_server"),
+        Route(
+            "/api/v1/domains/{domain}/keys/rotate", _guard(rotate_key), methods=["POST"], name="rotate_key"
+        ),
+        Route(
+            "/api/v1/domains/{domain}/keys/revoke", _guard(revoke_key), methods=["POST"], name="revoke_key"
+        ),
     ]
 
 

@@ -27,15 +27,16 @@ from mcplookup_mcp.models import (
     GetServerResult,
     HealthSummary,
     Match,
+    OwnershipStatus,
     RegisterResult,
     ServerOut,
     VerifyResult,
 )
 from mcplookup_mcp.monitor import server_health_fields
-from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
-from mcplookup_mcp.verification import Outcome, check_record, record_name, record_value
+from mcplookup_mcp.verification import Outcome, check_claim_record, record_name, record_value
 
 REGISTER_FIELDS = (
     "domain",
@@ -69,7 +70,7 @@ class RegistryService:
         repo: Repository,
         settings: Settings,
         resolver: dns.asyncresolver.Resolver,
-        limiter: RateLimiter,
+        limiter: Limiter,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repo = repo
@@ -82,7 +83,7 @@ class RegistryService:
 
     async def register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
         validation.reject_unknown(data, REGISTER_FIELDS)
-        self.limiter.hit("register", client)
+        await self.limiter.hit("register", client)
         domain = validation.domain(data.get("domain"))
         slug = validation.slug(data.get("slug"))
         name = f"{validation.reversed_domain(domain)}/{slug}"
@@ -95,13 +96,17 @@ class RegistryService:
             state = await q.lock_domain(domain)
             if state and state["verified"] and not recover:
                 await self._require_key(q, api_key, domain, now)
-                if await q.get_server_by_name(name):
+                existing = await q.get_server_by_name(name)
+                if existing and existing["status"] != "deleted":
                     raise Conflict(
                         f"{name} is already listed; choose another slug, or change the listing with the "
                         "domain's API key",
                         field="slug",
                     )
-                await q.insert_active_server(listing | {"now": now})
+                if existing:
+                    await q.relist_deleted_server(listing | {"now": now})
+                else:
+                    await q.insert_active_server(listing | {"now": now})
                 return RegisterResult(
                     status="listed",
                     name=name,
@@ -203,7 +208,7 @@ class RegistryService:
             )
         if len(registration_id) > 200:
             raise InvalidInput("registration_id is too long to be a registration id", field="registration_id")
-        self.limiter.hit("verify", client)
+        await self.limiter.hit("verify", client)
         reg_hash = keys.digest(registration_id)
         now = self.clock()
 
@@ -220,14 +225,16 @@ class RegistryService:
 
         VERIFICATION_ATTEMPTS.inc()
         # The DNS lookup happens outside any transaction: it may take seconds and must not hold locks.
-        result = await check_record(self.resolver, domain, claim["token"])
+        result = await check_claim_record(
+            self.resolver, domain, claim["token"], mock=self.settings.mock_dns_verification
+        )
         expected = DnsRecord(name=claim["record_name"], value=claim["record_value"])
         if result.outcome is not Outcome.VERIFIED:
             VERIFICATION_FAILURES.labels(reason=result.outcome.value).inc()
             async with self.repo.transaction() as q:
                 await q.record_claim_failure(claim["id"], now, result.detail)
             return VerifyResult(
-                status=result.outcome.value,  # type: ignore[arg-type]
+                status=result.outcome.value,
                 verified=False,
                 domain=domain,
                 name=claim["server_name"],
@@ -346,16 +353,22 @@ class RegistryService:
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]
+            domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
             health = await q.get_health_servers(row["name"], None)
         return GetServerResult(
             server=server_out(row),
             other_servers_on_domain=[n for n in others if n != row["name"]],
+            ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,
             **server_health_fields(health[0] if health else None),
         )
 
     async def ready(self) -> bool:
         async with self.repo.read() as q:
             return await q.ping()
+
+    async def listed_server_count(self) -> int:
+        async with self.repo.read() as q:
+            return await q.count_listed_servers()
 
 
 def server_out(row: Row) -> ServerOut:
@@ -394,7 +407,7 @@ def server_out(row: Row) -> ServerOut:
 def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord) -> str:
     publish = f"publish a TXT record at {expected.name} with the value {expected.value}"
     if outcome is Outcome.MISSING:
-        return f"Not verified yet: {detail}. {publish.capitalize()}, wait for DNS to update, then call verify_domain again."
+        return f"Not verified yet: {detail}. {publish[0].upper()}{publish[1:]}, wait for DNS to update, then call verify_domain again."
     if outcome is Outcome.WRONG_VALUE:
         return f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then call verify_domain again."
     return f"Not verified: {detail}. This is usually temporary: call verify_domain again in a minute."

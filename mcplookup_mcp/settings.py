@@ -59,6 +59,9 @@ class Settings:
     probe_ca_bundle: str | None = None
     health_retention_days: float = 30.0
     scheduler: bool = True
+    reverify_interval_hours: float = 24.0
+    reverify_grace_hours: float = 72.0
+    mock_dns_verification: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -188,6 +191,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "MCPLOOKUP_PROBE_ALLOW_CIDRS is for development and tests only; "
                 "it is refused when MCPLOOKUP_ENV=production"
             )
+    mock_dns = _bool(env, "MCPLOOKUP_MOCK_DNS_VERIFICATION", False)
+    if mock_dns and mode == "production":
+        raise ConfigError(
+            "MCPLOOKUP_MOCK_DNS_VERIFICATION=true accepts every claim without DNS and is for staging, "
+            "development and tests only; it is refused when MCPLOOKUP_ENV=production"
+        )
     public_url = env.get("MCPLOOKUP_PUBLIC_URL", "").strip() or f"http://127.0.0.1:{port}"
     defaults = Settings()
     data_dir_raw = env.get("MCPLOOKUP_DATA_DIR", "").strip()
@@ -219,4 +228,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         probe_ca_bundle=_ca_bundle(env),
         health_retention_days=_number(env, "MCPLOOKUP_HEALTH_RETENTION_DAYS", 30.0, 7.0, 3650.0),
         scheduler=_bool(env, "MCPLOOKUP_SCHEDULER", True),
+        reverify_interval_hours=_number(env, "MCPLOOKUP_REVERIFY_INTERVAL_HOURS", 24.0, 0.01, 24 * 30),
+        reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
+        mock_dns_verification=mock_dns,
     )

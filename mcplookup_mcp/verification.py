@@ -36,6 +36,18 @@ def record_value(token: str) -> str:
     return VALUE_PREFIX + token
 
 
+async def check_claim_record(
+    resolver: dns.asyncresolver.Resolver, domain: str, token: str, *, mock: bool = False
+) -> CheckResult:
+    """The check verification and re-verification use. `mock` (MCPLOOKUP_MOCK_DNS_VERIFICATION, never in
+    production) accepts the claim without a lookup."""
+    if mock:
+        return CheckResult(
+            Outcome.VERIFIED, found=(record_value(token),), detail="accepted without DNS (mock)"
+        )
+    return await check_record(resolver, domain, token)
+
+
 async def check_record(resolver: dns.asyncresolver.Resolver, domain: str, token: str) -> CheckResult:
     name = record_name(domain)
     expected = record_value(token)

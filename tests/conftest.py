@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -131,6 +133,52 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     url = create_database(pg_admin_url, name, template=template_db)
     yield url
     drop_database(pg_admin_url, name)
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.exceptions.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis server: MCPLOOKUP_TEST_REDIS_URL, else 127.0.0.1:6379, else a redis-server on PATH."""
+    explicit = os.environ.get("MCPLOOKUP_TEST_REDIS_URL")
+    if explicit:
+        if not _redis_answers(explicit):
+            pytest.fail(f"MCPLOOKUP_TEST_REDIS_URL does not answer: {explicit}")
+        yield explicit
+        return
+    local = "redis://127.0.0.1:6379/0"
+    if _redis_answers(local):
+        yield local
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _missing("no Redis answers on 127.0.0.1:6379 and redis-server is not on PATH")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("redis-server did not start")
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ async def test_metrics_use_route_templates(http: httpx.AsyncClient) -> None:
     )
     assert "com.example/one" not in text
     assert "verification_attempts_total" in text and "verification_failures_total" in text
+    assert "total_registered_servers 0.0" in text
 
 
 async def test_request_id_is_echoed_or_made(http: httpx.AsyncClient) -> None:

@@ -129,6 +129,7 @@ async def test_register_publish_verify_discover_over_rest(
     assert response.status_code == 200
     response = await http.get("/api/v1/domains/example.test")
     assert response.json()["server"]["name"] == "test.example/mail"
+    assert "total_registered_servers 1.0" in (await http.get("/metrics")).text
 
 
 async def register_rest(http: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

@@ -183,6 +183,10 @@ UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s;
 -- Count a discovery call (no query text is kept)
 INSERT INTO discovery_events (transport, result_count, duration_ms) VALUES (%(transport)s, %(result_count)s, %(duration_ms)s);
 
+-- count_listed_servers --
+-- How many servers are listed (for the total_registered_servers gauge)
+SELECT count(*) AS n FROM mcp_servers WHERE status = 'active';
+
 -- ping --
 -- Readiness: the database answers
 SELECT 1 AS ok;
