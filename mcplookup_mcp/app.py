@@ -27,11 +27,13 @@ from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
 from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, TOTAL_REGISTERED_SERVERS
 from mcplookup_mcp.migrate import pending_migrations
+from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.ratelimit import make_limiter
 from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.rest import problem, problem_from, routes
+from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
+from mcplookup_mcp.scheduler import Scheduler
 from mcplookup_mcp.service import RegistryService, utcnow
 from mcplookup_mcp.settings import Settings
 
@@ -108,7 +110,8 @@ def create_app(
     limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
     owner = OwnershipService(service)
-    mcp = build_mcp(service)
+    monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
+    mcp = build_mcp(service, monitor)
     mcp_app = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
@@ -141,6 +144,7 @@ def create_app(
         # Registry-wide gauges are read from the database at scrape time, so they are never stale.
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
+            await monitor.refresh_gauges()
         except RegistryError as exc:
             log.warning("metrics: database gauges not refreshed", error=exc.message)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -177,6 +181,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
+        *health_routes(monitor),
         # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
         Route("/mcp", mcp_app, name="mcp"),
     ]
@@ -195,10 +200,15 @@ def create_app(
             if background
             else []
         )
+        scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             async with mcp.session_manager.run():
                 yield {"service": service}
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             for task in loops:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -218,6 +228,7 @@ def create_app(
         },
     )
     app.state.service = service
+    app.state.monitor = monitor
     return app
 
 

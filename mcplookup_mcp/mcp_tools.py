@@ -18,12 +18,14 @@ from mcplookup_mcp.models import (
     DeleteResult,
     DiscoverResult,
     GetServerResult,
+    HealthResult,
     KeyResult,
     RegisterResult,
     RevokeResult,
     UpdateResult,
     VerifyResult,
 )
+from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
@@ -33,8 +35,8 @@ INSTRUCTIONS = """\
 MCPLookup finds Model Context Protocol servers for a task. Call discover_servers with what you need in
 plain words ("send email from gmail", "query a postgres database"); each result has an endpoint to connect
 to, whether its domain is DNS-verified, its health and trust score, and why it matched. get_server shows
-one server whole. Server owners use register_server, then publish the DNS TXT record it returns, then
-call verify_domain, which returns the domain's API key once. With that key (HTTP header
+one server whole; get_server_health shows its probe history and uptime. Server owners use
+register_server, then publish the DNS TXT record it returns, then call verify_domain, which returns the domain's API key once. With that key (HTTP header
 'Authorization: Bearer mcpl_...') owners call update_server, delete_server, rotate_api_key and
 revoke_api_key; a lost key is replaced by verifying the domain again (register_server with
 recover_ownership=true)."""
@@ -81,7 +83,7 @@ def _api_key(ctx: Context) -> str | None:
     return keys.bearer_token(headers.get("authorization"))
 
 
-def build_mcp(service: RegistryService) -> MCPServer:
+def build_mcp(service: RegistryService, monitor: HealthMonitor) -> MCPServer:
     mcp = RegistryMCPServer(
         name="mcplookup",
         title="MCPLookup",
@@ -224,6 +226,25 @@ def build_mcp(service: RegistryService) -> MCPServer:
     ) -> VerifyResult:
         data = {"domain": domain, "registration_id": registration_id}
         return await _run("verify_domain", lambda: service.verify(data, client=_client(ctx)))
+
+    @mcp.tool(
+        name="get_server_health",
+        title="Health of an MCP server",
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
+        description=(
+            "Current health of a listed server from real MCP handshakes: status, latency, uptime over 24 hours "
+            "and 7 days, the last check and recent history. Give exactly one of name or domain. "
+            "realtime=true probes the server now (limited to one on-demand probe per server every 30 s)."
+        ),
+    )
+    async def get_server_health(
+        ctx: Context,
+        name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
+        domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
+        realtime: Annotated[bool, Field(description="Probe now instead of reading stored results")] = False,
+    ) -> HealthResult:
+        data = _given(name=name, domain=domain, realtime=realtime)
+        return await _run("get_server_health", lambda: monitor.get_health(data, client=_client(ctx)))
 
     _ownership_tools(mcp, OwnershipService(service))
     return mcp

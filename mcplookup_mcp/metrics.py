@@ -22,3 +22,10 @@ VERIFICATION_FAILURES = Counter(
 )
 MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
 TOTAL_REGISTERED_SERVERS = Gauge("total_registered_servers", "Listed servers (active), refreshed on scrape")
+HEALTHY_SERVERS_PERCENTAGE = Gauge(
+    "healthy_servers_percentage",
+    "Listed remote servers, probed at least once, whose last probe counted as up (percent)",
+)
+HEALTH_PROBES = Counter(
+    "health_probes_total", "Health probes by resulting status and trigger", ("status", "trigger")
+)

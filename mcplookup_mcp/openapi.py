@@ -12,6 +12,7 @@ from mcplookup_mcp.models import (
     DeleteResult,
     DiscoverResult,
     GetServerResult,
+    HealthResult,
     KeyResult,
     Problem,
     RegisterResult,
@@ -54,6 +55,7 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
     for model in (
         DiscoverResult,
         GetServerResult,
+        HealthResult,
         RegisterResult,
         VerifyResult,
         UpdateResult,
@@ -145,6 +147,31 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                 "responses": {
                     "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
                     **_problems(404, 409, 410, 422, 429),
+                },
+            }
+        },
+        "/api/v1/health/{name}": {
+            "get": {
+                "operationId": "get_server_health",
+                "summary": "A listed server's health: status, latency, uptime over 24 h and 7 d, recent probes",
+                "parameters": [
+                    _param(
+                        "name",
+                        "path",
+                        text,
+                        "A registry name (com.example/mail) or a domain (example.com)",
+                        required=True,
+                    ),
+                    _param(
+                        "realtime",
+                        "query",
+                        {"type": "boolean"},
+                        "Probe now (one on-demand probe per server every 30 s)",
+                    ),
+                ],
+                "responses": {
+                    "200": _ok(HealthResult, "The server's health"),
+                    **_problems(404, 409, 422, 429),
                 },
             }
         },

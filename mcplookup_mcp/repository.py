@@ -140,6 +140,59 @@ class Queries:
     async def touch_api_key(self, key_id: UUID, now: datetime) -> None:
         await self._run("touch_api_key", {"id": key_id, "now": now})
 
+    # health
+    async def claim_due_servers(self, now: datetime, lease_until: datetime, limit: int) -> list[Row]:
+        return await self._all("claim_due_servers", {"now": now, "lease_until": lease_until, "limit": limit})
+
+    async def lock_server_for_health(self, server_id: UUID) -> Row | None:
+        return await self._one("lock_server_for_health", {"id": server_id})
+
+    async def insert_health_check(self, params: Mapping[str, Any]) -> None:
+        await self._run("insert_health_check", params)
+
+    async def health_stats(self, server_id: UUID, now: datetime) -> Row:
+        row = await self._one(
+            "health_stats",
+            {
+                "id": server_id,
+                "now": now,
+                "since_24h": now - timedelta(hours=24),
+                "since_7d": now - timedelta(days=7),
+            },
+        )
+        assert row is not None
+        return row
+
+    async def update_server_tools(
+        self, server_id: UUID, tools: list[dict[str, str]], fingerprint: str, changed_at: datetime | None
+    ) -> None:
+        await self._run(
+            "update_server_tools",
+            {"id": server_id, "tools": Jsonb(tools), "fingerprint": fingerprint, "changed_at": changed_at},
+        )
+
+    async def update_server_health(self, params: Mapping[str, Any]) -> None:
+        await self._run(
+            "update_server_health", {**params, "trust_breakdown": Jsonb(params["trust_breakdown"])}
+        )
+
+    async def take_realtime_slot(self, server_id: UUID, now: datetime, not_before: datetime) -> bool:
+        row = await self._one("take_realtime_slot", {"id": server_id, "now": now, "not_before": not_before})
+        return row is not None
+
+    async def get_health_servers(self, name: str | None, domain: str | None) -> list[Row]:
+        return await self._all("get_health_servers", {"name": name, "domain": domain})
+
+    async def recent_health_checks(self, server_id: UUID, limit: int) -> list[Row]:
+        return await self._all("recent_health_checks", {"id": server_id, "limit": limit})
+
+    async def prune_health_checks(self, cutoff: datetime, batch: int) -> int:
+        return await self._run("prune_health_checks", {"cutoff": cutoff, "batch": batch})
+
+    async def healthy_servers_percentage(self) -> float | None:
+        row = await self._one("healthy_servers_percentage")
+        return None if row is None or row["pct"] is None else float(row["pct"])
+
     # ownership: owner changes, key revocation, re-verification
     async def lock_listed_server(self, name: str) -> Row | None:
         return await self._one("lock_listed_server", {"name": name})

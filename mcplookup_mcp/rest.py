@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from mcplookup_mcp import keys
 from mcplookup_mcp.errors import InvalidInput, RegistryError
+from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
@@ -186,3 +187,14 @@ def _ownership_routes(owner: OwnershipService) -> list[Route]:
             "/api/v1/domains/{domain}/keys/revoke", _guard(revoke_key), methods=["POST"], name="revoke_key"
         ),
     ]
+
+
+def health_routes(monitor: HealthMonitor) -> list[Route]:
+    async def health(request: Request) -> Response:
+        data = _query(request, {"realtime": "realtime"})
+        target = request.path_params["name"]
+        # Registry names hold a slash (com.example/mail); domains never do.
+        data["name" if "/" in target else "domain"] = target
+        return _json(await monitor.get_health(data, client=_client(request)))
+
+    return [Route("/api/v1/health/{name:path}", _guard(health), methods=["GET"], name="server_health")]

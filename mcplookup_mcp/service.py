@@ -32,6 +32,7 @@ from mcplookup_mcp.models import (
     ServerOut,
     VerifyResult,
 )
+from mcplookup_mcp.monitor import server_health_fields
 from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
@@ -353,10 +354,12 @@ class RegistryService:
                     )
                 row, others = rows[0], [r["name"] for r in rows]
             domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
+            health = await q.get_health_servers(row["name"], None)
         return GetServerResult(
             server=server_out(row),
             other_servers_on_domain=[n for n in others if n != row["name"]],
             ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,
+            **server_health_fields(health[0] if health else None),
         )
 
     async def ready(self) -> bool:

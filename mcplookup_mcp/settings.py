@@ -51,6 +51,14 @@ class Settings:
     rate_limit_per_minute: int = 30
     db_pool_size: int = 10
     trusted_proxies: str = "127.0.0.1"
+    probe_ports: frozenset[int] = frozenset({443})
+    probe_interval_seconds: float = 300.0
+    probe_timeout: float = 10.0
+    probe_degraded_ms: float = 2000.0
+    probe_concurrency: int = 10
+    probe_ca_bundle: str | None = None
+    health_retention_days: float = 30.0
+    scheduler: bool = True
     reverify_interval_hours: float = 24.0
     reverify_grace_hours: float = 72.0
     mock_dns_verification: bool = False
@@ -138,6 +146,32 @@ def _cidrs(env: Mapping[str, str]) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         raise ConfigError(f"MCPLOOKUP_PROBE_ALLOW_CIDRS: {exc}") from None
 
 
+def _ports(env: Mapping[str, str], production: bool) -> frozenset[int]:
+    parts = _list(env, "MCPLOOKUP_PROBE_PORTS") or ("443",)
+    ports: set[int] = set()
+    for part in parts:
+        if not part.isdigit() or not 1 <= int(part) <= 65535:
+            raise ConfigError(f"MCPLOOKUP_PROBE_PORTS: {part!r} is not a port number")
+        ports.add(int(part))
+    if production and ports != {443}:
+        # Listed endpoints are https on the domain; other ports mostly reach admin consoles and internal
+        # services, so production probes only 443.
+        raise ConfigError(
+            "MCPLOOKUP_PROBE_PORTS other than 443 are for development and tests only; "
+            "they are refused when MCPLOOKUP_ENV=production"
+        )
+    return frozenset(ports)
+
+
+def _ca_bundle(env: Mapping[str, str]) -> str | None:
+    raw = env.get("MCPLOOKUP_PROBE_CA_BUNDLE", "").strip()
+    if not raw:
+        return None
+    if not Path(raw).is_file():
+        raise ConfigError(f"MCPLOOKUP_PROBE_CA_BUNDLE={raw!r} is not a readable file")
+    return raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every variable; raise ConfigError naming the first bad one."""
     env = os.environ if environ is None else environ
@@ -186,6 +220,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
+        probe_ports=_ports(env, mode == "production"),
+        probe_interval_seconds=_number(env, "MCPLOOKUP_PROBE_INTERVAL_SECONDS", 300.0, 10.0, 86400.0),
+        probe_timeout=_number(env, "MCPLOOKUP_PROBE_TIMEOUT", 10.0, 0.5, 120.0),
+        probe_degraded_ms=_number(env, "MCPLOOKUP_PROBE_DEGRADED_MS", 2000.0, 10.0, 120_000.0),
+        probe_concurrency=_int(env, "MCPLOOKUP_PROBE_CONCURRENCY", 10, 1, 500),
+        probe_ca_bundle=_ca_bundle(env),
+        health_retention_days=_number(env, "MCPLOOKUP_HEALTH_RETENTION_DAYS", 30.0, 7.0, 3650.0),
+        scheduler=_bool(env, "MCPLOOKUP_SCHEDULER", True),
         reverify_interval_hours=_number(env, "MCPLOOKUP_REVERIFY_INTERVAL_HOURS", 24.0, 0.01, 24 * 30),
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,

@@ -198,7 +198,14 @@ def dns(dns_server: ThreadedDnsServer) -> ThreadedDnsServer:
 @pytest.fixture
 def settings(dns: ThreadedDnsServer) -> Settings:
     base = load_settings({"MCPLOOKUP_ENV": "test", "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS": "true"})
-    return replace(base, dns_nameservers=tuple(dns.nameservers), dns_timeout=1.0, rate_limit_per_minute=1000)
+    return replace(
+        base,
+        dns_nameservers=tuple(dns.nameservers),
+        dns_timeout=1.0,
+        rate_limit_per_minute=1000,
+        # Tests that probe start the scheduler or call the monitor themselves.
+        scheduler=False,
+    )
 
 
 class Clock:

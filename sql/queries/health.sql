@@ -1,0 +1,94 @@
+-- claim_due_servers --
+-- Claim listed remote servers whose probe is due, skipping rows another replica holds; the lease pushes next_probe_at ahead
+UPDATE mcp_servers s
+   SET next_probe_at = %(lease_until)s
+ WHERE s.id IN (SELECT id
+                  FROM mcp_servers
+                 WHERE status = 'active' AND endpoint IS NOT NULL AND transport IN ('streamable-http', 'sse')
+                   AND (next_probe_at IS NULL OR next_probe_at <= %(now)s)
+                 ORDER BY next_probe_at NULLS FIRST
+                 LIMIT %(limit)s
+                   FOR UPDATE SKIP LOCKED)
+RETURNING s.id, s.name, s.endpoint, s.transport;
+
+-- lock_server_for_health --
+-- The facts a probe result is judged against, locked while the result is recorded
+SELECT id, name, verified, auth_type, endpoint, transport, tools_fingerprint, tools_changed_at,
+       created_at, published_at
+  FROM mcp_servers
+ WHERE id = %(id)s AND status <> 'pending'
+   FOR UPDATE;
+
+-- insert_health_check --
+-- One probe, as observed
+INSERT INTO health_checks
+       (server_id, checked_at, status, is_up, latency_ms, http_status, protocol_version, server_name,
+        server_version, error_class, error, tls_valid, tools_fingerprint, tools_changed, trigger)
+VALUES (%(server_id)s, %(checked_at)s, %(status)s, %(is_up)s, %(latency_ms)s, %(http_status)s,
+        %(protocol_version)s, %(server_name)s, %(server_version)s, %(error_class)s, %(error)s, %(tls_valid)s,
+        %(tools_fingerprint)s, %(tools_changed)s, %(trigger)s);
+
+-- health_stats --
+-- Uptime over 24 h and 7 d (share of probes whose status counts as up) and mean handshake latency over 24 h
+SELECT round((100.0 * count(*) FILTER (WHERE is_up AND checked_at > %(since_24h)s)
+              / nullif(count(*) FILTER (WHERE checked_at > %(since_24h)s), 0))::numeric, 2)::float8 AS uptime_24h,
+       round((100.0 * count(*) FILTER (WHERE is_up) / nullif(count(*), 0))::numeric, 2)::float8 AS uptime_7d,
+       round(avg(latency_ms) FILTER (WHERE status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL
+                                       AND checked_at > %(since_24h)s)::numeric, 1)::float8 AS avg_latency_ms,
+       count(*) FILTER (WHERE checked_at > %(since_24h)s) AS checks_24h,
+       count(*) AS checks_7d
+  FROM health_checks
+ WHERE server_id = %(id)s AND checked_at > %(since_7d)s AND checked_at <= %(now)s;
+
+-- update_server_tools --
+-- Store the tool list the prober saw; the search_vector trigger re-indexes tool names and descriptions
+UPDATE mcp_servers
+   SET tools = %(tools)s, tools_fingerprint = %(fingerprint)s, tools_changed_at = %(changed_at)s
+ WHERE id = %(id)s;
+
+-- update_server_health --
+-- The server's current health and trust, computed from its history after a probe
+UPDATE mcp_servers
+   SET health_status = %(status)s, uptime_24h = %(uptime_24h)s, uptime_7d = %(uptime_7d)s,
+       uptime_percentage = %(uptime_7d)s, avg_response_time_ms = %(avg_latency_ms)s,
+       last_health_check_at = %(now)s, tls_valid = %(tls_valid)s, trust_score = %(trust_score)s,
+       trust_breakdown = %(trust_breakdown)s, next_probe_at = coalesce(%(next_probe_at)s, next_probe_at)
+ WHERE id = %(id)s;
+
+-- take_realtime_slot --
+-- Allow one on-demand probe per server per interval, across replicas: the update succeeds only when the slot is free
+UPDATE mcp_servers
+   SET realtime_probe_at = %(now)s
+ WHERE id = %(id)s AND (realtime_probe_at IS NULL OR realtime_probe_at <= %(not_before)s)
+RETURNING id;
+
+-- get_health_servers --
+-- Listed servers by registry name or by domain, with their stored health and trust
+SELECT id, name, domain, endpoint, transport, auth_type, verified, health_status, trust_score,
+       trust_breakdown, uptime_24h, uptime_7d, avg_response_time_ms, last_health_check_at, tls_valid,
+       tools, tools_fingerprint, tools_changed_at, next_probe_at, realtime_probe_at, created_at, published_at
+  FROM mcp_servers
+ WHERE status = 'active'
+   AND ((%(name)s::text IS NOT NULL AND name = %(name)s) OR (%(domain)s::text IS NOT NULL AND domain = %(domain)s))
+ ORDER BY name;
+
+-- recent_health_checks --
+-- A server's newest probes, newest first
+SELECT checked_at, status, is_up, latency_ms, http_status, protocol_version, server_name, server_version,
+       error_class, error, tls_valid, tools_changed, trigger
+  FROM health_checks
+ WHERE server_id = %(id)s
+ ORDER BY checked_at DESC, id DESC
+ LIMIT %(limit)s;
+
+-- prune_health_checks --
+-- Delete one batch of probes older than the retention cutoff; the caller repeats until a batch comes back short
+DELETE FROM health_checks
+ WHERE id IN (SELECT id FROM health_checks WHERE checked_at < %(cutoff)s LIMIT %(batch)s);
+
+-- healthy_servers_percentage --
+-- Share of listed remote servers, probed at least once, whose last probe counted as up
+SELECT round((100.0 * count(*) FILTER (WHERE health_status IN ('healthy', 'degraded', 'auth_required'))
+              / nullif(count(*), 0))::numeric, 2)::float8 AS pct
+  FROM mcp_servers
+ WHERE status = 'active' AND endpoint IS NOT NULL AND health_status <> 'unknown';
