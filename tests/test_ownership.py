@@ -622,3 +622,24 @@ async def test_an_empty_string_clears_an_optional_field(
     )
     assert result.server.title is None and result.server.website_url is None
     assert result.server.description == "Send, search and read email in your mailbox"
+
+
+async def test_a_new_endpoint_is_unknown_until_probed_and_due_now(
+    service: RegistryService, dns: ThreadedDnsServer, db_url: str
+) -> None:
+    owner = OwnershipService(service)
+    key = await claim_and_verify(service, dns)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE mcp_servers SET health_status = 'healthy', next_probe_at = now() + interval '1 hour'"
+        )
+    await owner.update_server({"name": "test.example/mail", "description": "Only the text"}, api_key=key)
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT health_status, next_probe_at IS NULL FROM mcp_servers").fetchone()
+    assert row == ("healthy", False)
+    await owner.update_server(
+        {"name": "test.example/mail", "endpoint": "https://mcp2.example.test/mcp"}, api_key=key
+    )
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT health_status, next_probe_at IS NULL FROM mcp_servers").fetchone()
+    assert row == ("unknown", True)

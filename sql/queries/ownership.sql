@@ -7,12 +7,14 @@ SELECT id, name, title, description, version, domain, endpoint, transport, capab
    FOR UPDATE;
 
 -- update_server_listing --
--- An owner changes a listing's fields; updated_at moves so that readers see the change
+-- An owner changes a listing's fields; updated_at moves; a new endpoint is unknown until probed, and due now
 UPDATE mcp_servers
    SET title = %(title)s, description = %(description)s, version = %(version)s, endpoint = %(endpoint)s,
        transport = %(transport)s, capabilities = %(capabilities)s, category = %(category)s,
        auth_type = %(auth_type)s, website_url = %(website_url)s, repository = %(repository)s,
-       remotes = %(remotes)s, updated_at = %(now)s
+       remotes = %(remotes)s, updated_at = %(now)s,
+       health_status = CASE WHEN endpoint IS DISTINCT FROM %(endpoint)s THEN 'unknown' ELSE health_status END,
+       next_probe_at = CASE WHEN endpoint IS DISTINCT FROM %(endpoint)s THEN NULL ELSE next_probe_at END
  WHERE id = %(id)s AND status = 'active';
 
 -- mark_server_deleted --
