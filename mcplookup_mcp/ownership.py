@@ -16,22 +16,9 @@ from mcplookup_mcp import keys, validation
 from mcplookup_mcp.errors import Forbidden, InvalidInput, NotFound
 from mcplookup_mcp.models import DeleteResult, KeyResult, RevokeResult, UpdateResult
 from mcplookup_mcp.repository import Queries, Repository, Row
-from mcplookup_mcp.service import RegistryService, server_out
+from mcplookup_mcp.service import LISTING_FIELDS, RegistryService, server_out
 from mcplookup_mcp.verification import Outcome, check_claim_record
 
-# The listing fields an owner may change; the name (and so the domain) never changes.
-LISTING_FIELDS = (
-    "endpoint",
-    "description",
-    "title",
-    "transport",
-    "capabilities",
-    "category",
-    "auth_type",
-    "website_url",
-    "repository_url",
-    "version",
-)
 UPDATE_FIELDS = ("name", *LISTING_FIELDS)
 DELETE_FIELDS = ("name",)
 ROTATE_FIELDS = ("domain", "expires_in_days")

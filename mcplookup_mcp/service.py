@@ -38,9 +38,8 @@ from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
 from mcplookup_mcp.verification import Outcome, check_claim_record, record_name, record_value
 
-REGISTER_FIELDS = (
-    "domain",
-    "slug",
+# The listing fields a claimant submits and an owner may later change; the name never changes.
+LISTING_FIELDS = (
     "endpoint",
     "description",
     "title",
@@ -51,8 +50,8 @@ REGISTER_FIELDS = (
     "website_url",
     "repository_url",
     "version",
-    "recover_ownership",
 )
+REGISTER_FIELDS = ("domain", "slug", *LISTING_FIELDS, "recover_ownership")
 VERIFY_FIELDS = ("domain", "registration_id")
 DISCOVER_FIELDS = ("query", "domain", "capabilities", "category", "limit", "include_pending")
 
