@@ -140,6 +140,27 @@ class Queries:
     async def touch_api_key(self, key_id: UUID, now: datetime) -> None:
         await self._run("touch_api_key", {"id": key_id, "now": now})
 
+    # import
+    async def upsert_server_version(self, params: Mapping[str, Any]) -> bool | None:
+        row = await self._one(
+            "upsert_server_version", {**params, "server_json": Jsonb(params["server_json"])}
+        )
+        return bool(row["created"]) if row else None
+
+    async def list_server_versions(self, name: str) -> list[Row]:
+        return await self._all("list_server_version_names", {"name": name})
+
+    async def set_latest_version(self, name: str, version: str, now: datetime) -> int:
+        return await self._run("set_latest_version", {"name": name, "version": version, "now": now})
+
+    async def get_listed_owner(self, name: str) -> str | None:
+        row = await self._one("get_listed_owner", {"name": name})
+        return str(row["source"]) if row else None
+
+    async def upsert_imported_server(self, params: Mapping[str, Any]) -> bool | None:
+        row = await self._one("upsert_imported_server", _server_params(params))
+        return bool(row["created"]) if row else None
+
     async def ping(self) -> bool:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)
@@ -147,7 +168,7 @@ class Queries:
 
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)
-    for key in ("repository", "remotes"):
+    for key in ("repository", "remotes", "packages"):
         if key in out and out[key] is not None:
             out[key] = Jsonb(out[key])
     return out

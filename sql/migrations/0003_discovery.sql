@@ -1,0 +1,93 @@
+-- Discovery at scale: published versions, transports, blocked remotes, listing timestamps, and the
+-- indexes every discovery query shape needs (no sequential scan of mcp_servers at 100k rows).
+
+-- Each published server.json version, verbatim, for /v0.1/servers/{name}/versions. No foreign key:
+-- mcp_servers.name is unique only among non-pending rows (a partial index cannot be referenced).
+CREATE TABLE server_versions (
+    server_name  text NOT NULL,
+    version      text NOT NULL,
+    server_json  jsonb NOT NULL,
+    is_latest    boolean NOT NULL DEFAULT false,
+    status       text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deprecated', 'deleted')),
+    published_at timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (server_name, version)
+);
+CREATE UNIQUE INDEX server_versions_latest_idx ON server_versions (server_name) WHERE is_latest;
+
+ALTER TABLE mcp_servers
+    ADD COLUMN transports text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN remotes_blocked boolean NOT NULL DEFAULT false,
+    ADD COLUMN listing_updated_at timestamptz NOT NULL DEFAULT now();
+
+-- Every transport a server offers: its remotes' types and its packages' transports (stdio).
+-- listing_updated_at moves only when the listing changes, never on health or trust updates.
+CREATE FUNCTION mcp_servers_listing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT coalesce(array_agg(DISTINCT t ORDER BY t), '{}')
+      INTO NEW.transports
+      FROM (SELECT r ->> 'type' AS t
+              FROM jsonb_array_elements(CASE jsonb_typeof(NEW.remotes) WHEN 'array' THEN NEW.remotes ELSE '[]' END) AS r
+            UNION ALL
+            SELECT p -> 'transport' ->> 'type'
+              FROM jsonb_array_elements(CASE jsonb_typeof(NEW.packages) WHEN 'array' THEN NEW.packages ELSE '[]' END) AS p
+            UNION ALL
+            SELECT NEW.transport) AS x
+     WHERE t IS NOT NULL AND t <> '';
+    IF TG_OP = 'UPDATE' AND NEW.listing_updated_at IS NOT DISTINCT FROM OLD.listing_updated_at
+       AND (NEW.name, NEW.title, NEW.description, NEW.version, NEW.endpoint, NEW.transport, NEW.capabilities,
+            NEW.category, NEW.auth_type, NEW.website_url, NEW.repository, NEW.packages, NEW.remotes,
+            NEW.status, NEW.verified)
+           IS DISTINCT FROM
+           (OLD.name, OLD.title, OLD.description, OLD.version, OLD.endpoint, OLD.transport, OLD.capabilities,
+            OLD.category, OLD.auth_type, OLD.website_url, OLD.repository, OLD.packages, OLD.remotes,
+            OLD.status, OLD.verified) THEN
+        NEW.listing_updated_at := greatest(now(), NEW.updated_at);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER mcp_servers_listing_trg
+    BEFORE INSERT OR UPDATE ON mcp_servers
+    FOR EACH ROW EXECUTE FUNCTION mcp_servers_listing();
+
+-- The name part of the document leaves out namespace words every imported name shares
+-- (io.github.x/y): matching "github" or "io" says nothing about a server.
+CREATE OR REPLACE FUNCTION mcp_servers_search_vector() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    tool_names text;
+    tool_descriptions text;
+    name_words text;
+BEGIN
+    SELECT coalesce(string_agg(t ->> 'name', ' '), ''), coalesce(string_agg(t ->> 'description', ' '), '')
+      INTO tool_names, tool_descriptions
+      FROM jsonb_array_elements(CASE jsonb_typeof(NEW.tools) WHEN 'array' THEN NEW.tools ELSE '[]' END) AS t;
+    SELECT coalesce(string_agg(w, ' '), '')
+      INTO name_words
+      FROM regexp_split_to_table(lower(NEW.name), '[./_-]+') AS w
+     WHERE w NOT IN ('io', 'com', 'org', 'net', 'dev', 'ai', 'app', 'github', 'gitlab', 'mcp', 'server');
+    NEW.search_vector :=
+        setweight(to_tsvector('english', name_words || ' ' || coalesce(NEW.title, '')), 'A')
+        || setweight(to_tsvector('english', array_to_string(NEW.capabilities, ' ')
+                                             || ' ' || coalesce(NEW.category, '')
+                                             || ' ' || regexp_replace(tool_names, '[_-]+', ' ', 'g')), 'B')
+        || setweight(to_tsvector('english', coalesce(NEW.description, '')), 'C')
+        || setweight(to_tsvector('english', left(tool_descriptions, 20000)), 'D');
+    RETURN NEW;
+END
+$$;
+UPDATE mcp_servers SET name = name;
+
+-- Keyset orders (name is the tie-breaker everywhere) and filters.
+CREATE INDEX mcp_servers_name_idx ON mcp_servers (name);
+CREATE INDEX mcp_servers_trust_name_idx ON mcp_servers (trust_score DESC, name);
+CREATE INDEX mcp_servers_newest_name_idx ON mcp_servers (created_at DESC, name);
+CREATE INDEX mcp_servers_latency_name_idx
+    ON mcp_servers ((coalesce(avg_response_time_ms, 'Infinity'::real)), name);
+CREATE INDEX mcp_servers_transports_idx ON mcp_servers USING gin (transports);
+CREATE INDEX mcp_servers_domain_pattern_idx ON mcp_servers (reverse(domain) text_pattern_ops);
+CREATE INDEX mcp_servers_auth_type_idx ON mcp_servers (auth_type);
+CREATE INDEX mcp_servers_listing_updated_idx ON mcp_servers (listing_updated_at, name);
