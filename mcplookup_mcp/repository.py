@@ -107,8 +107,20 @@ class Queries:
     async def get_servers_by_domain(self, domain: str) -> list[Row]:
         return await self._all("get_servers_by_domain", {"domain": domain})
 
-    async def discover(self, params: Mapping[str, Any]) -> list[Row]:
-        return await self._all("discover_servers", params)
+    # discovery
+    async def discover_ranked(self, params: Mapping[str, Any]) -> list[Row]:
+        return await self._all("discover_ranked", params)
+
+    async def browse_servers(self, sort: str, params: Mapping[str, Any]) -> list[Row]:
+        return await self._all(f"browse_by_{sort}", params)
+
+    async def capability_counts(self, limit: int) -> list[Row]:
+        return await self._all("capability_counts", {"limit": limit})
+
+    async def discovery_stats(self) -> Row:
+        row = await self._one("discovery_stats")
+        assert row is not None
+        return row
 
     async def insert_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
         await self._run(
@@ -208,7 +220,9 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
         conninfo,
         min_size=1,
         max_size=max_size,
-        kwargs={"row_factory": dict_row, "autocommit": True},
+        # No server-side prepared statements: a cached generic plan cannot see which optional filters
+        # are set, and would scan where the one-shot plan uses an index.
+        kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": None},
         open=False,
         timeout=10.0,
         name="mcplookup",

@@ -51,6 +51,7 @@ class Settings:
     rate_limit_per_minute: int = 30
     db_pool_size: int = 10
     trusted_proxies: str = "127.0.0.1"
+    cursor_secret: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -177,4 +178,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
+        cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
     )

@@ -91,3 +91,76 @@ CREATE INDEX mcp_servers_transports_idx ON mcp_servers USING gin (transports);
 CREATE INDEX mcp_servers_domain_pattern_idx ON mcp_servers (reverse(domain) text_pattern_ops);
 CREATE INDEX mcp_servers_auth_type_idx ON mcp_servers (auth_type);
 CREATE INDEX mcp_servers_listing_updated_idx ON mcp_servers (listing_updated_at, name);
+
+-- Related terms for query expansion: an everyday word (stored stemmed) -> the words servers use for it.
+-- A related match counts less than the word itself; operators may add rows.
+CREATE TABLE search_synonyms (
+    term    text PRIMARY KEY,
+    related text[] NOT NULL
+);
+INSERT INTO search_synonyms (term, related)
+SELECT (tsvector_to_array(to_tsvector('english', word)))[1], related
+  FROM (VALUES
+    ('todo', ARRAY['task', 'tasks', 'todoist', 'ticktick']),
+    ('task', ARRAY['todo', 'todoist', 'ticktick']),
+    ('light', ARRAY['home assistant', 'smart home', 'homeassistant']),
+    ('lamp', ARRAY['home assistant', 'smart home']),
+    ('thermostat', ARRAY['home assistant', 'smart home']),
+    ('house', ARRAY['home assistant', 'homeassistant']),
+    ('music', ARRAY['spotify', 'song', 'playlist', 'audio', 'ableton']),
+    ('song', ARRAY['spotify', 'music', 'playlist']),
+    ('podcast', ARRAY['spotify', 'audio']),
+    ('payment', ARRAY['stripe', 'paddle', 'billing', 'checkout', 'invoice']),
+    ('pay', ARRAY['stripe', 'paddle', 'billing', 'payment']),
+    ('invoice', ARRAY['billing', 'stripe', 'xero', 'accounting']),
+    ('spreadsheet', ARRAY['sheets', 'excel', 'airtable', 'table']),
+    ('file', ARRAY['filesystem', 'directory', 'folder']),
+    ('folder', ARRAY['filesystem', 'directory']),
+    ('disk', ARRAY['filesystem']),
+    ('screenshot', ARRAY['screenshotone', 'capture', 'puppeteer', 'playwright']),
+    ('tweet', ARRAY['twitter', 'x']),
+    ('embedding', ARRAY['vector', 'qdrant', 'pinecone', 'chroma', 'milvus', 'rag']),
+    ('vector', ARRAY['embedding', 'qdrant', 'pinecone', 'chroma', 'milvus']),
+    ('cache', ARRAY['redis', 'memcached', 'momento']),
+    ('crm', ARRAY['hubspot', 'salesforce', 'customer']),
+    ('deal', ARRAY['hubspot', 'salesforce', 'crm']),
+    ('shop', ARRAY['shopify', 'ecommerce', 'store']),
+    ('store', ARRAY['shopify', 'ecommerce']),
+    ('ecommerce', ARRAY['shopify']),
+    ('order', ARRAY['shopify', 'ecommerce']),
+    ('chart', ARRAY['graph', 'plot', 'quickchart', 'visualization']),
+    ('plot', ARRAY['chart', 'graph', 'visualization']),
+    ('notification', ARRAY['ntfy', 'pushover', 'notify', 'alert']),
+    ('phone', ARRAY['ntfy', 'pushover', 'android', 'sms']),
+    ('bookmark', ARRAY['raindrop', 'link']),
+    ('train', ARRAY['railway', 'rail', 'ns']),
+    ('calendar', ARRAY['event', 'schedule', 'ical']),
+    ('meeting', ARRAY['calendar', 'zoom', 'event']),
+    ('email', ARRAY['mail', 'gmail', 'inbox', 'mailgun']),
+    ('mail', ARRAY['email', 'gmail', 'inbox']),
+    ('issue', ARRAY['jira', 'linear', 'github', 'ticket', 'bug']),
+    ('bug', ARRAY['jira', 'issue', 'sentry', 'ticket']),
+    ('ticket', ARRAY['jira', 'issue', 'linear']),
+    ('wiki', ARRAY['confluence', 'notion', 'wikipedia']),
+    ('k8s', ARRAY['kubernetes']),
+    ('kubernetes', ARRAY['k8s']),
+    ('container', ARRAY['docker', 'kubernetes', 'podman']),
+    ('postgresql', ARRAY['postgres']),
+    ('stock', ARRAY['market', 'finance', 'nasdaq', 'equity']),
+    ('crypto', ARRAY['cryptocurrency', 'bitcoin', 'blockchain', 'token']),
+    ('bitcoin', ARRAY['crypto', 'cryptocurrency']),
+    ('paper', ARRAY['academic', 'scholarly', 'arxiv', 'dblp', 'research']),
+    ('academic', ARRAY['scholarly', 'paper', 'research', 'dblp']),
+    ('web', ARRAY['internet', 'website']),
+    ('browser', ARRAY['playwright', 'puppeteer', 'browserbase', 'chrome']),
+    ('sandbox', ARRAY['e2b', 'execute', 'isolated']),
+    ('message', ARRAY['chat', 'slack', 'whatsapp', 'telegram', 'discord']),
+    ('chat', ARRAY['message', 'slack', 'discord', 'telegram']),
+    ('note', ARRAY['obsidian', 'notion', 'notes', 'markdown']),
+    ('image', ARRAY['picture', 'photo', 'flux', 'replicate']),
+    ('picture', ARRAY['image', 'photo']),
+    ('photo', ARRAY['image', 'picture']),
+    ('weather', ARRAY['forecast', 'openweather']),
+    ('forecast', ARRAY['weather'])
+  ) AS v (word, related)
+ON CONFLICT (term) DO NOTHING;
