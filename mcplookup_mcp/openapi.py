@@ -8,7 +8,15 @@ from mcp.server import MCPServer
 from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
-from mcplookup_mcp.models import DiscoverResult, GetServerResult, Problem, RegisterResult, VerifyResult
+from mcplookup_mcp.models import (
+    CapabilitiesResult,
+    DiscoverResult,
+    DiscoveryStats,
+    GetServerResult,
+    Problem,
+    RegisterResult,
+    VerifyResult,
+)
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -41,7 +49,15 @@ def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
 def build_openapi(mcp: MCPServer) -> dict[str, Any]:
     """One definition of each input: request bodies are the matching MCP tools' input schemas."""
     components: dict[str, Any] = {}
-    for model in (DiscoverResult, GetServerResult, RegisterResult, VerifyResult, Problem):
+    for model in (
+        DiscoverResult,
+        GetServerResult,
+        RegisterResult,
+        VerifyResult,
+        Problem,
+        CapabilitiesResult,
+        DiscoveryStats,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
@@ -60,12 +76,43 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                         {"type": "array", "items": text},
                         "Required capabilities (repeat or comma-separate)",
                     ),
+                    _param("capability_match", "query", {"enum": ["all", "any"]}, "all (default) or any"),
+                    _param(
+                        "exclude_capability",
+                        "query",
+                        {"type": "array", "items": text},
+                        "Leave out servers declaring any of these (repeat or comma-separate)",
+                    ),
                     _param("category", "query", text, "Only this category"),
+                    _param(
+                        "transport",
+                        "query",
+                        {"enum": ["streamable-http", "sse", "stdio"]},
+                        "Only this transport",
+                    ),
+                    _param("auth_type", "query", text, "none, api_key, oauth2, bearer, basic or custom"),
+                    _param("verified_only", "query", {"type": "boolean"}, "Only DNS-verified servers"),
+                    _param("healthy_only", "query", {"type": "boolean"}, "Only servers last probed healthy"),
+                    _param(
+                        "min_trust_score",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 100},
+                        "Minimum trust score",
+                    ),
+                    _param(
+                        "sort",
+                        "query",
+                        {"enum": ["relevance", "trust", "latency", "newest", "name"]},
+                        "Order, default relevance",
+                    ),
                     _param(
                         "limit",
                         "query",
                         {"type": "integer", "minimum": 1, "maximum": 100},
                         "1 to 100, default 10",
+                    ),
+                    _param(
+                        "cursor", "query", text, "next_cursor of the previous page (same query and filters)"
                     ),
                     _param(
                         "include_pending",
@@ -75,6 +122,28 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                     ),
                 ],
                 "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+            }
+        },
+        "/api/v1/capabilities": {
+            "get": {
+                "operationId": "browse_capabilities",
+                "summary": "Capability and category counts over listed servers",
+                "parameters": [
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "How many of each, default 100",
+                    )
+                ],
+                "responses": {"200": _ok(CapabilitiesResult, "Counts, most common first"), **_problems(422)},
+            }
+        },
+        "/api/v1/stats": {
+            "get": {
+                "operationId": "get_discovery_stats",
+                "summary": "Registry-wide figures",
+                "responses": {"200": _ok(DiscoveryStats, "Figures"), **_problems(503)},
             }
         },
         "/api/v1/servers/{name}": {
