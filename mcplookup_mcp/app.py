@@ -29,6 +29,8 @@ from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.registry_api import routes as registry_routes
+from mcplookup_mcp.registry_listing import RegistryListing
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.rest import problem, problem_from, routes
 from mcplookup_mcp.service import RegistryService, utcnow
@@ -169,6 +171,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
+        *registry_routes(RegistryListing(repo)),
         # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
         Route("/mcp", mcp_app, name="mcp"),
     ]

@@ -173,6 +173,18 @@ class Queries:
         row = await self._one("upsert_imported_server", _server_params(params))
         return bool(row["created"]) if row else None
 
+    # /v0.1
+    async def registry_list(self, params: Mapping[str, Any]) -> list[Row]:
+        return await self._all("registry_list", params)
+
+    async def registry_versions(self, name: str, include_deleted: bool) -> list[Row]:
+        return await self._all("registry_versions", {"name": name, "include_deleted": include_deleted})
+
+    async def registry_version(self, name: str, version: str, include_deleted: bool) -> Row | None:
+        return await self._one(
+            "registry_version", {"name": name, "version": version, "include_deleted": include_deleted}
+        )
+
     async def ping(self) -> bool:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)

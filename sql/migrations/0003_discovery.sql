@@ -164,3 +164,42 @@ SELECT (tsvector_to_array(to_tsvector('english', word)))[1], related
     ('forecast', ARRAY['weather'])
   ) AS v (word, related)
 ON CONFLICT (term) DO NOTHING;
+
+-- What /v0.1 lists: every stored server.json version, plus registered servers rendered in server.json
+-- shape (one version each). A deleted listing shows its versions as deleted, dated by the deletion.
+CREATE VIEW registry_entries AS
+SELECT v.server_name AS name,
+       v.version,
+       v.server_json,
+       v.is_latest,
+       CASE WHEN s.status = 'deleted' THEN 'deleted' ELSE v.status END AS status,
+       v.published_at,
+       greatest(v.updated_at, CASE WHEN s.status = 'deleted' THEN s.listing_updated_at END) AS updated_at,
+       coalesce(s.source, 'import') AS source,
+       coalesce(s.verified, false) AS verified,
+       coalesce(s.remotes_blocked, false) AS remotes_blocked
+  FROM server_versions v
+  LEFT JOIN mcp_servers s ON s.name = v.server_name AND s.status <> 'pending'
+UNION ALL
+SELECT s.name,
+       coalesce(s.version, 'unversioned'),
+       jsonb_strip_nulls(jsonb_build_object(
+           '$schema', 'https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json',
+           'name', s.name,
+           'description', s.description,
+           'title', s.title,
+           'version', coalesce(s.version, 'unversioned'),
+           'websiteUrl', s.website_url,
+           'repository', s.repository,
+           'remotes', CASE WHEN s.remotes <> '[]'::jsonb THEN s.remotes END,
+           'packages', CASE WHEN s.packages <> '[]'::jsonb THEN s.packages END)),
+       true,
+       CASE WHEN s.status = 'deleted' THEN 'deleted' ELSE 'active' END,
+       coalesce(s.published_at, s.created_at),
+       s.listing_updated_at,
+       s.source,
+       s.verified,
+       s.remotes_blocked
+  FROM mcp_servers s
+ WHERE s.source = 'register' AND s.status <> 'pending' AND (s.verified OR s.status = 'deleted')
+   AND NOT EXISTS (SELECT 1 FROM server_versions v WHERE v.server_name = s.name);
