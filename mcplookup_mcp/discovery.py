@@ -13,6 +13,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mcplookup_mcp import validation
@@ -49,7 +50,7 @@ SORTS = ("relevance", "trust", "latency", "newest", "name")
 TRANSPORTS = ("streamable-http", "sse", "stdio")
 CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
-CANDIDATE_POOL = 500
+CANDIDATE_POOL = 200
 MAX_CURSOR = 1000
 
 # Stemmed words that say nothing about which server fits ("I need an MCP server to help me ...").
@@ -63,13 +64,24 @@ _RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+@dataclass(frozen=True)
+class Plan:
+    query_name: str
+    params: dict[str, Any]
+    query: str
+    sort: str
+    limit: int
+    fingerprint: str
+
+
 class DiscoveryService:
     def __init__(self, repo: Repository, settings: Settings) -> None:
         self.repo = repo
         secret = settings.cursor_secret or f"mcplookup-cursor:{settings.public_url}"
         self._cursor_key = hashlib.sha256(secret.encode()).digest()
 
-    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+    def plan(self, data: Mapping[str, Any]) -> Plan:
+        """Check the arguments and choose the query shape and its parameters."""
         validation.reject_unknown(data, DISCOVER_FIELDS)
         query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
         sort = validation.choice(data.get("sort"), "sort", SORTS, "relevance") or "relevance"
@@ -104,21 +116,25 @@ class DiscoveryService:
         }
         if after:
             params |= _after_params(sort, after[0], ranked)
+        if ranked:
+            params |= {
+                "query": query,
+                "sort": sort,
+                "filler": list(FILLER),
+                "fuzzy": _fuzzy_words(query),
+                "pool": CANDIDATE_POOL,
+            }
+            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
+        return Plan(
+            "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
+        )
+
+    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        plan = self.plan(data)
+        query, sort, limit, fingerprint = plan.query, plan.sort, plan.limit, plan.fingerprint
         started = time.perf_counter()
         async with self.repo.read() as q:
-            if ranked:
-                rows = await q.discover_ranked(
-                    params
-                    | {
-                        "query": query,
-                        "sort": sort,
-                        "filler": list(FILLER),
-                        "fuzzy": _fuzzy_words(query),
-                        "pool": CANDIDATE_POOL,
-                    }
-                )
-            else:
-                rows = await q.browse_servers("trust" if sort == "relevance" else sort, params)
+            rows = await q.discover(plan.query_name, plan.params)
             await q.insert_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
         more = len(rows) > limit
         rows = rows[:limit]

@@ -108,11 +108,11 @@ class Queries:
         return await self._all("get_servers_by_domain", {"domain": domain})
 
     # discovery
-    async def discover_ranked(self, params: Mapping[str, Any]) -> list[Row]:
-        return await self._all("discover_ranked", params)
-
-    async def browse_servers(self, sort: str, params: Mapping[str, Any]) -> list[Row]:
-        return await self._all(f"browse_by_{sort}", params)
+    async def discover(self, query_name: str, params: Mapping[str, Any]) -> list[Row]:
+        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>."""
+        if query_name != "discover_ranked" and not query_name.startswith("browse_by_"):
+            raise ValueError(f"{query_name} is not a discovery query")
+        return await self._all(query_name, params)
 
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})

@@ -95,10 +95,11 @@ async def test_intent_finds_the_server_in_the_top_five(service: RegistryService)
 
 async def test_results_say_which_stored_fields_matched(service: RegistryService) -> None:
     await import_seed(service)
-    result = await service.discover({"query": "kubernets", "limit": 3}, transport="test")
-    top = result.servers[0]
-    assert "kubernetes" in top.name
-    assert "kubernetes" in top.match.matched["name"]
+    for misspelt in ("kubernets", "kubernetis", "kuberntes"):
+        result = await service.discover({"query": misspelt, "limit": 3}, transport="test")
+        top = result.servers[0]
+        assert "kubernetes" in top.name, misspelt
+        assert {"kubernet", "kubernetes"} & set(top.match.matched["name"]), (misspelt, top.match.matched)
     result = await service.discover({"query": "I need to manage my google calendar events"}, transport="test")
     matched = result.servers[0].match.matched
     assert "calendar" in matched["name"] and "mcp" not in json.dumps(matched)

@@ -53,6 +53,12 @@ CREATE TRIGGER mcp_servers_listing_trg
     BEFORE INSERT OR UPDATE ON mcp_servers
     FOR EACH ROW EXECUTE FUNCTION mcp_servers_listing();
 
+-- Every lexeme any server's document holds. Tells in microseconds whether a query word matches anything
+-- (even as a prefix), and is where a misspelt word finds its spelling corrections by trigram: a table of
+-- distinct words, far smaller than the servers.
+CREATE TABLE search_lexicon (word text PRIMARY KEY COLLATE "C");
+CREATE INDEX search_lexicon_trgm_idx ON search_lexicon USING gin (word gin_trgm_ops);
+
 -- The name part of the document leaves out namespace words every imported name shares
 -- (io.github.x/y): matching "github" or "io" says nothing about a server.
 CREATE OR REPLACE FUNCTION mcp_servers_search_vector() RETURNS trigger
@@ -76,6 +82,9 @@ BEGIN
                                              || ' ' || regexp_replace(tool_names, '[_-]+', ' ', 'g')), 'B')
         || setweight(to_tsvector('english', coalesce(NEW.description, '')), 'C')
         || setweight(to_tsvector('english', left(tool_descriptions, 20000)), 'D');
+    INSERT INTO search_lexicon (word)
+    SELECT w FROM unnest(tsvector_to_array(NEW.search_vector)) AS w WHERE length(w) <= 60
+    ON CONFLICT DO NOTHING;
     RETURN NEW;
 END
 $$;

@@ -112,14 +112,36 @@ WITH words AS (
     UNION ALL
     SELECT w FROM words
      WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[]))
+), misspelt AS (
+    -- Words no stored document holds, even as a prefix (misspellings), get spelling corrections from
+    -- the name vocabulary; a word that matches as typed needs none.
+    SELECT fw, stem
+      FROM (SELECT fw, replace((tsvector_to_array(to_tsvector('english', fw)))[1], E'\\', '') AS stem
+              FROM unnest(%(fuzzy)s::text[]) AS fw) AS w
+     WHERE stem <> ''
+       AND NOT EXISTS (SELECT 1 FROM search_lexicon x
+                        WHERE x.word >= w.stem AND x.word < w.stem || chr(1114111))
+), corrections AS (
+    SELECT m.stem, c.word
+      FROM misspelt m,
+           LATERAL (SELECT v.word FROM search_lexicon v
+                     WHERE v.word %% m.stem
+                     ORDER BY similarity(v.word, m.stem) DESC, v.word
+                     LIMIT 3) AS c
 ), terms AS (
     SELECT k.w,
            (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*' ELSE '' END)::tsquery AS exact,
            (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*AB' ELSE ':AB' END)::tsquery AS strong,
-           (SELECT string_agg(quote_literal(replace(x, E'\\', '')), ' | ')::tsquery
-              FROM search_synonyms syn,
-                   unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
-             WHERE syn.term = k.w AND replace(x, E'\\', '') <> '') AS related
+           (SELECT string_agg(quote_literal(x), ' | ')::tsquery
+              FROM (SELECT replace(x, E'\\', '') AS x
+                      FROM search_synonyms syn,
+                           unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
+                     WHERE syn.term = k.w
+                    UNION
+                    SELECT replace(c.word, E'\\', '')
+                      FROM corrections c
+                     WHERE c.stem = k.w) AS r
+             WHERE x <> '') AS related
       FROM kept k
      LIMIT 16
 ), q AS (
@@ -127,61 +149,46 @@ WITH words AS (
            (SELECT string_agg('(' || exact::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
               FROM terms) AS tsq_any,
            (SELECT count(*) FROM terms) AS n_terms
+), all_hits AS MATERIALIZED (
+    -- The candidate pool: rows holding every term, and rows holding any term or a related one
+    -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does not grow with the number
+    -- of matches. MATERIALIZED: planned for all its rows (a bitmap index scan) yet read lazily, so the
+    -- cap stops the heap fetches; a plain capped subquery tempts the planner into a sequential scan.
+    SELECT s.id
+      FROM mcp_servers s
+     WHERE s.search_vector @@ (SELECT tsq_all FROM q)
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+), any_hits AS MATERIALIZED (
+    SELECT s.id
+      FROM mcp_servers s
+     WHERE s.search_vector @@ (SELECT tsq_any FROM q)
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
 ), cand AS (
-    -- The pool: rows holding every term, rows holding any term or a related one, fuzzy name matches.
-    -- Each branch is index-backed and capped, so ranking work does not grow with the number of matches.
-    (SELECT s.id
-       FROM mcp_servers s
-      WHERE s.search_vector @@ (SELECT tsq_all FROM q)
-        AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-        AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-        AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-        AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-        AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-        AND (%(category)s::text IS NULL OR s.category = %(category)s)
-        AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-        AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-        AND (NOT %(verified_only)s OR s.verified)
-        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
-      LIMIT %(pool)s)
+    (SELECT id FROM all_hits LIMIT %(pool)s)
     UNION
-    (SELECT s.id
-       FROM mcp_servers s
-      WHERE s.search_vector @@ (SELECT tsq_any FROM q)
-        AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-        AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-        AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-        AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-        AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-        AND (%(category)s::text IS NULL OR s.category = %(category)s)
-        AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-        AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-        AND (NOT %(verified_only)s OR s.verified)
-        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
-      LIMIT %(pool)s)
-    UNION
-    (SELECT f.id
-       FROM unnest(%(fuzzy)s::text[]) AS fw,
-            LATERAL (SELECT s.id
-                       FROM mcp_servers s
-                      WHERE fw <%% s.name
-                      AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-                      AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-                      AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-                      AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-                      AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-                      AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-                      AND (%(category)s::text IS NULL OR s.category = %(category)s)
-                      AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-                      AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-                      AND (NOT %(verified_only)s OR s.verified)
-                      AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-                      AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
-                      LIMIT 50) AS f)
+    (SELECT id FROM any_hits LIMIT %(pool)s)
 ), ranked AS (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
@@ -204,9 +211,9 @@ WITH words AS (
                                     FROM terms t), 0)
                + 0.30 * coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0)
                       / (coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0) + 0.1)
-               + 0.15 * coalesce((SELECT max(word_similarity(fw, s.name))
-                                    FROM unnest(%(fuzzy)s::text[]) AS fw
-                                   WHERE word_similarity(fw, s.name) >= 0.5), 0) AS relevance
+               + 0.15 * coalesce((SELECT max(word_similarity(m.fw, s.name))
+                                    FROM misspelt m
+                                   WHERE word_similarity(m.fw, s.name) >= 0.5), 0) AS relevance
       ) AS rel
 ), keyed AS (
     SELECT r.*,
@@ -244,8 +251,8 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
                                                    OR (t.related IS NOT NULL AND array_to_tsvector(ARRAY[lx]) @@ t.related))
                                 UNION
                                 SELECT nt
-                                  FROM regexp_split_to_table(lower(p.name), '[./_-]+') AS nt, unnest(%(fuzzy)s::text[]) AS fw
-                                 WHERE d.field = 'name' AND similarity(fw, nt) >= 0.4) AS m
+                                  FROM regexp_split_to_table(lower(p.name), '[./_-]+') AS nt, misspelt AS m
+                                 WHERE d.field = 'name' AND similarity(m.fw, nt) >= 0.4) AS m
                  GROUP BY d.field) AS f) AS matched
   FROM page p
  ORDER BY p.k, p.name;
