@@ -135,7 +135,7 @@ class DiscoveryService:
         started = time.perf_counter()
         async with self.repo.read() as q:
             rows = await q.discover(plan.query_name, plan.params)
-            await q.insert_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
+            await q.record_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = self._write_cursor(sort, fingerprint, rows[-1]) if more and rows else None

@@ -114,6 +114,12 @@ class Queries:
             raise ValueError(f"{query_name} is not a discovery query")
         return await self._all(query_name, params)
 
+    async def record_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
+        await self._run(
+            "record_discovery_event",
+            {"transport": transport, "result_count": result_count, "duration_ms": duration_ms},
+        )
+
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})
 

@@ -287,3 +287,9 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
        (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
           FROM discovery_events WHERE created_at > now() - interval '24 hours') AS search_p95_ms_24h
   FROM mcp_servers s;
+
+-- record_discovery_event --
+-- Count one search without waiting for a disk flush: losing the last few counts in a crash is acceptable
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
+INSERT INTO discovery_events (transport, result_count, duration_ms)
+SELECT %(transport)s, %(result_count)s, %(duration_ms)s FROM relaxed;
