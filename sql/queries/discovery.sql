@@ -1,4 +1,4 @@
--- Discovery: ranked full-text search with fuzzy names, filters, and keyset pages.
+-- Discovery: ranked full-text search with related terms and spelling corrections, filters, keyset pages.
 -- Every query below carries the same filter block; keep them identical.
 
 -- browse_by_trust --
@@ -114,7 +114,7 @@ WITH words AS (
      WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[]))
 ), misspelt AS (
     -- Words no stored document holds, even as a prefix (misspellings), get spelling corrections from
-    -- the name vocabulary; a word that matches as typed needs none.
+    -- the lexicon of stored lexemes; a word that matches as typed needs none.
     SELECT fw, stem
       FROM (SELECT fw, replace((tsvector_to_array(to_tsvector('english', fw)))[1], E'\\', '') AS stem
               FROM unnest(%(fuzzy)s::text[]) AS fw) AS w
@@ -151,8 +151,8 @@ WITH words AS (
            (SELECT count(*) FROM terms) AS n_terms
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
-    -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does not grow with the number
-    -- of matches. MATERIALIZED: planned for all its rows (a bitmap index scan) yet read lazily, so the
+    -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
+    -- not grow with the number of matches. MATERIALIZED: planned for all its rows (a bitmap index scan) yet read lazily, so the
     -- cap stops the heap fetches; a plain capped subquery tempts the planner into a sequential scan.
     SELECT s.id
       FROM mcp_servers s
@@ -188,7 +188,9 @@ WITH words AS (
 ), cand AS (
     (SELECT id FROM all_hits LIMIT %(pool)s)
     UNION
-    (SELECT id FROM any_hits LIMIT %(pool)s)
+    -- Any-term rows only top the pool up: when every-term rows fill it, any_hits is never read at all.
+    (SELECT id FROM any_hits
+      LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
 ), ranked AS (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
