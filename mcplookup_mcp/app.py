@@ -31,6 +31,8 @@ from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.ratelimit import make_limiter
+from mcplookup_mcp.registry_api import routes as registry_routes
+from mcplookup_mcp.registry_listing import RegistryListing
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
 from mcplookup_mcp.scheduler import Scheduler
@@ -182,6 +184,7 @@ def create_app(
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
         *health_routes(monitor),
+        *registry_routes(RegistryListing(repo)),
         # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
         Route("/mcp", mcp_app, name="mcp"),
     ]

@@ -1,4 +1,4 @@
-"""`mcplookup`: serve, migrate, discover."""
+"""`mcplookup`: serve, migrate, import, discover."""
 
 from __future__ import annotations
 
@@ -72,6 +72,48 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.errors import InvalidInput
+    from mcplookup_mcp.importer import Importer, entries_of
+    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.repository import Repository, make_pool
+    from mcplookup_mcp.service import utcnow
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            entries = entries_of(json.load(handle))
+    except (OSError, ValueError, InvalidInput) as exc:
+        print(f"mcplookup: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    show = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        width = 40
+        filled = width * done // max(len(entries), 1)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{len(entries)}", end="", file=sys.stderr)
+
+    async def run() -> int:
+        url = _database_url(settings)
+        await apply_migrations(url)
+        pool = make_pool(url, 2)
+        await pool.open(wait=True)
+        try:
+            summary = await Importer(Repository(pool), utcnow).run(entries, progress if show else None)
+        finally:
+            await pool.close()
+        if show:
+            print(file=sys.stderr)
+        print(
+            f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
+            f"skipped {len(summary.skipped)}"
+        )
+        for skipped in summary.skipped:
+            print(f"  skipped entry {skipped.index} ({skipped.name or 'no name'}): {skipped.reason}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _dev_dns(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.devdns import LoopbackDnsServer
 
@@ -113,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     discover.add_argument("query", nargs="+")
     discover.add_argument("--limit", type=int, default=10)
     discover.set_defaults(handler=_discover)
+    importer = sub.add_parser("import", help="load server.json entries (a JSON list or one object)")
+    importer.add_argument("file", help="path to the JSON file")
+    importer.set_defaults(handler=_import)
     dev_dns = sub.add_parser(
         "dev-dns", help="a loopback DNS server serving given TXT records (development and tests only)"
     )

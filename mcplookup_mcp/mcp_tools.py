@@ -15,8 +15,10 @@ from mcplookup_mcp import __version__, keys
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.metrics import MCP_TOOL_CALLS
 from mcplookup_mcp.models import (
+    CapabilitiesResult,
     DeleteResult,
     DiscoverResult,
+    DiscoveryStats,
     GetServerResult,
     HealthResult,
     KeyResult,
@@ -112,10 +114,37 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> MCPServer:
         ] = None,
         capabilities: Annotated[
             list[str] | None,
-            Field(description="Only servers declaring all of these capabilities, e.g. ['email']"),
+            Field(
+                description="Only servers declaring these capabilities (all of them, or see capability_match)"
+            ),
+        ] = None,
+        capability_match: Annotated[
+            str | None, Field(description="'all' (default) or 'any' of the given capabilities")
+        ] = None,
+        exclude_capabilities: Annotated[
+            list[str] | None, Field(description="Leave out servers declaring any of these")
         ] = None,
         category: Annotated[str | None, Field(description="Only servers in this category")] = None,
+        transport: Annotated[
+            str | None, Field(description="streamable-http, sse, or stdio (installable packages)")
+        ] = None,
+        auth_type: Annotated[
+            str | None, Field(description="none, api_key, oauth2, bearer, basic or custom")
+        ] = None,
+        verified_only: Annotated[
+            bool, Field(description="Only servers whose domain is DNS-verified")
+        ] = False,
+        healthy_only: Annotated[bool, Field(description="Only servers whose last probe was healthy")] = False,
+        min_trust_score: Annotated[
+            int | None, Field(ge=0, le=100, description="Only servers with at least this trust score")
+        ] = None,
+        sort: Annotated[
+            str | None, Field(description="relevance (default), trust, latency, newest or name")
+        ] = None,
         limit: Annotated[int, Field(ge=1, le=100, description="How many results, 1 to 100")] = 10,
+        cursor: Annotated[
+            str | None, Field(description="next_cursor from the previous page, same query and filters")
+        ] = None,
         include_pending: Annotated[
             bool, Field(description="Also show unverified claims, flagged pending (not yet trusted)")
         ] = False,
@@ -124,11 +153,45 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> MCPServer:
             query=query,
             domain=domain,
             capabilities=capabilities,
+            capability_match=capability_match,
+            exclude_capabilities=exclude_capabilities,
             category=category,
+            transport=transport,
+            auth_type=auth_type,
+            verified_only=verified_only,
+            healthy_only=healthy_only,
+            min_trust_score=min_trust_score,
+            sort=sort,
             limit=limit,
+            cursor=cursor,
             include_pending=include_pending,
         )
         return await _run("discover_servers", lambda: service.discover(data, transport="mcp"))
+
+    @mcp.tool(
+        name="browse_capabilities",
+        title="Browse capabilities and categories",
+        annotations=read_only,
+        description=(
+            "Capability keywords and categories declared by listed servers, with how many servers declare "
+            "each, most common first: use them as discover_servers filters."
+        ),
+    )
+    async def browse_capabilities(
+        limit: Annotated[int, Field(ge=1, le=100, description="How many of each, 1 to 100")] = 100,
+    ) -> CapabilitiesResult:
+        return await _run(
+            "browse_capabilities", lambda: service.discovery.browse_capabilities({"limit": limit})
+        )
+
+    @mcp.tool(
+        name="get_discovery_stats",
+        title="Registry statistics",
+        annotations=read_only,
+        description="Registry-wide figures: listed, verified, imported and healthy servers, transports, searches.",
+    )
+    async def get_discovery_stats() -> DiscoveryStats:
+        return await _run("get_discovery_stats", lambda: service.discovery.stats())
 
     @mcp.tool(
         name="get_server",

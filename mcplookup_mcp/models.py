@@ -68,6 +68,9 @@ class ServerOut(BaseModel):
     verified: bool = Field(description="True when the domain's owner proved control through DNS")
     pending: bool = Field(description="True for an unverified claim (shown only with include_pending)")
     imported: bool = Field(description="True for entries imported from another registry, not DNS-verified")
+    remotes_blocked: bool = Field(
+        False, description="True when a remote points at a loopback or private address: kept, never offered"
+    )
     health: HealthSummary
     trust_score: int
     created_at: datetime
@@ -91,6 +94,33 @@ class DiscoverResult(BaseModel):
     servers: list[DiscoveredServer]
     count: int
     query: str | None = None
+    sort: str = "relevance"
+    next_cursor: str | None = Field(
+        None, description="Pass as cursor (same query, filters and sort) for the next page; null on the last"
+    )
+
+
+class CapabilityCount(BaseModel):
+    value: str
+    servers: int
+
+
+class CapabilitiesResult(BaseModel):
+    capabilities: list[CapabilityCount] = Field(description="Declared capabilities, most common first")
+    categories: list[CapabilityCount] = Field(description="Categories, most common first")
+
+
+class DiscoveryStats(BaseModel):
+    listed_servers: int
+    verified_servers: int
+    imported_servers: int
+    pending_claims: int
+    healthy_servers: int
+    servers_with_blocked_remotes: int
+    transports: dict[str, int] = Field(description="Listed servers offering each transport")
+    average_trust_score: float
+    searches_last_24h: int
+    search_p95_ms_last_24h: float | None = None
 
 
 class TrustSignal(BaseModel):

@@ -9,8 +9,10 @@ from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
 from mcplookup_mcp.models import (
+    CapabilitiesResult,
     DeleteResult,
     DiscoverResult,
+    DiscoveryStats,
     GetServerResult,
     HealthResult,
     KeyResult,
@@ -63,6 +65,8 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
         KeyResult,
         RevokeResult,
         Problem,
+        CapabilitiesResult,
+        DiscoveryStats,
     ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
@@ -82,12 +86,43 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                         {"type": "array", "items": text},
                         "Required capabilities (repeat or comma-separate)",
                     ),
+                    _param("capability_match", "query", {"enum": ["all", "any"]}, "all (default) or any"),
+                    _param(
+                        "exclude_capability",
+                        "query",
+                        {"type": "array", "items": text},
+                        "Leave out servers declaring any of these (repeat or comma-separate)",
+                    ),
                     _param("category", "query", text, "Only this category"),
+                    _param(
+                        "transport",
+                        "query",
+                        {"enum": ["streamable-http", "sse", "stdio"]},
+                        "Only this transport",
+                    ),
+                    _param("auth_type", "query", text, "none, api_key, oauth2, bearer, basic or custom"),
+                    _param("verified_only", "query", {"type": "boolean"}, "Only DNS-verified servers"),
+                    _param("healthy_only", "query", {"type": "boolean"}, "Only servers last probed healthy"),
+                    _param(
+                        "min_trust_score",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 100},
+                        "Minimum trust score",
+                    ),
+                    _param(
+                        "sort",
+                        "query",
+                        {"enum": ["relevance", "trust", "latency", "newest", "name"]},
+                        "Order, default relevance",
+                    ),
                     _param(
                         "limit",
                         "query",
                         {"type": "integer", "minimum": 1, "maximum": 100},
                         "1 to 100, default 10",
+                    ),
+                    _param(
+                        "cursor", "query", text, "next_cursor of the previous page (same query and filters)"
                     ),
                     _param(
                         "include_pending",
@@ -97,6 +132,28 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
                     ),
                 ],
                 "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+            }
+        },
+        "/api/v1/capabilities": {
+            "get": {
+                "operationId": "browse_capabilities",
+                "summary": "Capability and category counts over listed servers",
+                "parameters": [
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "How many of each, default 100",
+                    )
+                ],
+                "responses": {"200": _ok(CapabilitiesResult, "Counts, most common first"), **_problems(422)},
+            }
+        },
+        "/api/v1/stats": {
+            "get": {
+                "operationId": "get_discovery_stats",
+                "summary": "Registry-wide figures",
+                "responses": {"200": _ok(DiscoveryStats, "Figures"), **_problems(503)},
             }
         },
         "/api/v1/servers/{name}": {

@@ -107,8 +107,26 @@ class Queries:
     async def get_servers_by_domain(self, domain: str) -> list[Row]:
         return await self._all("get_servers_by_domain", {"domain": domain})
 
-    async def discover(self, params: Mapping[str, Any]) -> list[Row]:
-        return await self._all("discover_servers", params)
+    # discovery
+    async def discover(self, query_name: str, params: Mapping[str, Any]) -> list[Row]:
+        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>."""
+        if query_name != "discover_ranked" and not query_name.startswith("browse_by_"):
+            raise ValueError(f"{query_name} is not a discovery query")
+        return await self._all(query_name, params)
+
+    async def record_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
+        await self._run(
+            "record_discovery_event",
+            {"transport": transport, "result_count": result_count, "duration_ms": duration_ms},
+        )
+
+    async def capability_counts(self, limit: int) -> list[Row]:
+        return await self._all("capability_counts", {"limit": limit})
+
+    async def discovery_stats(self) -> Row:
+        row = await self._one("discovery_stats")
+        assert row is not None
+        return row
 
     async def insert_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
         await self._run(
@@ -235,6 +253,39 @@ class Queries:
         row = await self._one("count_listed_servers")
         return int(row["n"]) if row else 0
 
+    # import
+    async def upsert_server_version(self, params: Mapping[str, Any]) -> bool | None:
+        row = await self._one(
+            "upsert_server_version", {**params, "server_json": Jsonb(params["server_json"])}
+        )
+        return bool(row["created"]) if row else None
+
+    async def list_server_versions(self, name: str) -> list[Row]:
+        return await self._all("list_server_version_names", {"name": name})
+
+    async def set_latest_version(self, name: str, version: str, now: datetime) -> int:
+        return await self._run("set_latest_version", {"name": name, "version": version, "now": now})
+
+    async def get_listed_owner(self, name: str) -> str | None:
+        row = await self._one("get_listed_owner", {"name": name})
+        return str(row["source"]) if row else None
+
+    async def upsert_imported_server(self, params: Mapping[str, Any]) -> bool | None:
+        row = await self._one("upsert_imported_server", _server_params(params))
+        return bool(row["created"]) if row else None
+
+    # /v0.1
+    async def registry_list(self, params: Mapping[str, Any]) -> list[Row]:
+        return await self._all("registry_list", params)
+
+    async def registry_versions(self, name: str, include_deleted: bool) -> list[Row]:
+        return await self._all("registry_versions", {"name": name, "include_deleted": include_deleted})
+
+    async def registry_version(self, name: str, version: str, include_deleted: bool) -> Row | None:
+        return await self._one(
+            "registry_version", {"name": name, "version": version, "include_deleted": include_deleted}
+        )
+
     async def ping(self) -> bool:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)
@@ -242,7 +293,7 @@ class Queries:
 
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)
-    for key in ("repository", "remotes"):
+    for key in ("repository", "remotes", "packages"):
         if key in out and out[key] is not None:
             out[key] = Jsonb(out[key])
     return out
@@ -282,7 +333,9 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
         conninfo,
         min_size=1,
         max_size=max_size,
-        kwargs={"row_factory": dict_row, "autocommit": True},
+        # No server-side prepared statements: a cached generic plan cannot see which optional filters
+        # are set, and would scan where the one-shot plan uses an index.
+        kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": None},
         open=False,
         timeout=10.0,
         name="mcplookup",

@@ -110,13 +110,30 @@ def routes(service: RegistryService) -> list[Route]:
                 "domain": "domain",
                 "capability": "capabilities",
                 "capabilities": "capabilities",
+                "capability_match": "capability_match",
+                "exclude_capability": "exclude_capabilities",
+                "exclude_capabilities": "exclude_capabilities",
                 "category": "category",
+                "transport": "transport",
+                "auth_type": "auth_type",
+                "verified_only": "verified_only",
+                "healthy_only": "healthy_only",
+                "min_trust_score": "min_trust_score",
+                "sort": "sort",
                 "limit": "limit",
+                "cursor": "cursor",
                 "include_pending": "include_pending",
             },
-            lists=("capability", "capabilities"),
+            lists=("capability", "capabilities", "exclude_capability", "exclude_capabilities"),
         )
         return _json(await service.discover(data, transport="rest"))
+
+    async def capabilities(request: Request) -> Response:
+        return _json(await service.discovery.browse_capabilities(_query(request, {"limit": "limit"})))
+
+    async def stats(request: Request) -> Response:
+        _query(request, {})
+        return _json(await service.discovery.stats())
 
     async def get_server(request: Request) -> Response:
         _query(request, {})
@@ -136,6 +153,8 @@ def routes(service: RegistryService) -> list[Route]:
 
     return [
         Route("/api/v1/discover", _guard(discover), methods=["GET"], name="discover"),
+        Route("/api/v1/capabilities", _guard(capabilities), methods=["GET"], name="capabilities"),
+        Route("/api/v1/stats", _guard(stats), methods=["GET"], name="stats"),
         Route("/api/v1/servers/{name:path}", _guard(get_server), methods=["GET"], name="get_server"),
         Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
         Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import dns.asyncresolver
 
 from mcplookup_mcp import keys, validation
+from mcplookup_mcp.discovery import DiscoveryService
 from mcplookup_mcp.errors import (
     AuthRequired,
     ClaimExpired,
@@ -21,12 +21,10 @@ from mcplookup_mcp.errors import (
 )
 from mcplookup_mcp.metrics import VERIFICATION_ATTEMPTS, VERIFICATION_FAILURES, VERIFICATION_SUCCESSES
 from mcplookup_mcp.models import (
-    DiscoveredServer,
     DiscoverResult,
     DnsRecord,
     GetServerResult,
     HealthSummary,
-    Match,
     OwnershipStatus,
     RegisterResult,
     ServerOut,
@@ -53,7 +51,6 @@ LISTING_FIELDS = (
 )
 REGISTER_FIELDS = ("domain", "slug", *LISTING_FIELDS, "recover_ownership")
 VERIFY_FIELDS = ("domain", "registration_id")
-DISCOVER_FIELDS = ("query", "domain", "capabilities", "category", "limit", "include_pending")
 
 MAX_PENDING_CLAIMS_PER_DOMAIN = 20
 FORGET_ENDED_CLAIMS_AFTER = timedelta(days=30)
@@ -77,6 +74,7 @@ class RegistryService:
         self.resolver = resolver
         self.limiter = limiter
         self.clock = clock
+        self.discovery = DiscoveryService(repo, settings)
 
     # registration ------------------------------------------------------------------------------------
 
@@ -300,31 +298,7 @@ class RegistryService:
     # discovery ---------------------------------------------------------------------------------------
 
     async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
-        validation.reject_unknown(data, DISCOVER_FIELDS)
-        query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
-        domain = validation.domain(data["domain"]) if data.get("domain") else None
-        caps = validation.capabilities(data.get("capabilities"))
-        params = {
-            "query": query,
-            "domain": domain,
-            "domain_suffix": "%." + _like_escape(domain) if domain else None,
-            "capabilities": caps or None,
-            "category": validation.category(data.get("category")),
-            "limit": validation.limit(data.get("limit")),
-            "include_pending": validation.flag(data.get("include_pending"), "include_pending"),
-        }
-        started = time.perf_counter()
-        async with self.repo.read() as q:
-            rows = await q.discover(params)
-            await q.insert_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
-        servers = [
-            DiscoveredServer(
-                **server_out(row).model_dump(),
-                match=Match(relevance=round(float(row["relevance"]), 6), matched=row["matched"] or {}),
-            )
-            for row in rows
-        ]
-        return DiscoverResult(servers=servers, count=len(servers), query=query or None)
+        return await self.discovery.discover(data, transport=transport)
 
     async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:
         validation.reject_unknown(data, ("name", "domain"))
@@ -391,6 +365,7 @@ def server_out(row: Row) -> ServerOut:
         verified=row["verified"],
         pending=row["status"] == "pending",
         imported=row["source"] == "import",
+        remotes_blocked=row.get("remotes_blocked", False),
         health=HealthSummary(
             status=row["health_status"],
             uptime_percentage=row["uptime_percentage"],
@@ -410,7 +385,3 @@ def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord) -> str:
     if outcome is Outcome.WRONG_VALUE:
         return f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then call verify_domain again."
     return f"Not verified: {detail}. This is usually temporary: call verify_domain again in a minute."
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -62,6 +62,7 @@ class Settings:
     reverify_interval_hours: float = 24.0
     reverify_grace_hours: float = 72.0
     mock_dns_verification: bool = False
+    cursor_secret: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -231,4 +232,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reverify_interval_hours=_number(env, "MCPLOOKUP_REVERIFY_INTERVAL_HOURS", 24.0, 0.01, 24 * 30),
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,
+        cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
     )

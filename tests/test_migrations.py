@@ -73,7 +73,7 @@ def test_migration_files_are_numbered_in_order() -> None:
 
 
 def test_every_query_is_named_and_described() -> None:
-    assert "discover_servers" in queries() and "insert_claim" in queries()
+    assert "discover_ranked" in queries() and "insert_claim" in queries()
     with pytest.raises(ValueError, match="description"):
         parse_queries("-- broken --\nSELECT 1;", "x.sql")
     with pytest.raises(ValueError, match="twice"):

@@ -1,40 +1,297 @@
--- discover_servers --
--- Ranked discovery: any query word may match (OR of stemmed lexemes), weighted relevance first, then trust
-WITH q AS (
-    SELECT words,
-           CASE WHEN cardinality(words) = 0 THEN NULL
-                ELSE array_to_string(ARRAY(SELECT quote_literal(w) FROM unnest(words) AS w), ' | ')::tsquery
-           END AS tsq
-      FROM (SELECT tsvector_to_array(to_tsvector('english', %(query)s::text)) AS words) AS parsed
+-- Discovery: ranked full-text search with related terms and spelling corrections, filters, keyset pages.
+-- Every query below carries the same filter block; keep them identical.
+
+-- browse_by_trust --
+-- Filtered listing without query text, one keyset page: Trust order, highest first (also relevance order when there is no query text)
+SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
+           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
+           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
+           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.published_at, s.remotes_blocked,
+       0.0::float8 AS relevance, '{}'::jsonb AS matched, s.trust_score::text AS sort_key
+  FROM mcp_servers s
+ WHERE (%(after_name)s::text IS NULL OR (s.trust_score <= %(after_int)s AND (s.trust_score < %(after_int)s OR s.name > %(after_name)s)))
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+ ORDER BY s.trust_score DESC, s.name
+ LIMIT %(limit)s;
+
+-- browse_by_latency --
+-- Filtered listing without query text, one keyset page: Fastest measured servers first; never-measured ones last
+SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
+           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
+           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
+           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.published_at, s.remotes_blocked,
+       0.0::float8 AS relevance, '{}'::jsonb AS matched, coalesce(s.avg_response_time_ms, 'Infinity'::real)::text AS sort_key
+  FROM mcp_servers s
+ WHERE (%(after_name)s::text IS NULL OR (coalesce(s.avg_response_time_ms, 'Infinity'::real) >= %(after_real)s::real AND (coalesce(s.avg_response_time_ms, 'Infinity'::real) > %(after_real)s::real OR s.name > %(after_name)s)))
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+ ORDER BY coalesce(s.avg_response_time_ms, 'Infinity'::real), s.name
+ LIMIT %(limit)s;
+
+-- browse_by_newest --
+-- Filtered listing without query text, one keyset page: Most recently listed first
+SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
+           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
+           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
+           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.published_at, s.remotes_blocked,
+       0.0::float8 AS relevance, '{}'::jsonb AS matched, to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_key
+  FROM mcp_servers s
+ WHERE (%(after_name)s::text IS NULL OR (s.created_at <= %(after_ts)s::timestamptz AND (s.created_at < %(after_ts)s::timestamptz OR s.name > %(after_name)s)))
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+ ORDER BY s.created_at DESC, s.name
+ LIMIT %(limit)s;
+
+-- browse_by_name --
+-- Filtered listing without query text, one keyset page: Alphabetical by registry name
+SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
+           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
+           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
+           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.published_at, s.remotes_blocked,
+       0.0::float8 AS relevance, '{}'::jsonb AS matched, '' AS sort_key
+  FROM mcp_servers s
+ WHERE (%(after_name)s::text IS NULL OR s.name > %(after_name)s)
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+ ORDER BY s.name
+ LIMIT %(limit)s;
+
+-- discover_ranked --
+-- Text search: a bounded candidate pool from the indexes, then the full relevance and quality blend
+WITH words AS (
+    SELECT replace(w, E'\\', '') AS w
+      FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s::text))) AS w
+), kept AS (
+    -- Filler ("mcp", "server", "need", ...) never decides a match, unless it is all there is.
+    SELECT w FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[])
+    UNION ALL
+    SELECT w FROM words
+     WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[]))
+), misspelt AS (
+    -- Words no stored document holds, even as a prefix (misspellings), get spelling corrections from
+    -- the lexicon of stored lexemes; a word that matches as typed needs none.
+    SELECT fw, stem
+      FROM (SELECT fw, replace((tsvector_to_array(to_tsvector('english', fw)))[1], E'\\', '') AS stem
+              FROM unnest(%(fuzzy)s::text[]) AS fw) AS w
+     WHERE stem <> ''
+       AND NOT EXISTS (SELECT 1 FROM search_lexicon x
+                        WHERE x.word >= w.stem AND x.word < w.stem || chr(1114111))
+), corrections AS (
+    SELECT m.stem, c.word
+      FROM misspelt m,
+           LATERAL (SELECT v.word FROM search_lexicon v
+                     WHERE v.word %% m.stem
+                     ORDER BY similarity(v.word, m.stem) DESC, v.word
+                     LIMIT 3) AS c
+), terms AS (
+    SELECT k.w,
+           (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*' ELSE '' END)::tsquery AS exact,
+           (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*AB' ELSE ':AB' END)::tsquery AS strong,
+           (SELECT string_agg(quote_literal(x), ' | ')::tsquery
+              FROM (SELECT replace(x, E'\\', '') AS x
+                      FROM search_synonyms syn,
+                           unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
+                     WHERE syn.term = k.w
+                    UNION
+                    SELECT replace(c.word, E'\\', '')
+                      FROM corrections c
+                     WHERE c.stem = k.w) AS r
+             WHERE x <> '') AS related
+      FROM kept k
+     LIMIT 16
+), q AS (
+    SELECT (SELECT string_agg('(' || exact::text || ')', ' & ')::tsquery FROM terms) AS tsq_all,
+           (SELECT string_agg('(' || exact::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
+              FROM terms) AS tsq_any,
+           (SELECT count(*) FROM terms) AS n_terms
+), all_hits AS MATERIALIZED (
+    -- The candidate pool: rows holding every term, and rows holding any term or a related one
+    -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
+    -- not grow with the number of matches. MATERIALIZED: planned for all its rows (a bitmap index scan) yet read lazily, so the
+    -- cap stops the heap fetches; a plain capped subquery tempts the planner into a sequential scan.
+    SELECT s.id
+      FROM mcp_servers s
+     WHERE s.search_vector @@ (SELECT tsq_all FROM q)
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+), any_hits AS MATERIALIZED (
+    SELECT s.id
+      FROM mcp_servers s
+     WHERE s.search_vector @@ (SELECT tsq_any FROM q)
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+), cand AS (
+    (SELECT id FROM all_hits LIMIT %(pool)s)
+    UNION
+    -- Any-term rows only top the pool up: when every-term rows fill it, any_hits is never read at all.
+    (SELECT id FROM any_hits
+      LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
 ), ranked AS (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
            s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
-           s.published_at,
-           CASE WHEN q.tsq IS NULL THEN 0
-                ELSE ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', s.search_vector, q.tsq, 1) END AS relevance
-      FROM mcp_servers s, q
-     WHERE (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(query)s::text = '' OR s.search_vector @@ q.tsq)
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR s.domain LIKE %(domain_suffix)s)
-       AND (%(capabilities)s::text[] IS NULL OR s.capabilities @> %(capabilities)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-     ORDER BY relevance DESC, s.verified DESC, s.trust_score DESC, s.name
+           s.published_at, s.remotes_blocked,
+           rel.relevance,
+           rel.relevance * (0.8 + 0.2 * (0.4 * s.verified::int
+            + 0.3 * CASE s.health_status WHEN 'healthy' THEN 1 WHEN 'degraded' THEN 0.6
+                    WHEN 'auth_required' THEN 0.6 WHEN 'unknown' THEN 0.3 ELSE 0 END
+            + 0.3 * s.trust_score / 100.0)) AS score
+      FROM cand c
+      JOIN mcp_servers s ON s.id = c.id
+      CROSS JOIN q
+      CROSS JOIN LATERAL (
+          SELECT 0.55 * coalesce((SELECT avg(CASE WHEN s.search_vector @@ t.strong THEN 1.0
+                                                  WHEN s.search_vector @@ t.exact THEN 0.75
+                                                  WHEN s.search_vector @@ t.related THEN 0.5
+                                                  ELSE 0 END)
+                                    FROM terms t), 0)
+               + 0.30 * coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0)
+                      / (coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0) + 0.1)
+               + 0.15 * coalesce((SELECT max(word_similarity(m.fw, s.name))
+                                    FROM misspelt m
+                                   WHERE word_similarity(m.fw, s.name) >= 0.5), 0) AS relevance
+      ) AS rel
+), keyed AS (
+    SELECT r.*,
+           CASE %(sort)s
+               WHEN 'relevance' THEN -r.score
+               WHEN 'trust' THEN -r.trust_score::float8
+               WHEN 'latency' THEN coalesce(r.avg_response_time_ms, 'Infinity'::real)::float8
+               WHEN 'newest' THEN -extract(epoch FROM r.created_at)::float8
+               ELSE 0
+           END AS k
+      FROM ranked r
+), page AS (
+    SELECT * FROM keyed
+     WHERE %(after_name)s::text IS NULL OR (k, name) > (%(after_real)s::float8, %(after_name)s::text)
+     ORDER BY k, name
      LIMIT %(limit)s
 )
 -- Why each result matched: which stored fields hold which query terms, for the returned rows only.
-SELECT r.*,
+SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.transport,
+       p.capabilities, p.category, p.auth_type, p.website_url, p.repository, p.packages, p.remotes,
+       p.source, p.status, p.verified, p.health_status, p.trust_score, p.uptime_percentage,
+       p.avg_response_time_ms, p.last_health_check_at, p.tools, p.created_at, p.updated_at,
+       p.published_at, p.remotes_blocked, p.score AS relevance, p.k::text AS sort_key,
        (SELECT coalesce(jsonb_object_agg(f.field, f.terms), '{}'::jsonb)
-          FROM (SELECT d.field, array_agg(w ORDER BY w) AS terms
-                  FROM unnest(q.words) AS w,
-                       (VALUES ('name', regexp_replace(r.name, '[./_-]+', ' ', 'g') || ' ' || coalesce(r.title, '')),
-                               ('capabilities', array_to_string(r.capabilities, ' ') || ' ' || coalesce(r.category, '')),
-                               ('description', r.description),
+          FROM (SELECT d.field, array_agg(DISTINCT m.term ORDER BY m.term) AS terms
+                  FROM (VALUES ('name', regexp_replace(p.name, '[./_-]+', ' ', 'g') || ' ' || coalesce(p.title, '')),
+                               ('capabilities', array_to_string(p.capabilities, ' ') || ' ' || coalesce(p.category, '')),
+                               ('description', p.description),
                                ('tools', (SELECT coalesce(string_agg((t ->> 'name') || ' ' || coalesce(t ->> 'description', ''), ' '), '')
-                                            FROM jsonb_array_elements(r.tools) AS t))) AS d (field, doc)
-                 WHERE to_tsvector('english', d.doc) @@ quote_literal(w)::tsquery
+                                            FROM jsonb_array_elements(p.tools) AS t))) AS d (field, doc),
+                       LATERAL (SELECT lx AS term
+                                  FROM unnest(tsvector_to_array(to_tsvector('english', d.doc))) AS lx
+                                 WHERE EXISTS (SELECT 1 FROM terms t
+                                                WHERE array_to_tsvector(ARRAY[lx]) @@ t.exact
+                                                   OR (t.related IS NOT NULL AND array_to_tsvector(ARRAY[lx]) @@ t.related))
+                                UNION
+                                SELECT nt
+                                  FROM regexp_split_to_table(lower(p.name), '[./_-]+') AS nt, misspelt AS m
+                                 WHERE d.field = 'name' AND similarity(m.fw, nt) >= 0.4) AS m
                  GROUP BY d.field) AS f) AS matched
-  FROM ranked r, q
- ORDER BY r.relevance DESC, r.verified DESC, r.trust_score DESC, r.name;
+  FROM page p
+ ORDER BY p.k, p.name;
+
+-- capability_counts --
+-- Capability and category counts over listed servers, most common first
+SELECT 'capability' AS kind, c AS value, count(*) AS servers
+  FROM mcp_servers s, unnest(s.capabilities) AS c
+ WHERE s.status = 'active' AND (s.verified OR s.source = 'import')
+ GROUP BY c
+UNION ALL
+SELECT 'category', s.category, count(*)
+  FROM mcp_servers s
+ WHERE s.status = 'active' AND (s.verified OR s.source = 'import') AND s.category IS NOT NULL
+ GROUP BY s.category
+ ORDER BY servers DESC, value
+ LIMIT %(limit)s;
+
+-- discovery_stats --
+-- Registry-wide figures for get_discovery_stats
+SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 'import')) AS listed,
+       count(*) FILTER (WHERE s.status = 'active' AND s.verified) AS verified,
+       count(*) FILTER (WHERE s.status = 'active' AND s.source = 'import') AS imported,
+       count(*) FILTER (WHERE s.status = 'pending') AS pending,
+       count(*) FILTER (WHERE s.status = 'active' AND s.health_status = 'healthy') AS healthy,
+       count(*) FILTER (WHERE s.status = 'active' AND s.remotes_blocked) AS remotes_blocked,
+       (SELECT jsonb_object_agg(t, n) FROM (
+            SELECT t, count(*) AS n FROM mcp_servers s2, unnest(s2.transports) AS t
+             WHERE s2.status = 'active' AND (s2.verified OR s2.source = 'import') GROUP BY t) AS x) AS transports,
+       avg(s.trust_score) FILTER (WHERE s.status = 'active') AS avg_trust_score,
+       (SELECT count(*) FROM discovery_events WHERE created_at > now() - interval '24 hours') AS searches_24h,
+       (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
+          FROM discovery_events WHERE created_at > now() - interval '24 hours') AS search_p95_ms_24h
+  FROM mcp_servers s;
+
+-- record_discovery_event --
+-- Count one search without waiting for a disk flush: losing the last few counts in a crash is acceptable
+WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
+INSERT INTO discovery_events (transport, result_count, duration_ms)
+SELECT %(transport)s, %(result_count)s, %(duration_ms)s FROM relaxed;

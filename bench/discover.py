@@ -1,0 +1,189 @@
+"""Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
+
+    python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16]
+
+For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
+to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
+process; the clients run here, on the same machine, so the figures include their CPU cost too.
+Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
+Printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from search_quality import CASES  # noqa: E402
+from synth import synthesize  # noqa: E402
+
+QUERIES = [query for query, _ in CASES]
+
+
+def _url(admin: str, dbname: str) -> str:
+    return psycopg.conninfo.make_conninfo(admin, dbname=dbname)
+
+
+def _as_uri(conninfo: str) -> str:
+    from urllib.parse import urlencode
+
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    extra = {k: v for k, v in parts.items() if k in ("host", "port", "user", "password")}
+    return f"postgresql:///{parts['dbname']}?{urlencode(extra)}"
+
+
+async def build(admin: str, size: int) -> str:
+    from search_quality import seed_file
+
+    from mcplookup_mcp.importer import Importer, entries_of
+    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.repository import Repository, make_pool
+    from mcplookup_mcp.service import utcnow
+
+    name = f"mcpl_bench_{size}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = _url(admin, name)
+    if exists:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
+        if row and abs(row[0] - size) <= max(size // 100, 10):
+            return url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    await apply_migrations(url)
+    pool = make_pool(url, 2)
+    await pool.open(wait=True)
+    try:
+        import json
+
+        await Importer(Repository(pool), utcnow).run(entries_of(json.loads(seed_file().read_text())))
+    finally:
+        await pool.close()
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        synthesize(conn, size)
+        conn.execute("VACUUM ANALYZE mcp_servers")
+    print(f"  built {name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = os.environ | {
+        "DATABASE_URL": _as_uri(url),
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        "MCPLOOKUP_DB_POOL_SIZE": "8",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "mcplookup_mcp", "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+async def _rest_client(base: str, stop: float, index: int, out: list[float]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        i = index
+        while time.perf_counter() < stop:
+            q = QUERIES[i % len(QUERIES)]
+            i += 1
+            t = time.perf_counter()
+            response = await http.get("/api/v1/discover", params={"q": q, "limit": 10})
+            response.raise_for_status()
+            out.append(time.perf_counter() - t)
+
+
+async def _mcp_client(base: str, stop: float, index: int, out: list[float]) -> None:
+    from mcp.client.client import Client
+
+    async with Client(f"{base}/mcp") as client:
+        i = index
+        while time.perf_counter() < stop:
+            q = QUERIES[i % len(QUERIES)]
+            i += 1
+            t = time.perf_counter()
+            result = await client.call_tool("discover_servers", {"query": q, "limit": 10})
+            assert not result.is_error
+            out.append(time.perf_counter() - t)
+
+
+async def load(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
+    runner = _rest_client if kind == "rest" else _mcp_client
+    warm: list[float] = []
+    await asyncio.gather(*(runner(base, time.perf_counter() + 2, i, warm) for i in range(clients)))
+    samples: list[float] = []
+    started = time.perf_counter()
+    stop = started + seconds
+    await asyncio.gather(*(runner(base, stop, i, samples) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    ms = sorted(s * 1000 for s in samples)
+    q = statistics.quantiles(ms, n=100)
+    return {"n": len(ms), "p50": q[49], "p95": q[94], "p99": q[98], "rps": len(ms) / elapsed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--transports", nargs="+", default=["rest", "mcp"], choices=["rest", "mcp"])
+    args = parser.parse_args()
+    admin = os.environ.get("DATABASE_URL")
+    if not admin:
+        print("set DATABASE_URL to an admin connection (e.g. postgresql://postgres@127.0.0.1/postgres)")
+        return 2
+    print(f"{args.clients} clients, {args.seconds:.0f} s per run, {len(QUERIES)} intent queries in rotation")
+    for size in args.sizes:
+        url = asyncio.run(build(admin, size))
+        proc, base = serve(url)
+        try:
+            for kind in args.transports:
+                r = asyncio.run(load(kind, base, args.clients, args.seconds))
+                print(
+                    f"{size:>9,} servers  {kind:4}  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
+                    f"p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  ({r['n']} requests)",
+                    flush=True,
+                )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

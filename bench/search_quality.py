@@ -1,0 +1,322 @@
+"""Search quality yardstick: intent queries over the imported real data, scored hit@1, hit@5 and MRR.
+
+    python bench/search_quality.py               # DATABASE_URL, else the embedded PostgreSQL
+    MCPLOOKUP_SEED_FILE=other.json python bench/search_quality.py
+
+A scratch database is created, migrated and loaded with `mcplookup import`'s importer, then every query
+goes through the discovery service exactly as `discover_servers` calls it. Printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
+SEED = Path(__file__).resolve().parents[2] / "shared/data/registry-seed-2025-05-16.json"
+
+# (what a person types, the servers they would accept). Phrased as users do; many share no word with
+# the expected server's name.
+CASES: list[tuple[str, list[str]]] = [
+    (
+        "I need to manage my google calendar events",
+        [
+            "io.github.nspady/google-calendar-mcp",
+            "io.github.v-3/google-calendar",
+            "io.github.omar-v2/mcp-ical",
+        ],
+    ),
+    ("control the lights at home", ["io.github.tevonsb/homeassistant-mcp", "io.github.voska/hass-mcp"]),
+    (
+        "todo list",
+        [
+            "io.github.abhiz123/todoist-mcp-server",
+            "io.github.alexarevalo9/ticktick-mcp-server",
+            "io.github.zcaceres/gtasks-mcp",
+            "io.github.taazkareem/clickup-mcp-server",
+        ],
+    ),
+    (
+        "send an email from my gmail",
+        [
+            "io.github.gongrzhe/gmail-mcp-server",
+            "io.github.baryhuang/mcp-headless-gmail",
+            "io.github.zilongxue/claude-post",
+            "io.github.shy2593666979/mcp-server-email",
+        ],
+    ),
+    (
+        "kubernets",
+        [
+            "io.github.flux159/mcp-server-kubernetes",
+            "io.github.manusa/kubernetes-mcp-server",
+            "io.github.strowk/mcp-k8s-go",
+            "io.github.razvanmacovei/k8s-multicluster-mcp",
+            "io.github.yanmxa/multicluster-mcp-server",
+        ],
+    ),
+    ("chat with my team on slack", ["io.github.korotovsky/slack-mcp-server"]),
+    (
+        "what's the weather forecast",
+        ["io.github.mschneider82/mcp-openweather", "io.github.isdaniel/mcp_weather_server"],
+    ),
+    (
+        "read and write files on my computer",
+        ["io.github.mark3labs/mcp-filesystem-server", "io.github.rust-mcp-stack/rust-mcp-filesystem"],
+    ),
+    ("track bugs and issues in jira", ["io.github.sooperset/mcp-atlassian"]),
+    (
+        "search the web",
+        [
+            "io.github.exa-labs/exa-mcp-server",
+            "io.github.ppl-ai/modelcontextprotocol",
+            "io.github.dappierai/dappier-mcp",
+            "io.github.kagisearch/kagimcp",
+            "io.github.tavily-ai/tavily-mcp",
+            "io.github.ramxx/mcp-tavily",
+            "io.github.leehanchung/bing-search-mcp",
+            "io.github.ihor-sokoliuk/mcp-searxng",
+            "io.github.nkapila6/mcp-local-rag",
+            "io.github.conechoai/openai-websearch-mcp",
+            "io.github.adenot/mcp-google-search",
+        ],
+    ),
+    (
+        "automate a browser to click through a website",
+        [
+            "io.github.executeautomation/mcp-playwright",
+            "io.github.browserbase/mcp-server-browserbase",
+            "io.github.djannot/puppeteer-vision-mcp",
+            "io.github.co-browser/browser-use-mcp-server",
+            "io.github.hyperbrowserai/mcp",
+        ],
+    ),
+    (
+        "take a screenshot of a web page",
+        ["io.github.screenshotone/mcp", "io.github.executeautomation/mcp-playwright"],
+    ),
+    (
+        "run python code in a sandbox",
+        [
+            "io.github.e2b-dev/mcp-server",
+            "io.github.bazinga012/mcp_code_executor",
+            "io.github.automata-labs-team/code-sandbox-mcp",
+            "io.github.jamsocket/forevervm",
+            "io.github.riza-io/riza-mcp",
+        ],
+    ),
+    (
+        "stock prices and market data",
+        [
+            "io.github.calvernaz/alphavantage",
+            "io.github.financial-datasets/mcp-server",
+            "io.github.stefanoamorelli/nasdaq-data-link-mcp",
+        ],
+    ),
+    (
+        "cryptocurrency prices",
+        ["io.github.longmans/coin_api_mcp", "io.github.shinzo-labs/coinmarketcap-mcp"],
+    ),
+    (
+        "notes in my obsidian vault",
+        ["io.github.calclavia/mcp-obsidian", "io.github.stevenstavrakis/obsidian-mcp"],
+    ),
+    ("post a tweet", ["io.github.enescinr/twitter-mcp", "io.github.vidhupv/x-mcp"]),
+    ("send messages on whatsapp", ["io.github.lharries/whatsapp-mcp"]),
+    ("upload videos to youtube", ["io.github.zubeidhendricks/youtube-mcp-server"]),
+    ("play music", ["io.github.varunneal/spotify-mcp"]),
+    (
+        "work with spreadsheets",
+        [
+            "io.github.xing5/mcp-google-sheets",
+            "io.github.rohans2/mcp-google-sheets",
+            "io.github.haris-musa/excel-mcp-server",
+            "io.github.domdomegg/airtable-mcp-server",
+            "io.github.felores/airtable-mcp",
+        ],
+    ),
+    (
+        "query a mongodb database",
+        [
+            "io.github.mongodb-js/mongodb-mcp-server",
+            "io.github.kiliczsh/mcp-mongo-server",
+            "io.github.furey/mongodb-lens",
+        ],
+    ),
+    (
+        "mysql database",
+        [
+            "io.github.benborla/mcp-server-mysql",
+            "io.github.designcomputer/mysql_mcp_server",
+            "io.github.aliyun/alibabacloud-adb-mysql-mcp-server",
+        ],
+    ),
+    (
+        "key value cache",
+        [
+            "io.github.redis/mcp-redis",
+            "io.github.gongrzhe/redis-mcp-server",
+            "io.github.prajwalnayak7/mcp-server-redis",
+            "io.github.momentohq/mcp-momento",
+        ],
+    ),
+    (
+        "vector database for embeddings",
+        [
+            "io.github.qdrant/mcp-server-qdrant",
+            "io.github.pinecone-io/pinecone-mcp",
+            "io.github.sirmews/mcp-pinecone",
+            "io.github.chroma-core/chroma-mcp",
+            "io.github.privetin/chroma",
+            "io.github.zilliztech/mcp-server-milvus",
+            "io.github.datastax/astra-db-mcp",
+        ],
+    ),
+    ("manage docker containers", ["io.github.ckreiling/mcp-server-docker"]),
+    (
+        "manage aws resources",
+        ["io.github.rishikavikondala/mcp-server-aws", "io.github.baryhuang/mcp-server-aws-resources-python"],
+    ),
+    (
+        "CRM contacts and deals",
+        [
+            "io.github.buryhuang/mcp-hubspot",
+            "io.github.salesforce-mcp/salesforce-mcp",
+            "io.github.smn2gnt/mcp-salesforce",
+        ],
+    ),
+    (
+        "accept payments",
+        [
+            "io.github.stripe/agent-toolkit",
+            "io.github.atharvagupta2003/mcp-stripe",
+            "io.github.paddlehq/paddle-mcp-server",
+        ],
+    ),
+    (
+        "generate images with AI",
+        ["io.github.gongrzhe/image-generation-mcp-server", "io.github.felores/placid-mcp-server"],
+    ),
+    ("make a chart", ["io.github.gongrzhe/quickchart-mcp-server"]),
+    (
+        "figma designs",
+        ["io.github.glips/figma-context-mcp", "io.github.sonnylazuardi/cursor-talk-to-figma-mcp"],
+    ),
+    (
+        "push notifications to my phone",
+        [
+            "io.github.teddyzxcv/ntfy-mcp",
+            "io.github.gitmotion/ntfy-me-mcp",
+            "io.github.ashiknesin/pushover-mcp",
+        ],
+    ),
+    ("discord bot", ["io.github.v-3/discordmcp", "io.github.saseq/discord-mcp"]),
+    ("online store products and orders", ["io.github.geli2001/shopify-mcp"]),
+    ("monitor my grafana dashboards", ["io.github.grafana/mcp-grafana"]),
+    ("search academic papers", ["io.github.adityak74/mcp-scholarly", "io.github.szeider/mcp-dblp"]),
+    ("save my bookmarks", ["io.github.hiromitsusasaki/raindrop-io-mcp-server"]),
+    ("dutch train travel times", ["io.github.r-huijts/ns-mcp-server"]),
+    (
+        "make music in ableton",
+        ["io.github.simon-kansara/ableton-live-mcp-server", "io.github.ahujasid/ableton-mcp"],
+    ),
+    ("flight tracking", ["io.github.sunsetcoder/flightradar24-mcp-server"]),
+]
+
+
+def seed_file() -> Path:
+    return Path(os.environ.get("MCPLOOKUP_SEED_FILE") or SEED)
+
+
+def name_words(name: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", name.lower()) if w}
+
+
+def shares_no_word(query: str, expected: list[str]) -> bool:
+    words = name_words(query)
+    return all(not (words & name_words(name)) for name in expected)
+
+
+def score(results: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:
+    """results: (query, expected names, returned names in rank order)."""
+    hit1 = hit5 = 0
+    reciprocal = 0.0
+    misses = []
+    for query, expected, returned in results:
+        rank = next((i + 1 for i, name in enumerate(returned) if name in expected), None)
+        hit1 += rank == 1
+        hit5 += rank is not None and rank <= 5
+        reciprocal += 1.0 / rank if rank else 0.0
+        if rank is None or rank > 5:
+            misses.append({"query": query, "rank": rank, "top3": returned[:3]})
+    n = len(results)
+    return {"queries": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr": reciprocal / n, "misses": misses}
+
+
+async def _measure(database_url: str) -> dict[str, Any]:
+    import psycopg
+    from psycopg import sql
+
+    from mcplookup_mcp.app import create_app
+    from mcplookup_mcp.importer import Importer, entries_of
+    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.service import utcnow
+    from mcplookup_mcp.settings import load_settings
+
+    scratch = f"mcpl_quality_{os.getpid()}"
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
+        await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+    url = psycopg.conninfo.make_conninfo(database_url, dbname=scratch)
+    try:
+        await apply_migrations(url)
+        app = create_app(load_settings({"MCPLOOKUP_ENV": "test"}), url, background=False)
+        service = app.state.service
+        await service.repo.pool.open(wait=True)
+        try:
+            entries = entries_of(json.loads(seed_file().read_text(encoding="utf-8")))
+            await Importer(service.repo, utcnow).run(entries)
+            results = []
+            for query, expected in CASES:
+                found = await service.discover({"query": query, "limit": 10}, transport="bench")
+                results.append((query, expected, [s.name for s in found.servers]))
+        finally:
+            await service.repo.pool.close()
+    finally:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
+            )
+    return score(results)
+
+
+def database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from mcplookup_mcp.embedded import start_embedded
+
+    return start_embedded(Path(tempfile.gettempdir()) / "mcplookup-bench")
+
+
+def main() -> int:
+    no_shared = sum(shares_no_word(q, e) for q, e in CASES)
+    figures = asyncio.run(_measure(database_url()))
+    print(f"seed: {seed_file()}")
+    print(f"queries: {figures['queries']} ({no_shared} share no word with an expected server's name)")
+    print(f"hit@1 {figures['hit@1']:.3f}   hit@5 {figures['hit@5']:.3f}   MRR {figures['mrr']:.3f}")
+    print("targets: hit@5 >= 0.9, MRR >= 0.8")
+    for miss in figures["misses"]:
+        print(f"  miss: {miss['query']!r} rank={miss['rank']} top3={miss['top3']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

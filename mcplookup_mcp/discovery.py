@@ -1,0 +1,271 @@
+"""Discovery: ranked intent search, filters, keyset pages, capability counts and registry figures.
+
+The ranking itself lives in `sql/queries/discovery.sql` (see docs/discovery.md); this module checks the
+arguments, chooses the query shape, and encodes and checks cursors.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mcplookup_mcp import validation
+from mcplookup_mcp.errors import InvalidInput
+from mcplookup_mcp.models import (
+    CapabilitiesResult,
+    CapabilityCount,
+    DiscoveredServer,
+    DiscoverResult,
+    DiscoveryStats,
+    Match,
+)
+from mcplookup_mcp.repository import Repository, Row
+from mcplookup_mcp.settings import Settings
+
+DISCOVER_FIELDS = (
+    "query",
+    "domain",
+    "capabilities",
+    "capability_match",
+    "exclude_capabilities",
+    "category",
+    "transport",
+    "auth_type",
+    "verified_only",
+    "healthy_only",
+    "min_trust_score",
+    "include_pending",
+    "sort",
+    "limit",
+    "cursor",
+)
+SORTS = ("relevance", "trust", "latency", "newest", "name")
+TRANSPORTS = ("streamable-http", "sse", "stdio")
+CAPABILITY_MATCH = ("all", "any")
+# Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
+CANDIDATE_POOL = 200
+MAX_CURSOR = 1000
+
+# Stemmed words that say nothing about which server fits ("I need an MCP server to help me ...").
+FILLER = (
+    "mcp", "server", "model", "context", "protocol", "tool", "need", "want", "use", "help", "find", "let",
+    "like", "abl", "way", "someth", "thing", "app", "applic", "integr", "servic", "pleas", "could", "would",
+    "via", "ai", "agent", "llm", "claud", "allow", "enabl", "provid", "interact", "support", "implement",
+    "access", "connect", "manag", "work", "make", "get", "i", "can", "show", "look", "good", "best",
+)  # fmt: skip
+_RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something", "would", "could", "with"}
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    query_name: str
+    params: dict[str, Any]
+    query: str
+    sort: str
+    limit: int
+    fingerprint: str
+
+
+class DiscoveryService:
+    def __init__(self, repo: Repository, settings: Settings) -> None:
+        self.repo = repo
+        secret = settings.cursor_secret or f"mcplookup-cursor:{settings.public_url}"
+        self._cursor_key = hashlib.sha256(secret.encode()).digest()
+
+    def plan(self, data: Mapping[str, Any]) -> Plan:
+        """Check the arguments and choose the query shape and its parameters."""
+        validation.reject_unknown(data, DISCOVER_FIELDS)
+        query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
+        sort = validation.choice(data.get("sort"), "sort", SORTS, "relevance") or "relevance"
+        domain = validation.domain(data["domain"]) if data.get("domain") else None
+        caps = validation.capabilities(data.get("capabilities"))
+        match = validation.choice(data.get("capability_match"), "capability_match", CAPABILITY_MATCH, "all")
+        excluded = validation.capabilities(data.get("exclude_capabilities"), "exclude_capabilities")
+        filters: dict[str, Any] = {
+            "domain": domain,
+            "domain_reversed": _like_escape(("." + domain)[::-1]) + "%" if domain else None,
+            "caps_all": caps if caps and match == "all" else None,
+            "caps_any": caps if caps and match == "any" else None,
+            "caps_exclude": excluded or None,
+            "category": validation.category(data.get("category")),
+            "transport": validation.choice(data.get("transport"), "transport", TRANSPORTS, None),
+            "auth_type": validation.choice(data.get("auth_type"), "auth_type", validation.AUTH_TYPES, None),
+            "verified_only": validation.flag(data.get("verified_only"), "verified_only"),
+            "healthy_only": validation.flag(data.get("healthy_only"), "healthy_only"),
+            "min_trust_score": _trust(data.get("min_trust_score")),
+            "include_pending": validation.flag(data.get("include_pending"), "include_pending"),
+        }
+        limit = validation.limit(data.get("limit"))
+        fingerprint = _fingerprint(query, sort, filters)
+        after = self._read_cursor(data.get("cursor"), sort, fingerprint)
+        ranked = bool(_WORD.search(query))
+        params = filters | {
+            "limit": limit + 1,
+            "after_name": after[1] if after else None,
+            "after_int": None,
+            "after_real": None,
+            "after_ts": None,
+        }
+        if after:
+            params |= _after_params(sort, after[0], ranked)
+        if ranked:
+            params |= {
+                "query": query,
+                "sort": sort,
+                "filler": list(FILLER),
+                "fuzzy": _fuzzy_words(query),
+                "pool": CANDIDATE_POOL,
+            }
+            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
+        return Plan(
+            "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
+        )
+
+    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        plan = self.plan(data)
+        query, sort, limit, fingerprint = plan.query, plan.sort, plan.limit, plan.fingerprint
+        started = time.perf_counter()
+        async with self.repo.read() as q:
+            rows = await q.discover(plan.query_name, plan.params)
+            await q.record_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = self._write_cursor(sort, fingerprint, rows[-1]) if more and rows else None
+        from mcplookup_mcp.service import server_out
+
+        servers = [
+            DiscoveredServer(
+                **server_out(row).model_dump(),
+                match=Match(relevance=round(float(row["relevance"]), 6), matched=row["matched"] or {}),
+            )
+            for row in rows
+        ]
+        return DiscoverResult(
+            servers=servers, count=len(servers), query=query or None, sort=sort, next_cursor=next_cursor
+        )
+
+    async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
+        validation.reject_unknown(data, ("limit",))
+        limit = validation.limit(data.get("limit"), default=100)
+        async with self.repo.read() as q:
+            rows = await q.capability_counts(limit)
+        return CapabilitiesResult(
+            capabilities=[
+                CapabilityCount(value=r["value"], servers=r["servers"])
+                for r in rows
+                if r["kind"] == "capability"
+            ],
+            categories=[
+                CapabilityCount(value=r["value"], servers=r["servers"])
+                for r in rows
+                if r["kind"] == "category"
+            ],
+        )
+
+    async def stats(self) -> DiscoveryStats:
+        async with self.repo.read() as q:
+            row = await q.discovery_stats()
+        return DiscoveryStats(
+            listed_servers=row["listed"],
+            verified_servers=row["verified"],
+            imported_servers=row["imported"],
+            pending_claims=row["pending"],
+            healthy_servers=row["healthy"],
+            servers_with_blocked_remotes=row["remotes_blocked"],
+            transports=row["transports"] or {},
+            average_trust_score=round(float(row["avg_trust_score"] or 0), 2),
+            searches_last_24h=row["searches_24h"],
+            search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)
+            if row["search_p95_ms_24h"] is not None
+            else None,
+        )
+
+    # cursors: base64url(JSON payload) "." base64url(HMAC-SHA256), bound to the query, filters and sort
+
+    def _write_cursor(self, sort: str, fingerprint: str, row: Row) -> str:
+        payload = {"v": 1, "s": sort, "k": row["sort_key"], "n": row["name"], "f": fingerprint}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return f"{body}.{_b64(self._sign(body))}"
+
+    def _sign(self, body: str) -> bytes:
+        return hmac.new(self._cursor_key, body.encode(), hashlib.sha256).digest()[:16]
+
+    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
+        if value is None or value == "":
+            return None
+        bad = InvalidInput(
+            "cursor is not valid here: pass the next_cursor of the previous page unchanged, with the same "
+            "query, filters and sort (or leave cursor out to start again)",
+            field="cursor",
+        )
+        if not isinstance(value, str) or len(value) > MAX_CURSOR or value.count(".") != 1:
+            raise bad
+        body, signature = value.split(".")
+        try:
+            given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            raise bad from None
+        if not hmac.compare_digest(given, self._sign(body)):
+            raise bad
+        if not isinstance(payload, dict) or payload.get("v") != 1:
+            raise bad
+        if payload.get("s") != sort or payload.get("f") != fingerprint:
+            raise bad
+        key, name = payload.get("k"), payload.get("n")
+        if not isinstance(key, str) or not isinstance(name, str):
+            raise bad
+        return key, name
+
+
+def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:
+    try:
+        if ranked or sort == "latency":
+            return {"after_real": float(key)}
+        if sort in ("trust", "relevance"):
+            return {"after_int": int(key)}
+        if sort == "newest":
+            return {"after_ts": key}
+    except ValueError:
+        raise InvalidInput("cursor is not valid here", field="cursor") from None
+    return {}
+
+
+def _fingerprint(query: str, sort: str, filters: Mapping[str, Any]) -> str:
+    canonical = json.dumps([query, sort, dict(sorted(filters.items()))], default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _fuzzy_words(query: str) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(query) if len(w) >= 4 and w.lower() not in _RAW_FILLER]
+    return list(dict.fromkeys(words))[:6]
+
+
+def _trust(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            "min_trust_score must be a whole number from 0 to 100", field="min_trust_score"
+        ) from None
+    if isinstance(value, bool) or not 0 <= number <= 100 or (isinstance(value, float) and value != number):
+        raise InvalidInput("min_trust_score must be a whole number from 0 to 100", field="min_trust_score")
+    return number
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,415 @@
+"""Discovery on real data and on hand-made rows: intent ranking, blending, filters, sorts, cursor pages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from conftest import LiveServer, mcp_client
+from psycopg.types.json import Jsonb
+from test_registration_flow import error_text, structured
+
+from mcplookup_mcp.errors import InvalidInput
+from mcplookup_mcp.importer import Importer, entries_of
+from mcplookup_mcp.service import RegistryService, utcnow
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("search_quality", ROOT / "bench" / "search_quality.py")
+assert _spec and _spec.loader
+search_quality = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(search_quality)
+SEED = search_quality.seed_file()
+
+
+async def import_seed(service: RegistryService) -> None:
+    entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))
+    await Importer(service.repo, utcnow).run(entries)
+
+
+def add(db_url: str, name: str, **fields: Any) -> None:
+    """One listed server, written directly (health and trust are the prober's to set)."""
+    row: dict[str, Any] = {
+        "name": name,
+        "description": "",
+        "source": "import",
+        "status": "active",
+        "verified": False,
+        "domain": None,
+        "capabilities": [],
+        "category": None,
+        "auth_type": "none",
+        "transport": None,
+        "remotes": [],
+        "packages": [],
+        "health_status": "unknown",
+        "trust_score": 0,
+        "avg_response_time_ms": None,
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    } | fields
+    for key in ("remotes", "packages"):
+        row[key] = Jsonb(row[key])
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        if row["domain"]:
+            conn.execute(
+                "INSERT INTO domains (domain, verified) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (row["domain"], row["verified"]),
+            )
+        if row["status"] == "pending":
+            claim = conn.execute(
+                "INSERT INTO domain_verifications (domain, registration_hash, token, record_name, record_value,"
+                " server_name, listing, expires_at) VALUES (%s, %s, %s, 'r', 'v', %s, '{}', now() + interval '1 day')"
+                " RETURNING id",
+                (row["domain"], name.encode(), "tok-" + name, name),
+            ).fetchone()
+            row["claim_id"] = claim[0] if claim else None
+        columns = ", ".join(row)
+        values = ", ".join(f"%({k})s" for k in row)
+        conn.execute(f"INSERT INTO mcp_servers ({columns}) VALUES ({values})", row)
+
+
+def sql(db_url: str, statement: str, *args: Any) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(statement, args)
+
+
+async def names(service: RegistryService, **data: Any) -> list[str]:
+    result = await service.discover(data, transport="test")
+    return [s.name for s in result.servers]
+
+
+async def test_intent_finds_the_server_in_the_top_five(service: RegistryService) -> None:
+    await import_seed(service)
+    misses = {}
+    for query, expected in search_quality.CASES:
+        found = await names(service, query=query, limit=5)
+        if not set(found) & set(expected):
+            misses[query] = found
+    assert not misses
+
+
+async def test_results_say_which_stored_fields_matched(service: RegistryService) -> None:
+    await import_seed(service)
+    for misspelt in ("kubernets", "kubernetis", "kuberntes"):
+        result = await service.discover({"query": misspelt, "limit": 3}, transport="test")
+        top = result.servers[0]
+        assert "kubernetes" in top.name, misspelt
+        assert {"kubernet", "kubernetes"} & set(top.match.matched["name"]), (misspelt, top.match.matched)
+    result = await service.discover({"query": "I need to manage my google calendar events"}, transport="test")
+    matched = result.servers[0].match.matched
+    assert "calendar" in matched["name"] and "mcp" not in json.dumps(matched)
+
+
+async def test_relevant_unverified_beats_irrelevant_verified(service: RegistryService, db_url: str) -> None:
+    add(db_url, "io.github.someone/cal", description="Manage Google Calendar events and invitations")
+    add(
+        db_url,
+        "com.example/notes",
+        description="Take notes; sync events to other apps",
+        source="register",
+        verified=True,
+        domain="example.com",
+        health_status="healthy",
+        trust_score=100,
+    )
+    assert (await names(service, query="manage my google calendar events"))[0] == "io.github.someone/cal"
+
+
+async def test_at_equal_relevance_verified_and_healthy_wins(service: RegistryService, db_url: str) -> None:
+    text = "Send and search email in your mailbox"
+    add(db_url, "io.github.aaa/mail", description=text)
+    add(db_url, "io.github.bbb/mail", description=text, health_status="unreachable")
+    add(
+        db_url,
+        "com.zzz/mail",
+        description=text,
+        source="register",
+        verified=True,
+        domain="zzz.com",
+        health_status="healthy",
+        trust_score=90,
+    )
+    assert await names(service, query="send an email") == [
+        "com.zzz/mail",
+        "io.github.aaa/mail",
+        "io.github.bbb/mail",
+    ]
+
+
+def _filter_rows(db_url: str) -> None:
+    add(
+        db_url,
+        "com.acme/mail",
+        description="email",
+        source="register",
+        verified=True,
+        domain="acme.com",
+        capabilities=["email", "search"],
+        category="communication",
+        auth_type="oauth2",
+        transport="streamable-http",
+        remotes=[{"type": "streamable-http", "url": "https://mcp.acme.com/mcp"}],
+        health_status="healthy",
+        trust_score=80,
+        avg_response_time_ms=40.0,
+        created_at=datetime(2026, 1, 3, tzinfo=UTC),
+    )
+    add(
+        db_url,
+        "com.acme.eu/mail",
+        description="email",
+        source="register",
+        verified=True,
+        domain="eu.acme.com",
+        capabilities=["email"],
+        category="communication",
+        transport="sse",
+        remotes=[{"type": "sse", "url": "https://eu.acme.com/sse"}],
+        health_status="degraded",
+        trust_score=60,
+        avg_response_time_ms=15.0,
+        created_at=datetime(2026, 1, 4, tzinfo=UTC),
+    )
+    add(
+        db_url,
+        "com.notacme/mail",
+        description="email",
+        source="register",
+        verified=True,
+        domain="notacme.com",
+        capabilities=["calendar"],
+        category="productivity",
+        auth_type="api_key",
+        health_status="unhealthy",
+        trust_score=30,
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    add(
+        db_url,
+        "io.github.x/mail",
+        description="email",
+        capabilities=["email", "calendar"],
+        transport="stdio",
+        packages=[{"registryType": "npm", "identifier": "x-mail", "transport": {"type": "stdio"}}],
+        trust_score=10,
+        avg_response_time_ms=5.0,
+    )
+    add(
+        db_url,
+        "org.pending/mail",
+        description="email",
+        status="pending",
+        domain="pending.org",
+        trust_score=99,
+    )
+
+
+FILTERS: list[tuple[dict[str, Any], list[str]]] = [
+    ({"domain": "acme.com"}, ["com.acme.eu/mail", "com.acme/mail"]),
+    ({"domain": "eu.acme.com"}, ["com.acme.eu/mail"]),
+    ({"capabilities": ["email"]}, ["com.acme.eu/mail", "com.acme/mail", "io.github.x/mail"]),
+    ({"capabilities": ["email", "calendar"]}, ["io.github.x/mail"]),
+    (
+        {"capabilities": ["search", "calendar"], "capability_match": "any"},
+        ["com.acme/mail", "com.notacme/mail", "io.github.x/mail"],
+    ),
+    ({"exclude_capabilities": ["calendar"]}, ["com.acme.eu/mail", "com.acme/mail"]),
+    ({"category": "communication"}, ["com.acme.eu/mail", "com.acme/mail"]),
+    ({"transport": "stdio"}, ["io.github.x/mail"]),
+    ({"transport": "sse"}, ["com.acme.eu/mail"]),
+    ({"transport": "streamable-http"}, ["com.acme/mail"]),
+    ({"auth_type": "api_key"}, ["com.notacme/mail"]),
+    ({"verified_only": True}, ["com.acme.eu/mail", "com.acme/mail", "com.notacme/mail"]),
+    ({"healthy_only": True}, ["com.acme/mail"]),
+    ({"min_trust_score": 60}, ["com.acme.eu/mail", "com.acme/mail"]),
+    (
+        {"include_pending": True},
+        ["com.acme.eu/mail", "com.acme/mail", "com.notacme/mail", "io.github.x/mail", "org.pending/mail"],
+    ),
+    ({}, ["com.acme.eu/mail", "com.acme/mail", "com.notacme/mail", "io.github.x/mail"]),
+]
+
+
+@pytest.mark.parametrize(("filters", "expected"), FILTERS)
+@pytest.mark.parametrize("query", ["", "email"])
+async def test_filters_are_exact(
+    service: RegistryService, db_url: str, query: str, filters: dict[str, Any], expected: list[str]
+) -> None:
+    _filter_rows(db_url)
+    assert sorted(await names(service, query=query, sort="name", **filters)) == expected
+    assert await names(service, query=query, sort="name", **filters) == expected
+
+
+SORTS = [
+    ("trust", ["com.acme/mail", "com.acme.eu/mail", "com.notacme/mail", "io.github.x/mail"]),
+    ("latency", ["io.github.x/mail", "com.acme.eu/mail", "com.acme/mail", "com.notacme/mail"]),
+    ("newest", ["com.acme.eu/mail", "com.acme/mail", "com.notacme/mail", "io.github.x/mail"]),
+    ("name", ["com.acme.eu/mail", "com.acme/mail", "com.notacme/mail", "io.github.x/mail"]),
+]
+
+
+@pytest.mark.parametrize(("sort", "expected"), SORTS)
+@pytest.mark.parametrize("query", ["", "email"])
+async def test_sorts_are_exact(
+    service: RegistryService, db_url: str, query: str, sort: str, expected: list[str]
+) -> None:
+    _filter_rows(db_url)
+    assert await names(service, query=query, sort=sort) == expected
+
+
+async def pages(service: RegistryService, data: dict[str, Any], between: Any = None) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    for _ in range(200):
+        result = await service.discover(data | {"cursor": cursor} if cursor else data, transport="test")
+        seen += [s.name for s in result.servers]
+        if between:
+            between()
+        cursor = result.next_cursor
+        if cursor is None:
+            return seen
+    raise AssertionError("paging did not end")
+
+
+@pytest.mark.parametrize("sort", ["relevance", "trust", "latency", "newest", "name"])
+@pytest.mark.parametrize("query", ["", "data database server"])
+async def test_cursor_pages_return_every_row_once(
+    service: RegistryService, db_url: str, sort: str, query: str
+) -> None:
+    await import_seed(service)
+    # Spread the sort keys, with ties, so pages cut through equal values.
+    sql(
+        db_url,
+        "UPDATE mcp_servers SET trust_score = abs(hashtext(name)) %% 5 * 20,"
+        " avg_response_time_ms = CASE WHEN abs(hashtext(name)) %% 3 = 0 THEN NULL"
+        " ELSE abs(hashtext(name)) %% 4 * 10 END,"
+        " created_at = timestamptz '2026-01-01' + (abs(hashtext(name)) %% 7) * interval '1 day'",
+    )
+    data = {"query": query, "sort": sort, "limit": 7}
+    everything = await names(service, query=query, sort=sort, limit=100) if query else None
+    inserted = iter(range(1000))
+
+    def churn() -> None:
+        # Inserts and health flaps between pages must not repeat or skip the rows already ordered.
+        n = next(inserted)
+        add(
+            db_url,
+            f"zz.new/s{n}",
+            description="unrelated newcomer",
+            created_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+        sql(db_url, "UPDATE mcp_servers SET health_status = %s WHERE name LIKE 'io.github.a%%'", f"h{n % 2}")
+
+    seen = await pages(service, data, between=churn if sort not in ("relevance",) else None)
+    assert len(seen) == len(set(seen)), "a row came twice"
+    listed = [n for n in seen if not n.startswith("zz.new/")]
+    if query:
+        assert everything is not None and set(everything) <= set(listed)
+    else:
+        with psycopg.connect(db_url) as conn:
+            total = conn.execute(
+                "SELECT count(*) FROM mcp_servers WHERE name NOT LIKE 'zz.new/%%'"
+            ).fetchone()
+        assert total is not None and len(listed) == total[0]
+
+
+async def test_relevance_pages_match_one_long_page(service: RegistryService) -> None:
+    await import_seed(service)
+    one = await names(service, query="search the web for news", limit=100)
+    assert await pages(service, {"query": "search the web for news", "limit": 9}) == one
+
+
+async def test_tampered_or_foreign_cursor_is_refused(service: RegistryService, live: LiveServer) -> None:
+    await import_seed(service)
+    first = await service.discover({"query": "database", "limit": 2}, transport="test")
+    cursor = first.next_cursor
+    assert cursor
+    body, signature = cursor.split(".")
+    forged = body[:-2] + ("AA" if not body.endswith("AA") else "BB") + "." + signature
+    for bad, data in [
+        (forged, {"query": "database"}),
+        (cursor, {"query": "database", "sort": "name"}),
+        (cursor, {"query": "email"}),
+        ("not-a-cursor", {}),
+        ("x" * 2000, {}),
+    ]:
+        with pytest.raises(InvalidInput, match="cursor"):
+            await service.discover(data | {"cursor": bad, "limit": 2}, transport="test")
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.get("/api/v1/discover", params={"q": "database", "cursor": forged})
+        assert response.status_code == 422 and response.json()["field"] == "cursor"
+        ok = await http.get("/api/v1/discover", params={"q": "database", "limit": 2, "cursor": cursor})
+        assert ok.status_code == 200 and ok.json()["count"] == 2
+    async with mcp_client(live.base_url) as client:
+        text = error_text(await client.call_tool("discover_servers", {"query": "database", "cursor": forged}))
+        assert "cursor" in text
+
+
+HOSTILE = [
+    "calendar & !",
+    "calendar' | '",
+    "calendar:*",
+    "(calendar",
+    "calendar \\",
+    "calendar %_",
+    "!calendar",
+]
+
+
+async def test_operators_in_query_text_do_not_change_its_meaning(service: RegistryService) -> None:
+    await import_seed(service)
+    plain = await names(service, query="calendar")
+    for text in HOSTILE:
+        assert await names(service, query=text) == plain, text
+
+
+async def test_bad_filter_values_are_refused(service: RegistryService) -> None:
+    for data, field in [
+        ({"sort": "random"}, "sort"),
+        ({"transport": "pigeon"}, "transport"),
+        ({"min_trust_score": 101}, "min_trust_score"),
+        ({"min_trust_score": "high"}, "min_trust_score"),
+        ({"capability_match": "some"}, "capability_match"),
+        ({"auth_type": "magic"}, "auth_type"),
+        ({"verified_only": "perhaps"}, "verified_only"),
+    ]:
+        with pytest.raises(InvalidInput) as caught:
+            await service.discover(data, transport="test")
+        assert caught.value.field == field
+
+
+async def test_capabilities_and_stats_over_mcp_and_rest(live: LiveServer, db_url: str) -> None:
+    _filter_rows(db_url)
+    sql(db_url, "INSERT INTO discovery_events (transport, result_count, duration_ms) VALUES ('rest', 1, 4.0)")
+    async with mcp_client(live.base_url) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        for name in ("browse_capabilities", "get_discovery_stats"):
+            assert tools[name].annotations.read_only_hint is True and tools[name].output_schema
+        caps = structured(await client.call_tool("browse_capabilities", {}))
+        stats = structured(await client.call_tool("get_discovery_stats", {}))
+    assert caps["capabilities"][0] == {"value": "email", "servers": 3}
+    assert {"value": "communication", "servers": 2} in caps["categories"]
+    assert stats["listed_servers"] == 4 and stats["verified_servers"] == 3 and stats["imported_servers"] == 1
+    assert stats["pending_claims"] == 1 and stats["healthy_servers"] == 1
+    assert stats["transports"] == {"sse": 1, "stdio": 1, "streamable-http": 1}
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        assert (await http.get("/api/v1/capabilities")).json() == caps
+        rest_stats = (await http.get("/api/v1/stats")).json()
+        assert rest_stats["listed_servers"] == 4
+        response = await http.get(
+            "/api/v1/discover", params={"q": "email", "transport": "stdio", "sort": "name"}
+        )
+        assert [s["name"] for s in response.json()["servers"]] == ["io.github.x/mail"]
+
+
+async def test_newest_sort_pages_cut_through_equal_timestamps(service: RegistryService, db_url: str) -> None:
+    moment = datetime(2026, 2, 1, tzinfo=UTC)
+    for i in range(25):
+        add(db_url, f"io.github.t/s{i:02d}", created_at=moment + timedelta(seconds=i // 4))
+    seen = await pages(service, {"sort": "newest", "limit": 3})
+    assert sorted(seen) == [f"io.github.t/s{i:02d}" for i in range(25)]

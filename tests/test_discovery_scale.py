@@ -1,0 +1,111 @@
+"""On 100k servers (ANALYZEd), no discovery query shape scans mcp_servers sequentially."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import create_database, drop_database
+from test_discovery import import_seed
+
+from mcplookup_mcp.repository import Repository, make_pool
+from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.sqlfiles import queries
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from synth import synthesize
+
+ROWS = 100_000
+
+
+@pytest.fixture(scope="module")
+def big_db(pg_admin_url: str, template_db: str) -> Iterator[str]:
+    name = f"mcpl_scale_{os.getpid()}"
+    url = create_database(pg_admin_url, name, template=template_db)
+
+    async def load() -> None:
+        pool = make_pool(url, 2)
+        await pool.open(wait=True)
+        try:
+            await import_seed(_Holder(Repository(pool)))  # type: ignore[arg-type]
+        finally:
+            await pool.close()
+
+    asyncio.run(load())
+    with psycopg.connect(url, autocommit=True) as conn:
+        synthesize(conn, ROWS)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+class _Holder:
+    """import_seed only needs `.repo`."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+
+def seq_scans(plan: Any) -> list[str]:
+    found = []
+    if isinstance(plan, dict):
+        if plan.get("Node Type") == "Seq Scan" and plan.get("Relation Name") == "mcp_servers":
+            found.append(plan.get("Filter", ""))
+        for value in plan.values():
+            found += seq_scans(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += seq_scans(value)
+    return found
+
+
+SHAPES: list[dict[str, Any]] = [
+    {"query": "I need to manage my google calendar events"},
+    {"query": "kubernets"},
+    {"query": "model context protocol", "domain": "org7.example.com"},
+    {"query": "database", "capabilities": ["email", "files"]},
+    {"query": "database", "capabilities": ["email", "files"], "capability_match": "any"},
+    {"query": "database", "exclude_capabilities": ["email"], "sort": "trust"},
+    {"query": "email", "transport": "stdio", "verified_only": True, "min_trust_score": 50},
+    {"domain": "org7.example.com"},
+    {"capabilities": ["payments"]},
+    {"capabilities": ["payments", "chat"], "capability_match": "any"},
+    {"transport": "sse"},
+    {"category": "finance", "sort": "name"},
+    {"sort": "trust"},
+    {"sort": "latency"},
+    {"sort": "newest"},
+    {"sort": "name"},
+    {"healthy_only": True, "exclude_capabilities": ["email"]},
+    {"include_pending": True, "sort": "name"},
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: json.dumps(s, sort_keys=True))
+async def test_no_sequential_scan_at_100k(
+    big_db: str, service: RegistryService, shape: dict[str, Any]
+) -> None:
+    pool = make_pool(big_db, 2)
+    await pool.open(wait=True)
+    try:
+        discovery = type(service.discovery)(Repository(pool), service.settings)
+        first = await discovery.discover(shape | {"limit": 5}, transport="test")
+        assert first.count >= 1, shape
+        plans = [discovery.plan(shape | {"limit": 5})]
+        if first.next_cursor:
+            plans.append(discovery.plan(shape | {"limit": 5, "cursor": first.next_cursor}))
+    finally:
+        await pool.close()
+    with psycopg.connect(big_db) as conn:
+        cur = psycopg.ClientCursor(conn)
+        for plan in plans:
+            cur.execute(b"EXPLAIN (FORMAT JSON) " + queries()[plan.query_name].encode(), plan.params)
+            row = cur.fetchone()
+            assert row is not None
+            assert seq_scans(row[0]) == [], (plan.query_name, shape)

@@ -1,0 +1,156 @@
+"""`mcplookup import`: every named seed entry loads, re-import changes nothing, broken entries are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from test_discovery import SEED, import_seed
+
+from mcplookup_mcp.importer import Importer, blocked_url, entries_of
+from mcplookup_mcp.service import RegistryService, utcnow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows(db_url: str, query: str) -> list[tuple]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def snapshot(db_url: str) -> list[tuple]:
+    return rows(
+        db_url,
+        "SELECT name, description, version, transport, transports, endpoint, remotes, packages, remotes_blocked,"
+        " updated_at, listing_updated_at FROM mcp_servers ORDER BY name",
+    ) + rows(
+        db_url,
+        "SELECT server_name, version, server_json, is_latest, updated_at FROM server_versions ORDER BY 1, 2",
+    )
+
+
+async def test_seed_loads_and_reimport_changes_nothing(service: RegistryService, db_url: str) -> None:
+    entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))
+    named = [e for e in entries if isinstance(e, dict) and e.get("name")]
+    first = await Importer(service.repo, utcnow).run(entries)
+    assert (first.created, first.updated, first.unchanged) == (len(named), 0, 0)
+    assert [(s.index, s.reason) for s in first.skipped] == [
+        (i, "no name") for i, e in enumerate(entries) if not e.get("name")
+    ]
+    assert rows(
+        db_url, "SELECT count(*), count(*) FILTER (WHERE source = 'import' AND NOT verified) FROM mcp_servers"
+    ) == [(len(named), len(named))]
+    before = snapshot(db_url)
+    again = await Importer(service.repo, utcnow).run(entries)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, len(named))
+    assert snapshot(db_url) == before
+
+
+async def test_transport_and_blocked_remotes(service: RegistryService, db_url: str) -> None:
+    await import_seed(service)
+    got = dict(
+        (name, (transport, transports, endpoint, blocked))
+        for name, transport, transports, endpoint, blocked in rows(
+            db_url, "SELECT name, transport, transports, endpoint, remotes_blocked FROM mcp_servers"
+        )
+    )
+    assert got["io.github.azure/azure-mcp"] == ("sse", ["sse"], None, True)  # http://localhost:5008/sse
+    assert got["io.github.cloudflare/mcp-server-cloudflare"] == (
+        "sse",
+        ["sse", "stdio"],
+        "https://observability.mcp.cloudflare.com/sse",
+        False,
+    )
+    assert got["io.github.21st-dev/magic-mcp"] == ("stdio", ["stdio"], None, False)
+    result = await service.discover({"query": "azure", "limit": 3}, transport="test")
+    azure = next(s for s in result.servers if s.name == "io.github.azure/azure-mcp")
+    assert azure.imported and not azure.verified and azure.remotes_blocked and azure.endpoint is None
+
+
+def test_blocked_urls() -> None:
+    for url in [
+        "http://localhost:5008/sse",
+        "http://127.0.0.1/mcp",
+        "https://10.1.2.3/mcp",
+        "http://[::1]:80/",
+        "http://169.254.169.254/latest",
+        "http://192.168.0.1/",
+        "http://app.localhost/",
+        "http://0.0.0.0/",
+    ]:
+        assert blocked_url(url), url
+    for url in ["https://mcp.example.com/mcp", "https://8.8.8.8/mcp"]:
+        assert not blocked_url(url), url
+
+
+async def test_broken_entries_are_reported_and_the_rest_load(service: RegistryService, db_url: str) -> None:
+    good = {"name": "io.github.ok/tool", "description": "fine", "version": "1.0.0"}
+    entries = [
+        "not an object",
+        {"description": "no name"},
+        {"name": "no slash here"},
+        {"name": "io.github.x/y", "description": 7},
+        {"name": "io.github.x/z", "remotes": "nope"},
+        {"name": "io.github.x/w", "remotes": [{"type": "sse"}]},
+        good,
+    ]
+    summary = await Importer(service.repo, utcnow).run(entries)
+    assert summary.created == 1
+    assert [(s.index, s.name) for s in summary.skipped] == [
+        (0, None),
+        (1, None),
+        (2, "no slash here"),
+        (3, "io.github.x/y"),
+        (4, "io.github.x/z"),
+        (5, "io.github.x/w"),
+    ]
+    assert all(s.reason for s in summary.skipped)
+    assert rows(db_url, "SELECT name FROM mcp_servers") == [("io.github.ok/tool",)]
+
+
+async def test_versions_keep_one_latest_and_the_listing_follows_it(
+    service: RegistryService, db_url: str
+) -> None:
+    base = {"name": "io.github.v/tool", "description": "v"}
+    importer = Importer(service.repo, utcnow)
+    await importer.run([base | {"version": "1.9.0"}, base | {"version": "1.10.0", "description": "newer"}])
+    summary = await importer.run([base | {"version": "1.2.0", "description": "older"}])
+    assert summary.updated == 1  # a new version row, not the latest
+    assert rows(db_url, "SELECT version FROM server_versions WHERE is_latest") == [("1.10.0",)]
+    assert rows(db_url, "SELECT version, description FROM mcp_servers") == [("1.10.0", "newer")]
+    assert rows(db_url, "SELECT count(*) FROM server_versions") == [(3,)]
+
+
+def test_cli_import_prints_a_summary(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps({"name": "io.github.cli/one", "description": "one", "version": "1.0.0"}))
+    parts = conninfo_to_dict(db_url)
+    query = urlencode({k: v for k, v in parts.items() if k in ("host", "port", "user", "password")})
+    url = f"postgresql:///{parts['dbname']}?{query}"
+    env = os.environ | {"DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mcplookup_mcp", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("created 1, updated 0, unchanged 0, skipped 0")
+    assert "[" not in done.stderr  # no progress bar when stderr is not a terminal
+    bad = subprocess.run(
+        [sys.executable, "-m", "mcplookup_mcp", "import", str(tmp_path / "missing.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "cannot read" in bad.stderr
