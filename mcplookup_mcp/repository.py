@@ -333,9 +333,16 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
         conninfo,
         min_size=1,
         max_size=max_size,
-        # No server-side prepared statements: a cached generic plan cannot see which optional filters
-        # are set, and would scan where the one-shot plan uses an index.
-        kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": None},
+        # Prepared at first use (parse and rewrite once per connection), but always planned for the
+        # actual parameters: a cached generic plan cannot see which optional filters are set and would
+        # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
+        # unprepared, 4.1 ms this way.
+        kwargs={
+            "row_factory": dict_row,
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "options": "-c plan_cache_mode=force_custom_plan",
+        },
         open=False,
         timeout=10.0,
         name="mcplookup",
