@@ -9,7 +9,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from mcplookup_mcp import __version__, keys
 from mcplookup_mcp.errors import RegistryError
@@ -57,7 +57,19 @@ class RegistryMCPServer(MCPServer):
                 raise ToolError(
                     f"{name} does not take {', '.join(unknown)}; its arguments are: {', '.join(accepted)}"
                 )
-        return await super().call_tool(name, arguments, context)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            # The SDK's text is pydantic's full report (model names, a docs URL); say what to fix instead.
+            MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: {err['msg']}"
+                f" (got {type(err['input']).__name__})"
+                for err in exc.__cause__.errors()
+            )
+            raise ToolError(f"invalid arguments for {name}: {problems}") from None
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:

@@ -43,7 +43,9 @@ def reject_unknown(data: Mapping[str, Any], allowed: Sequence[str], where: str =
 
 def domain(value: object, field: str = "domain") -> str:
     """A registrable host name: IDNA-normalised to lower-case ASCII, at least two labels, not an IP."""
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string: a domain name such as example.com", field=field)
+    if not value or not value.strip():
         raise InvalidInput(f"{field} is required: a domain name such as example.com", field=field)
     raw = value.strip().rstrip(".")
     if len(raw) > MAX_DOMAIN:
@@ -121,7 +123,9 @@ def text(value: object, field: str, limit: int, required: bool = False) -> str |
 
 def endpoint(value: object, claimed_domain: str, allow_http: bool, field: str = "endpoint") -> str:
     """An https URL on the claimed domain or one of its subdomains."""
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string: an https URL on {claimed_domain}", field=field)
+    if not value or not value.strip():
         raise InvalidInput(
             f"{field} is required: the https URL of the MCP server, on {claimed_domain} or a subdomain",
             field=field,

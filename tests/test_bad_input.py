@@ -11,6 +11,8 @@ from test_registration_flow import LISTING, counts, error_text, register_rest
 
 BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"domain": ""}, "domain"),
+    ({"domain": 5}, "domain must be a string"),
+    ({"endpoint": ["https://mcp.example.test/mcp"]}, "endpoint must be a string"),
     ({"domain": "192.168.1.10"}, "IP address"),
     ({"domain": "localhost"}, "two labels"),
     ({"domain": "https://example.test"}, "bare domain"),
@@ -49,7 +51,13 @@ async def test_bad_registration_is_refused_everywhere(
     async with mcp_client(live.base_url) as client:
         args = LISTING | change
         result = await client.call_tool("register_server", args)
-    assert expected in error_text(result)
+    text = error_text(result)
+    if "must be a string" in expected:
+        # Wrong JSON types stop at the tool's input schema, before the service: the text names the field.
+        field = next(iter(change))
+        assert text.startswith(f"invalid arguments for register_server: {field}: ") and "valid string" in text
+    else:
+        assert expected in text
     assert counts(db_url) == before
 
 

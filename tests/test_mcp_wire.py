@@ -52,7 +52,10 @@ async def test_handshake_list_and_call_over_plain_http(live: LiveServer) -> None
 
         bad = await rpc(http, "tools/call", {"name": "discover_servers", "arguments": {"limit": "many"}}, 4)
         assert bad["result"]["isError"] is True
-        assert "limit" in bad["result"]["content"][0]["text"]
+        assert bad["result"]["content"][0]["text"].startswith(
+            "invalid arguments for discover_servers: limit: "
+        )
+        assert "errors.pydantic.dev" not in bad["result"]["content"][0]["text"]
 
         extra = await rpc(http, "tools/call", {"name": "get_server", "arguments": {"nme": "x/y"}}, 5)
         assert extra["result"]["isError"] is True
