@@ -25,7 +25,7 @@ from mcplookup_mcp import __version__
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
-from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, TOTAL_REGISTERED_SERVERS
+from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, REVERIFICATIONS, TOTAL_REGISTERED_SERVERS
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
@@ -256,6 +256,9 @@ async def _reverify_domains(owner: OwnershipService) -> None:
                 summary = await owner.recheck_due_domains()
                 if summary.checked:
                     log.info("domains re-checked", **vars(summary))
+                for outcome, count in vars(summary).items():
+                    if outcome != "checked" and count:
+                        REVERIFICATIONS.labels(outcome=outcome).inc(count)
                 if summary.checked < RECHECK_BATCH:
                     break
         except RegistryError as exc:

@@ -29,3 +29,8 @@ HEALTHY_SERVERS_PERCENTAGE = Gauge(
 HEALTH_PROBES = Counter(
     "health_probes_total", "Health probes by resulting status and trigger", ("status", "trigger")
 )
+REVERIFICATIONS = Counter(
+    "reverification_checks_total",
+    "Scheduled re-checks of verified domains' TXT records, by outcome",
+    ("outcome",),
+)

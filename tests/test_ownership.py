@@ -602,6 +602,12 @@ async def test_the_app_runs_re_verification_in_the_background(
     await claim_and_verify(service, dns)
     dns.remove(RECORD)
     clock.advance(hours=25)
+    from prometheus_client import REGISTRY
+
+    def grace_started() -> float:
+        return REGISTRY.get_sample_value("reverification_checks_total", {"outcome": "grace_started"}) or 0.0
+
+    before = grace_started()
     make_live(clock=clock)  # the lifespan's loop checks due domains at once
     for _ in range(100):
         with psycopg.connect(db_url) as conn:
@@ -610,6 +616,11 @@ async def test_the_app_runs_re_verification_in_the_background(
             break
         await asyncio.sleep(0.05)
     assert row is not None and row[0] == clock.now + timedelta(hours=72)
+    for _ in range(100):
+        if grace_started() == before + 1:
+            break
+        await asyncio.sleep(0.05)
+    assert grace_started() == before + 1
 
 
 async def test_an_empty_string_clears_an_optional_field(
