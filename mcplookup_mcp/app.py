@@ -22,6 +22,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__
+from mcplookup_mcp.discovery import EVENT_FLUSH_SECONDS as DISCOVERY_EVENTS_FLUSH_SECONDS
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
@@ -203,6 +204,7 @@ def create_app(
             if background
             else []
         )
+        loops.append(asyncio.create_task(_flush_discovery_events(service)))
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -216,6 +218,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await service.discovery.flush_events()
             await pool.close()
             await limiter.close()
 
@@ -233,6 +236,13 @@ def create_app(
     app.state.service = service
     app.state.monitor = monitor
     return app
+
+
+async def _flush_discovery_events(service: RegistryService) -> None:
+    """Write counted searches even when no new search comes to trigger it (stats stay current)."""
+    while True:
+        await asyncio.sleep(DISCOVERY_EVENTS_FLUSH_SECONDS)
+        await service.discovery.flush_events()
 
 
 async def _sweep_claims(service: RegistryService) -> None:

@@ -64,6 +64,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
             result = await service.discover(
                 {"query": " ".join(args.query), "limit": args.limit}, transport="cli"
             )
+            await service.discovery.flush_events()
         finally:
             await service.repo.pool.close()
         print(json.dumps(result.model_dump(mode="json"), indent=2))

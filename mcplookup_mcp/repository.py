@@ -114,10 +114,16 @@ class Queries:
             raise ValueError(f"{query_name} is not a discovery query")
         return await self._all(query_name, params)
 
-    async def record_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
+    async def record_discovery_events(self, events: list[tuple[str, int, float, datetime]]) -> None:
+        """Several searches at once: (transport, result count, duration in ms, when)."""
         await self._run(
-            "record_discovery_event",
-            {"transport": transport, "result_count": result_count, "duration_ms": duration_ms},
+            "record_discovery_events",
+            {
+                "transports": [e[0] for e in events],
+                "result_counts": [e[1] for e in events],
+                "durations": [e[2] for e in events],
+                "created": [e[3] for e in events],
+            },
         )
 
     async def capability_counts(self, limit: int) -> list[Row]:
