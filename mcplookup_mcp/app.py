@@ -108,7 +108,7 @@ def create_app(
     background: bool = True,
 ) -> Starlette:
     pool = make_pool(database_url, settings.db_pool_size)
-    repo = Repository(pool)
+    repo = Repository(pool, make_pool(database_url, settings.db_pool_size, generic_plans=True))
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
@@ -192,7 +192,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await pool.open(wait=True, timeout=30.0)
+        await repo.open()
         if settings.mock_dns_verification:
             log.warning(
                 "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
@@ -219,7 +219,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await service.discovery.flush_events()
-            await pool.close()
+            await repo.close()
             await limiter.close()
 
     app = Starlette(

@@ -134,7 +134,11 @@ class DiscoveryService:
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
             }
-            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
+            optional = [
+                value for key, value in filters.items() if key not in ("include_pending", "domain_reversed")
+            ]
+            name = "discover_ranked" if any(optional) else "discover_ranked_unfiltered"
+            return Plan(name, params, query, sort, limit, fingerprint)
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
         )
@@ -143,7 +147,8 @@ class DiscoveryService:
         plan = self.plan(data)
         query, sort, limit, fingerprint = plan.query, plan.sort, plan.limit, plan.fingerprint
         started = time.perf_counter()
-        async with self.repo.read() as q:
+        unfiltered = plan.query_name == "discover_ranked_unfiltered"
+        async with self.repo.search() if unfiltered else self.repo.read() as q:
             rows = await q.discover(plan.query_name, plan.params)
         finished = time.perf_counter()
         if not self._events:
