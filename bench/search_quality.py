@@ -279,7 +279,7 @@ async def _measure(database_url: str) -> dict[str, Any]:
         await apply_migrations(url)
         app = create_app(load_settings({"MCPLOOKUP_ENV": "test"}), url, background=False)
         service = app.state.service
-        await service.repo.pool.open(wait=True)
+        await service.repo.open()
         try:
             entries = entries_of(json.loads(seed_file().read_text(encoding="utf-8")))
             await Importer(service.repo, utcnow).run(entries)
@@ -288,7 +288,7 @@ async def _measure(database_url: str) -> dict[str, Any]:
                 found = await service.discover({"query": query, "limit": 10}, transport="bench")
                 results.append((query, expected, [s.name for s in found.servers]))
         finally:
-            await service.repo.pool.close()
+            await service.repo.close()
     finally:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await conn.execute(

@@ -22,6 +22,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__
+from mcplookup_mcp.discovery import EVENT_FLUSH_SECONDS as DISCOVERY_EVENTS_FLUSH_SECONDS
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
@@ -107,7 +108,7 @@ def create_app(
     background: bool = True,
 ) -> Starlette:
     pool = make_pool(database_url, settings.db_pool_size)
-    repo = Repository(pool)
+    repo = Repository(pool, make_pool(database_url, settings.db_pool_size, generic_plans=True))
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
@@ -191,7 +192,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        await pool.open(wait=True, timeout=30.0)
+        await repo.open()
         if settings.mock_dns_verification:
             log.warning(
                 "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
@@ -203,6 +204,7 @@ def create_app(
             if background
             else []
         )
+        loops.append(asyncio.create_task(_flush_discovery_events(service)))
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -216,7 +218,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await pool.close()
+            await service.discovery.flush_events()
+            await repo.close()
             await limiter.close()
 
     app = Starlette(
@@ -233,6 +236,13 @@ def create_app(
     app.state.service = service
     app.state.monitor = monitor
     return app
+
+
+async def _flush_discovery_events(service: RegistryService) -> None:
+    """Write counted searches even when no new search comes to trigger it (stats stay current)."""
+    while True:
+        await asyncio.sleep(DISCOVERY_EVENTS_FLUSH_SECONDS)
+        await service.discovery.flush_events()
 
 
 async def _sweep_claims(service: RegistryService) -> None:

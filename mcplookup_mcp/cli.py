@@ -59,13 +59,14 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> int:
         app = create_app(settings, _database_url(settings), background=False)
         service = app.state.service
-        await service.repo.pool.open(wait=True)
+        await service.repo.open()
         try:
             result = await service.discover(
                 {"query": " ".join(args.query), "limit": args.limit}, transport="cli"
             )
+            await service.discovery.flush_events()
         finally:
-            await service.repo.pool.close()
+            await service.repo.close()
         print(json.dumps(result.model_dump(mode="json"), indent=2))
         return 0
 

@@ -14,7 +14,10 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from mcplookup_mcp import validation
 from mcplookup_mcp.errors import InvalidInput
@@ -52,6 +55,11 @@ CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
 CANDIDATE_POOL = 200
 MAX_CURSOR = 1000
+# Searches are counted in memory and written together: at most this many, or this old, before a write.
+EVENT_BATCH = 256
+EVENT_FLUSH_SECONDS = 1.0
+
+log = structlog.get_logger("mcplookup.discovery")
 
 # Stemmed words that say nothing about which server fits ("I need an MCP server to help me ...").
 FILLER = (
@@ -79,6 +87,8 @@ class DiscoveryService:
         self.repo = repo
         secret = settings.cursor_secret or f"mcplookup-cursor:{settings.public_url}"
         self._cursor_key = hashlib.sha256(secret.encode()).digest()
+        self._events: list[tuple[str, int, float, datetime]] = []
+        self._events_since = 0.0
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -124,7 +134,11 @@ class DiscoveryService:
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
             }
-            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
+            optional = [
+                value for key, value in filters.items() if key not in ("include_pending", "domain_reversed")
+            ]
+            name = "discover_ranked" if any(optional) else "discover_ranked_unfiltered"
+            return Plan(name, params, query, sort, limit, fingerprint)
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
         )
@@ -133,17 +147,23 @@ class DiscoveryService:
         plan = self.plan(data)
         query, sort, limit, fingerprint = plan.query, plan.sort, plan.limit, plan.fingerprint
         started = time.perf_counter()
-        async with self.repo.read() as q:
+        unfiltered = plan.query_name == "discover_ranked_unfiltered"
+        async with self.repo.search() if unfiltered else self.repo.read() as q:
             rows = await q.discover(plan.query_name, plan.params)
-            await q.record_discovery_event(transport, len(rows), (time.perf_counter() - started) * 1000)
+        finished = time.perf_counter()
+        if not self._events:
+            self._events_since = finished
+        self._events.append((transport, len(rows), (finished - started) * 1000, datetime.now(UTC)))
+        if len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS:
+            await self.flush_events()
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = self._write_cursor(sort, fingerprint, rows[-1]) if more and rows else None
-        from mcplookup_mcp.service import server_out
+        from mcplookup_mcp.service import server_fields
 
         servers = [
             DiscoveredServer(
-                **server_out(row).model_dump(),
+                **server_fields(row),
                 match=Match(relevance=round(float(row["relevance"]), 6), matched=row["matched"] or {}),
             )
             for row in rows
@@ -170,7 +190,20 @@ class DiscoveryService:
             ],
         )
 
+    async def flush_events(self) -> None:
+        """Write the counted searches (also called periodically and at shutdown). A failed write drops them:
+        the counts feed statistics only and must never fail a search."""
+        events, self._events = self._events, []
+        if not events:
+            return
+        try:
+            async with self.repo.read() as q:
+                await q.record_discovery_events(events)
+        except Exception as exc:
+            log.warning("discovery events not recorded", count=len(events), error=type(exc).__name__)
+
     async def stats(self) -> DiscoveryStats:
+        await self.flush_events()
         async with self.repo.read() as q:
             row = await q.discovery_stats()
         return DiscoveryStats(

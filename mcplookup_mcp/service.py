@@ -345,7 +345,12 @@ class RegistryService:
 
 
 def server_out(row: Row) -> ServerOut:
-    return ServerOut(
+    return ServerOut(**server_fields(row))
+
+
+def server_fields(row: Row) -> dict[str, Any]:
+    """ServerOut's fields from a row, for ServerOut or a model that extends it (built once, not copied)."""
+    return dict(
         name=row["name"],
         title=row["title"],
         description=row["description"],
