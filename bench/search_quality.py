@@ -20,7 +20,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
-SEED = Path(__file__).resolve().parents[2] / "shared/data/registry-seed-2025-05-16.json"
+SEED = ROOT / "tests/data/registry-seed-2025-05-16.json"
 
 # (what a person types, the servers they would accept). Phrased as users do; many share no word with
 # the expected server's name.
