@@ -110,7 +110,7 @@ def create_app(
     pool = make_pool(database_url, settings.db_pool_size)
     repo = Repository(pool, make_pool(database_url, settings.db_pool_size, generic_plans=True))
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute)
+    limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute, settings.redis_prefix)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
     owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)

@@ -98,5 +98,10 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_limiter(redis_url: str | None, per_minute: int) -> Limiter:
-    return RedisRateLimiter(redis_url, per_minute) if redis_url else RateLimiter(per_minute)
+def make_limiter(redis_url: str | None, per_minute: int, prefix: str = "mcplookup") -> Limiter:
+    """Keys live under `<prefix>:rl:`, so environments sharing one Redis keep their counts apart."""
+    return (
+        RedisRateLimiter(redis_url, per_minute, prefix=f"{prefix}:rl")
+        if redis_url
+        else RateLimiter(per_minute)
+    )

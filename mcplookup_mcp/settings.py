@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Settings:
     database_url: str | None = None
     database_read_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "mcplookup"
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("mcplookup")))
     public_url: str = "http://127.0.0.1:8000"
     allowed_hosts: tuple[str, ...] = (
@@ -173,6 +175,17 @@ def _ca_bundle(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _redis_prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("MCPLOOKUP_REDIS_PREFIX", "").strip()
+    if not raw:
+        return "mcplookup"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", raw):
+        raise ConfigError(
+            f"MCPLOOKUP_REDIS_PREFIX={raw!r} must be 1 to 64 letters, digits, dots, hyphens or underscores"
+        )
+    return raw
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every variable; raise ConfigError naming the first bad one."""
     env = os.environ if environ is None else environ
@@ -209,6 +222,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
         database_read_url=_url(env, "DATABASE_READ_URL", ("postgresql", "postgres")),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
+        redis_prefix=_redis_prefix(env),
         data_dir=Path(data_dir_raw).expanduser() if data_dir_raw else defaults.data_dir,
         public_url=public_url.rstrip("/"),
         allowed_hosts=_list(env, "MCPLOOKUP_ALLOWED_HOSTS") or defaults.allowed_hosts,

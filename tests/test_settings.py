@@ -19,6 +19,7 @@ from mcplookup_mcp.settings import ConfigError, load_settings
         ({"MCPLOOKUP_ENV": "prod"}, "MCPLOOKUP_ENV"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"MCPLOOKUP_REDIS_PREFIX": "has spaces"}, "MCPLOOKUP_REDIS_PREFIX"),
         ({"MCPLOOKUP_DNS_NAMESERVERS": "not-an-ip"}, "MCPLOOKUP_DNS_NAMESERVERS"),
         ({"MCPLOOKUP_DNS_TIMEOUT": "0"}, "MCPLOOKUP_DNS_TIMEOUT"),
         (
