@@ -96,6 +96,19 @@ def _query(request: Request, renames: dict[str, str], lists: tuple[str, ...] = (
     return data
 
 
+def _api_key(request: Request) -> str | None:
+    return keys.bearer_token(request.headers.get("authorization"))
+
+
+async def _body_with_path(request: Request, field: str, message: str) -> dict[str, Any]:
+    """The JSON body plus the path parameter `field`, which the body may not repeat."""
+    data = await _body(request)
+    if field in data:
+        raise InvalidInput(message, field=field)
+    data[field] = request.path_params[field]
+    return data
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -144,11 +157,14 @@ def routes(service: RegistryService) -> list[Route]:
         return _json(await service.get_server({"domain": request.path_params["domain"]}))
 
     async def register(request: Request) -> Response:
-        token = keys.bearer_token(request.headers.get("authorization"))
-        result = await service.register(await _body(request), api_key=token, client=_client(request))
+        _query(request, {})
+        result = await service.register(
+            await _body(request), api_key=_api_key(request), client=_client(request)
+        )
         return _json(result, status=201 if result.status == "listed" else 202)
 
     async def verify(request: Request) -> Response:
+        _query(request, {})
         return _json(await service.verify(await _body(request), client=_client(request)))
 
     return [
@@ -166,35 +182,32 @@ def routes(service: RegistryService) -> list[Route]:
 def _ownership_routes(owner: OwnershipService) -> list[Route]:
     """Owner-only routes; the domain's key arrives as `Authorization: Bearer mcpl_...`."""
 
-    def key(request: Request) -> str | None:
-        return keys.bearer_token(request.headers.get("authorization"))
-
     async def update_server(request: Request) -> Response:
         _query(request, {})
-        data = await _body(request)
-        if "name" in data:
-            raise InvalidInput("the server's name is in the path; it cannot be changed", field="name")
-        data["name"] = request.path_params["name"]
-        return _json(await owner.update_server(data, api_key=key(request)))
+        data = await _body_with_path(
+            request, "name", "the server's name is in the path; it cannot be changed"
+        )
+        return _json(await owner.update_server(data, api_key=_api_key(request)))
 
     async def delete_server(request: Request) -> Response:
         _query(request, {})
-        return _json(await owner.delete_server({"name": request.path_params["name"]}, api_key=key(request)))
+        return _json(
+            await owner.delete_server({"name": request.path_params["name"]}, api_key=_api_key(request))
+        )
 
     async def rotate_key(request: Request) -> Response:
         _query(request, {})
-        data = await _body(request)
-        if "domain" in data:
-            raise InvalidInput("the domain is in the path", field="domain")
-        data["domain"] = request.path_params["domain"]
-        return _json(await owner.rotate_key(data, api_key=key(request)))
+        data = await _body_with_path(request, "domain", "the domain is in the path")
+        return _json(await owner.rotate_key(data, api_key=_api_key(request)))
 
     async def revoke_key(request: Request) -> Response:
         _query(request, {})
         data = await _body(request)
         if data:
             raise InvalidInput("this route takes no body fields; the domain is in the path")
-        return _json(await owner.revoke_key({"domain": request.path_params["domain"]}, api_key=key(request)))
+        return _json(
+            await owner.revoke_key({"domain": request.path_params["domain"]}, api_key=_api_key(request))
+        )
 
     return [
         Route("/api/v1/servers/{name:path}", _guard(update_server), methods=["PATCH"], name="update_server"),

@@ -66,6 +66,8 @@ async def test_unknown_fields_are_refused(live: LiveServer, db_url: str) -> None
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         response = await http.post("/api/v1/register", json=LISTING | {"verified": True})
         assert response.status_code == 422 and response.json()["field"] == "verified"
+        response = await http.post("/api/v1/register", json=LISTING, params={"dry_run": "1"})
+        assert response.status_code == 422 and response.json()["field"] == "dry_run"
         response = await http.get("/api/v1/discover", params={"q": "x", "sort_by": "name"})
         assert response.status_code == 422 and "sort_by" in response.json()["detail"]
         response = await http.post(
