@@ -1,10 +1,16 @@
 """Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
 
-    python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16]
+    python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16] [--driver wrk|python]
 
 For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
 to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
-process; the clients run here, on the same machine, so the figures include their CPU cost too.
+process; the clients run on the same machine, so their CPU cost is in the figures too.
+
+Drivers: `wrk` (the default when wrk is installed) keeps 16 connections busy from one small C process,
+sending GET /api/v1/discover or a JSON-RPC tools/call POSTed to /mcp, as any MCP client does in
+stateless mode; `python` runs httpx clients and the MCP SDK's own client in this process, which costs
+the machine far more CPU per request than the server does. Every request is sent once and checked
+before the timed run.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
 Printed, never asserted.
 """
@@ -13,14 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
@@ -91,15 +102,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
+def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = os.environ | {
-        "DATABASE_URL": _as_uri(url),
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-        "MCPLOOKUP_DB_POOL_SIZE": "8",
-    }
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": _as_uri(url),
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+            "MCPLOOKUP_DB_POOL_SIZE": "8",
+            "MCPLOOKUP_WORKERS": str(workers),
+        }
+        | extra_env
+    )
     proc = subprocess.Popen([sys.executable, "-m", "mcplookup_mcp", "serve"], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -140,6 +156,72 @@ async def _mcp_client(base: str, stop: float, index: int, out: list[float]) -> N
             out.append(time.perf_counter() - t)
 
 
+def _requests(kind: str) -> list[str]:
+    if kind == "rest":
+        return ["/api/v1/discover?" + urlencode({"q": q, "limit": 10}) for q in QUERIES]
+    return [
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {"name": "discover_servers", "arguments": {"query": q, "limit": 10}},
+            }
+        )
+        for i, q in enumerate(QUERIES)
+    ]
+
+
+def _check(kind: str, base: str, lines: list[str]) -> None:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for line in lines:
+            if kind == "rest":
+                response = http.get(line)
+                response.raise_for_status()
+            else:
+                response = http.post("/mcp", content=line, headers=headers)
+                response.raise_for_status()
+                if response.json()["result"]["isError"]:
+                    raise RuntimeError(f"discover_servers failed: {response.text[:300]}")
+
+
+def load_wrk(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
+    lines = _requests(kind)
+    _check(kind, base, lines)
+    script = ROOT / "bench" / "discover.lua"
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as file:
+        file.write("\n".join(lines) + "\n")
+        file.flush()
+
+        def run(duration: float) -> str:
+            command = ["wrk", "-t2", f"-c{clients}", f"-d{duration:.0f}s", "-s", str(script), base]
+            done = subprocess.run(
+                [*command, "--", kind, file.name], capture_output=True, text=True, check=True
+            )
+            return done.stdout
+
+        run(2)
+        out = run(seconds)
+    found = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
+    if not found:
+        raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
+    r = {k: int(v) for k, v in (pair.split("=") for pair in found.group(1).split())}
+    if r["non2xx"] or r["socket_errors"]:
+        raise RuntimeError(f"wrk saw errors: {found.group(1)}")
+    return {
+        "n": r["requests"],
+        "p50": r["p50_us"] / 1000,
+        "p95": r["p95_us"] / 1000,
+        "p99": r["p99_us"] / 1000,
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+    }
+
+
 async def load(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
     runner = _rest_client if kind == "rest" else _mcp_client
     warm: list[float] = []
@@ -162,18 +244,32 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--transports", nargs="+", default=["rest", "mcp"], choices=["rest", "mcp"])
+    parser.add_argument(
+        "--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (MCPLOOKUP_WORKERS)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting"
+    )
     args = parser.parse_args()
+    extra_env = dict(item.split("=", 1) for item in args.env)
     admin = os.environ.get("DATABASE_URL")
     if not admin:
         print("set DATABASE_URL to an admin connection (e.g. postgresql://postgres@127.0.0.1/postgres)")
         return 2
-    print(f"{args.clients} clients, {args.seconds:.0f} s per run, {len(QUERIES)} intent queries in rotation")
+    print(
+        f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(QUERIES)} intent "
+        f"queries in rotation, {args.workers} server process(es), settings {extra_env or 'default'}"
+    )
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
-        proc, base = serve(url)
+        proc, base = serve(url, args.workers, extra_env)
         try:
             for kind in args.transports:
-                r = asyncio.run(load(kind, base, args.clients, args.seconds))
+                if args.driver == "wrk":
+                    r = load_wrk(kind, base, args.clients, args.seconds)
+                else:
+                    r = asyncio.run(load(kind, base, args.clients, args.seconds))
                 print(
                     f"{size:>9,} servers  {kind:4}  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
                     f"p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  ({r['n']} requests)",

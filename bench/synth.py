@@ -18,6 +18,7 @@ SELECT 'org' || g || '.example.com', true FROM generate_series(0, 999) AS g
 ON CONFLICT DO NOTHING;
 
 ALTER TABLE mcp_servers DISABLE TRIGGER mcp_servers_search_vector_trg;
+ALTER TABLE mcp_servers DISABLE TRIGGER mcp_servers_discovery_generation_insert_delete;
 
 INSERT INTO mcp_servers
        (name, title, description, version, domain, endpoint, transport, transports, capabilities, category,
@@ -49,6 +50,8 @@ SELECT b.name || '-' || g.g,
  LIMIT %(rows)s;
 
 ALTER TABLE mcp_servers ENABLE TRIGGER mcp_servers_search_vector_trg;
+ALTER TABLE mcp_servers ENABLE TRIGGER mcp_servers_discovery_generation_insert_delete;
+SELECT nextval('discovery_generation');
 """
 
 

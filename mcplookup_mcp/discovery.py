@@ -20,7 +20,9 @@ from typing import Any
 import structlog
 
 from mcplookup_mcp import validation
+from mcplookup_mcp.answer_cache import AnswerCache
 from mcplookup_mcp.errors import InvalidInput
+from mcplookup_mcp.metrics import DISCOVER_CACHE
 from mcplookup_mcp.models import (
     CapabilitiesResult,
     CapabilityCount,
@@ -58,6 +60,8 @@ MAX_CURSOR = 1000
 # Searches are counted in memory and written together: at most this many, or this old, before a write.
 EVENT_BATCH = 256
 EVENT_FLUSH_SECONDS = 1.0
+# Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
+ANSWER_CACHE_ENTRIES = 1024
 
 log = structlog.get_logger("mcplookup.discovery")
 
@@ -89,6 +93,9 @@ class DiscoveryService:
         self._cursor_key = hashlib.sha256(secret.encode()).digest()
         self._events: list[tuple[str, int, float, datetime]] = []
         self._events_since = 0.0
+        self.answers: AnswerCache[DiscoverResult] = AnswerCache(
+            settings.discover_cache_seconds, ANSWER_CACHE_ENTRIES
+        )
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -145,22 +152,34 @@ class DiscoveryService:
 
     async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
         plan = self.plan(data)
-        query, sort, limit, fingerprint = plan.query, plan.sort, plan.limit, plan.fingerprint
         started = time.perf_counter()
+        # The cursor is part of the key: plan() has checked its signature, so it names one page.
+        key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
         unfiltered = plan.query_name == "discover_ranked_unfiltered"
         async with self.repo.search() if unfiltered else self.repo.read() as q:
-            rows = await q.discover(plan.query_name, plan.params)
-        finished = time.perf_counter()
-        if not self._events:
-            self._events_since = finished
-        self._events.append((transport, len(rows), (finished - started) * 1000, datetime.now(UTC)))
-        if len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS:
-            await self.flush_events()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = self._write_cursor(sort, fingerprint, rows[-1]) if more and rows else None
+            # Read before the search: a change committed in between moves the generation after this
+            # read, so what is stored below can only be older than the generation, never newer.
+            generation = await q.discovery_generation() if self.answers.enabled else 0
+            result = self.answers.get(key, generation) if self.answers.enabled else None
+            rows: list[Row] = []
+            if result is None:
+                rows = await q.discover(plan.query_name, plan.params)
+        if result is not None:
+            DISCOVER_CACHE.labels("hit").inc()
+        else:
+            result = self._result(plan, rows)
+            if self.answers.enabled:
+                DISCOVER_CACHE.labels("miss").inc()
+                self.answers.put(key, generation, result)
+        await self._count(transport, result.count, started)
+        return result
+
+    def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:
         from mcplookup_mcp.service import server_fields
 
+        more = len(rows) > plan.limit
+        rows = rows[: plan.limit]
+        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1]) if more and rows else None
         servers = [
             DiscoveredServer(
                 **server_fields(row),
@@ -169,8 +188,20 @@ class DiscoveryService:
             for row in rows
         ]
         return DiscoverResult(
-            servers=servers, count=len(servers), query=query or None, sort=sort, next_cursor=next_cursor
+            servers=servers,
+            count=len(servers),
+            query=plan.query or None,
+            sort=plan.sort,
+            next_cursor=next_cursor,
         )
+
+    async def _count(self, transport: str, result_count: int, started: float) -> None:
+        finished = time.perf_counter()
+        if not self._events:
+            self._events_since = finished
+        self._events.append((transport, result_count, (finished - started) * 1000, datetime.now(UTC)))
+        if len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS:
+            await self.flush_events()
 
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
         validation.reject_unknown(data, ("limit",))

@@ -34,3 +34,8 @@ REVERIFICATIONS = Counter(
     "Scheduled re-checks of verified domains' TXT records, by outcome",
     ("outcome",),
 )
+DISCOVER_CACHE = Counter(
+    "discover_cache_total",
+    "Discovery answers served from this replica's answer cache (hit) or computed (miss)",
+    ("result",),
+)

@@ -134,6 +134,12 @@ class Queries:
             return await cur.fetchall()
         return await self._all(query_name, params)
 
+    async def discovery_generation(self) -> int:
+        """Moves whenever a change to a listing can change a discovery answer."""
+        row = await self._one("discovery_generation")
+        assert row is not None
+        return int(row["generation"])
+
     async def record_discovery_events(self, events: list[tuple[str, int, float, datetime]]) -> None:
         """Several searches at once: (transport, result count, duration in ms, when)."""
         await self._run(

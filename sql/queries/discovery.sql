@@ -299,3 +299,7 @@ SELECT e.transport, e.result_count, e.duration_ms, e.created_at
   FROM relaxed,
        unnest(%(transports)s::text[], %(result_counts)s::int[], %(durations)s::real[], %(created)s::timestamptz[])
            AS e (transport, result_count, duration_ms, created_at);
+
+-- discovery_generation --
+-- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005)
+SELECT last_value AS generation FROM discovery_generation;

@@ -1,0 +1,57 @@
+"""Recent discovery answers, kept in this replica's memory.
+
+An answer is reused only while the registry's discovery generation (a sequence that every change to a
+listing moves, whichever replica or process makes it: see migration 0005) is the one it was computed
+under, and for at most `ttl` seconds, which bounds how late the figures each probe refreshes (uptime,
+latency) can be. Agents ask the same few questions many times over; a repeated question then costs one
+tiny query instead of a ranked search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+Answer = TypeVar("Answer")
+
+
+class AnswerCache(Generic[Answer]):
+    def __init__(self, ttl: float, entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.entries = entries
+        self._clock = clock
+        self._generation: int | None = None
+        self._answers: OrderedDict[Hashable, tuple[float, Answer]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0 and self.entries > 0
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: Hashable, generation: int) -> Answer | None:
+        if generation != self._generation:
+            self._answers.clear()
+            self._generation = generation
+            return None
+        found = self._answers.get(key)
+        if found is None:
+            return None
+        expires, answer = found
+        if self._clock() >= expires:
+            del self._answers[key]
+            return None
+        self._answers.move_to_end(key)
+        return answer
+
+    def put(self, key: Hashable, generation: int, answer: Answer) -> None:
+        if not self.enabled or generation != self._generation:
+            # Computed under a generation that has moved on since: never stored.
+            return
+        self._answers[key] = (self._clock() + self.ttl, answer)
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.entries:
+            self._answers.popitem(last=False)

@@ -1,0 +1,184 @@
+"""Each replica's cache of discovery answers: reused while nothing listed has changed, dropped the moment
+anything that can change an answer is written, by this replica or any other."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from prometheus_client import REGISTRY
+from test_discovery import SEED, add, sql
+
+from mcplookup_mcp.answer_cache import AnswerCache
+from mcplookup_mcp.dns_resolver import make_resolver
+from mcplookup_mcp.importer import Importer, entries_of
+from mcplookup_mcp.ratelimit import RateLimiter
+from mcplookup_mcp.repository import Repository, make_pool
+from mcplookup_mcp.service import RegistryService, utcnow
+from mcplookup_mcp.settings import Settings, load_settings
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_answer_lives_until_its_generation_moves_or_its_ttl_ends() -> None:
+    ticks = Ticks()
+    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=2, clock=ticks)
+    assert cache.get("q", 1) is None
+    cache.put("q", 1, "answer")
+    assert cache.get("q", 1) == "answer"
+    ticks.now += 9.9
+    assert cache.get("q", 1) == "answer"
+    ticks.now += 0.1
+    assert cache.get("q", 1) is None and len(cache) == 0
+
+    cache.put("q", 1, "answer")
+    assert cache.get("q", 2) is None and len(cache) == 0, "a new generation empties the cache"
+    cache.put("late", 1, "computed under the old generation")
+    assert cache.get("late", 2) is None and len(cache) == 0
+
+
+def test_the_least_recently_used_answer_goes_first() -> None:
+    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=2, clock=Ticks())
+    cache.get("a", 1)
+    cache.put("a", 1, "A")
+    cache.put("b", 1, "B")
+    assert cache.get("a", 1) == "A"
+    cache.put("c", 1, "C")
+    assert cache.get("b", 1) is None
+    assert (cache.get("a", 1), cache.get("c", 1)) == ("A", "C")
+
+
+def test_zero_seconds_turns_the_cache_off() -> None:
+    assert load_settings({"MCPLOOKUP_ENV": "test"}).discover_cache_seconds == 15.0
+    off = load_settings({"MCPLOOKUP_ENV": "test", "MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"})
+    assert not AnswerCache(off.discover_cache_seconds, 10).enabled
+
+
+def counted(result: str) -> float:
+    return REGISTRY.get_sample_value("discover_cache_total", {"result": result}) or 0.0
+
+
+async def _replica(db_url: str, settings: Settings) -> RegistryService:
+    pool = make_pool(db_url, 2)
+    await pool.open(wait=True)
+    return RegistryService(
+        Repository(pool),
+        settings,
+        make_resolver(list(settings.dns_nameservers), settings.dns_timeout),
+        RateLimiter(settings.rate_limit_per_minute),
+    )
+
+
+@pytest.fixture
+async def replicas(db_url: str, settings: Settings) -> AsyncIterator[tuple[RegistryService, RegistryService]]:
+    """Two replicas on one database, each with its own cache."""
+    first = await _replica(db_url, settings)
+    second = await _replica(db_url, settings)
+    yield first, second
+    for replica in (first, second):
+        await replica.repo.close()
+
+
+async def test_a_repeated_search_is_answered_from_the_cache_until_a_listing_changes(
+    db_url: str, replicas: tuple[RegistryService, RegistryService]
+) -> None:
+    replica, _ = replicas
+    add(db_url, "io.example/mailer", description="Send email from your mailbox", health_status="healthy")
+    add(db_url, "io.example/calendar", description="Calendar events and invitations")
+    ask = {"query": "send an email", "limit": 5}
+
+    first = await replica.discover(ask, transport="rest")
+    assert [s.name for s in first.servers] == ["io.example/mailer"]
+    hits = counted("hit")
+    assert await replica.discover(ask, transport="rest") is first
+    assert counted("hit") == hits + 1
+
+    # What each probe refreshes does not move the generation: the cached answer stays.
+    sql(
+        db_url,
+        "UPDATE mcp_servers SET avg_response_time_ms = 42, uptime_24h = 99.5, last_health_check_at = now()"
+        " WHERE name = 'io.example/mailer'",
+    )
+    assert await replica.discover(ask, transport="rest") is first
+
+    # A changed description is seen at once.
+    sql(db_url, "UPDATE mcp_servers SET description = 'Send email and SMS' WHERE name = 'io.example/mailer'")
+    changed = await replica.discover(ask, transport="rest")
+    assert changed is not first and changed.servers[0].description == "Send email and SMS"
+
+    # So is a changed health status (healthy_only would otherwise return a server that went down).
+    healthy = {**ask, "healthy_only": True}
+    assert [s.name for s in (await replica.discover(healthy, transport="rest")).servers] == [
+        "io.example/mailer"
+    ]
+    sql(db_url, "UPDATE mcp_servers SET health_status = 'unreachable' WHERE name = 'io.example/mailer'")
+    assert (await replica.discover(healthy, transport="rest")).servers == []
+
+    # And a deleted listing.
+    sql(db_url, "DELETE FROM mcp_servers WHERE name = 'io.example/mailer'")
+    assert (await replica.discover(ask, transport="rest")).servers == []
+
+
+async def test_a_write_through_another_replica_reaches_this_replicas_cache(
+    replicas: tuple[RegistryService, RegistryService],
+) -> None:
+    reader, writer = replicas
+    ask = {"query": "kubernetes cluster"}
+    before = await reader.discover(ask, transport="mcp")
+    assert await reader.discover(ask, transport="mcp") is before
+
+    entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))
+    await Importer(writer.repo, utcnow).run(entries)
+
+    after = await reader.discover(ask, transport="mcp")
+    assert after.count > before.count
+    assert any("kubernetes" in s.name.lower() for s in after.servers)
+
+
+async def test_pages_and_filters_are_cached_apart(
+    db_url: str, replicas: tuple[RegistryService, RegistryService]
+) -> None:
+    replica, _ = replicas
+    for i in range(5):
+        add(
+            db_url,
+            f"io.example/notes-{i}",
+            description="Take notes",
+            trust_score=10 * i,
+            category="productivity",
+        )
+    first = await replica.discover({"query": "notes", "limit": 2}, transport="rest")
+    assert first.next_cursor
+    second = await replica.discover(
+        {"query": "notes", "limit": 2, "cursor": first.next_cursor}, transport="rest"
+    )
+    third = await replica.discover({"query": "notes", "limit": 3}, transport="rest")
+    filtered = await replica.discover({"query": "notes", "limit": 2, "category": "finance"}, transport="rest")
+    names = [s.name for s in first.servers] + [s.name for s in second.servers]
+    assert len(set(names)) == 4
+    assert third.count == 3 and filtered.count == 0
+    again = await replica.discover(
+        {"query": "notes", "limit": 2, "cursor": first.next_cursor}, transport="rest"
+    )
+    assert again is second
+
+
+async def test_with_the_cache_off_every_search_runs(db_url: str, settings: Settings) -> None:
+    replica = await _replica(db_url, replace(settings, discover_cache_seconds=0))
+    try:
+        add(db_url, "io.example/mailer", description="Send email")
+        hits, misses = counted("hit"), counted("miss")
+        first = await replica.discover({"query": "email"}, transport="rest")
+        second = await replica.discover({"query": "email"}, transport="rest")
+        assert first is not second and first == second
+        assert (counted("hit"), counted("miss")) == (hits, misses)
+    finally:
+        await replica.repo.close()
