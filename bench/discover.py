@@ -113,6 +113,9 @@ def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess
             "PYTHONPATH": str(ROOT),
             "MCPLOOKUP_DB_POOL_SIZE": "8",
             "MCPLOOKUP_WORKERS": str(workers),
+            # Discovery alone: the synthesized endpoints are not real, and probing them would both load
+            # the machine and flip their health while the bench runs.
+            "MCPLOOKUP_SCHEDULER": "false",
         }
         | extra_env
     )

@@ -2,8 +2,8 @@
 
 An answer is reused only while the registry's discovery generation (a sequence that every change to a
 listing moves, whichever replica or process makes it: see migration 0005) is the one it was computed
-under, and for at most `ttl` seconds, which bounds how late the figures each probe refreshes (uptime,
-latency) can be. Agents ask the same few questions many times over; a repeated question then costs one
+under, and for at most `ttl` seconds, which bounds how late what the prober writes (health status,
+uptime, latency, trust) can show. Agents ask the same few questions many times over; a repeated question then costs one
 tiny query instead of a ranked search.
 """
 

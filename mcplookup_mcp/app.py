@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from mcp.server.transport_security import TransportSecuritySettings
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,7 +26,13 @@ from mcplookup_mcp.discovery import EVENT_FLUSH_SECONDS as DISCOVERY_EVENTS_FLUS
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_tools import build_mcp
-from mcplookup_mcp.metrics import HTTP_DURATION, HTTP_REQUESTS, REVERIFICATIONS, TOTAL_REGISTERED_SERVERS
+from mcplookup_mcp.metrics import (
+    HTTP_DURATION,
+    HTTP_REQUESTS,
+    REVERIFICATIONS,
+    TOTAL_REGISTERED_SERVERS,
+    exposition,
+)
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
@@ -108,7 +114,7 @@ def create_app(
     background: bool = True,
 ) -> Starlette:
     pool = make_pool(database_url, settings.db_pool_size)
-    repo = Repository(pool, make_pool(database_url, settings.db_pool_size, generic_plans=True))
+    repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute, settings.redis_prefix)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
@@ -150,7 +156,7 @@ def create_app(
             await monitor.refresh_gauges()
         except RegistryError as exc:
             log.warning("metrics: database gauges not refreshed", error=exc.message)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_doc)
@@ -276,3 +282,16 @@ async def _reverify_domains(owner: OwnershipService) -> None:
         except Exception as exc:  # the loop must outlive any one failed batch
             log.error("re-verification failed", error=type(exc).__name__)
         await asyncio.sleep(REVERIFY_SWEEP_SECONDS)
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process of `mcplookup serve --workers N`, built from the environment the
+    parent prepared (DATABASE_URL names the embedded server when the parent started one)."""
+    from mcplookup_mcp.logs import configure_logging
+    from mcplookup_mcp.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is unset in a worker process; start workers with mcplookup serve")
+    return create_app(settings, settings.database_url)

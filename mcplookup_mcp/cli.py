@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from mcplookup_mcp.settings import ConfigError, Settings, load_settings
 
@@ -20,10 +24,15 @@ def _database_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
+def _worker_count(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes from 1 to 64")
+    return int(raw)
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mcplookup_mcp.app import create_app
     from mcplookup_mcp.logs import configure_logging
     from mcplookup_mcp.migrate import apply_migrations
 
@@ -32,16 +41,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     applied = asyncio.run(apply_migrations(url))
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
-    app = create_app(settings, url)
-    uvicorn.run(
-        app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-    )
+    workers = args.workers or settings.workers
+    listen: dict[str, Any] = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
+    }
+    if workers == 1:
+        from mcplookup_mcp.app import create_app
+
+        uvicorn.run(create_app(settings, url), **listen)
+        return 0
+    # Several processes on one socket, each with its own pools and answer cache, like replicas behind a
+    # load balancer. They build their apps from the environment: the database URL (the embedded one
+    # included) and a private directory where their Prometheus figures are pooled.
+    from mcplookup_mcp.metrics import MULTIPROCESS_DIR
+
+    own_dir = not os.environ.get(MULTIPROCESS_DIR)
+    metrics_dir = tempfile.mkdtemp(prefix="mcplookup-metrics-") if own_dir else os.environ[MULTIPROCESS_DIR]
+    os.environ |= {"DATABASE_URL": url, MULTIPROCESS_DIR: metrics_dir}
+    try:
+        uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -149,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the HTTP server (MCP at /mcp, REST at /api/v1)")
     serve.add_argument("--host", help="listen address (default MCPLOOKUP_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="server processes sharing the port (default MCPLOOKUP_WORKERS or 1)",
+    )
     serve.set_defaults(handler=_serve)
     migrate = sub.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(handler=_migrate)

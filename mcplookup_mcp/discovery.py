@@ -6,13 +6,14 @@ arguments, chooses the query shape, and encodes and checks cursors.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +97,7 @@ class DiscoveryService:
         self.answers: AnswerCache[DiscoverResult] = AnswerCache(
             settings.discover_cache_seconds, ANSWER_CACHE_ENTRIES
         )
+        self._in_flight: dict[Hashable, asyncio.Future[DiscoverResult]] = {}
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -141,11 +143,7 @@ class DiscoveryService:
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
             }
-            optional = [
-                value for key, value in filters.items() if key not in ("include_pending", "domain_reversed")
-            ]
-            name = "discover_ranked" if any(optional) else "discover_ranked_unfiltered"
-            return Plan(name, params, query, sort, limit, fingerprint)
+            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
         )
@@ -153,26 +151,60 @@ class DiscoveryService:
     async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
         plan = self.plan(data)
         started = time.perf_counter()
-        # The cursor is part of the key: plan() has checked its signature, so it names one page.
-        key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
-        unfiltered = plan.query_name == "discover_ranked_unfiltered"
-        async with self.repo.search() if unfiltered else self.repo.read() as q:
+        if not self.answers.enabled:
+            result = await self._search(plan)
+        else:
+            # The cursor is part of the key: plan() has checked its signature, so it names one page.
+            key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so what is stored below can only be older than the generation, never newer.
-            generation = await q.discovery_generation() if self.answers.enabled else 0
-            result = self.answers.get(key, generation) if self.answers.enabled else None
-            rows: list[Row] = []
-            if result is None:
-                rows = await q.discover(plan.query_name, plan.params)
-        if result is not None:
-            DISCOVER_CACHE.labels("hit").inc()
-        else:
-            result = self._result(plan, rows)
-            if self.answers.enabled:
-                DISCOVER_CACHE.labels("miss").inc()
+            async with self.repo.read() as q:
+                generation = await q.discovery_generation()
+            cached = self.answers.get(key, generation)
+            if cached is not None:
+                DISCOVER_CACHE.labels("hit").inc()
+                result = cached
+            else:
+                result = await self._search_once((generation, key), plan)
                 self.answers.put(key, generation, result)
         await self._count(transport, result.count, started)
         return result
+
+    async def _search(self, plan: Plan) -> DiscoverResult:
+        async with self.repo.read() as q:
+            rows = await q.discover(plan.query_name, plan.params)
+        return self._result(plan, rows)
+
+    async def _search_once(self, flight: Hashable, plan: Plan) -> DiscoverResult:
+        """Run a search no other request is already running under the same generation; otherwise wait
+        for that one's answer. When a popular answer expires, its askers then cost one search, not one
+        each."""
+        while (pending := self._in_flight.get(flight)) is not None:
+            try:
+                answer = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled
+                continue  # the request running the search went away: run it here
+            DISCOVER_CACHE.labels("joined").inc()
+            return answer
+        DISCOVER_CACHE.labels("miss").inc()
+        future: asyncio.Future[DiscoverResult] = asyncio.get_running_loop().create_future()
+        # Waiters re-raise an error themselves; without one it must not be reported as never retrieved.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._in_flight[flight] = future
+        try:
+            answer = await self._search(plan)
+        except Exception as exc:
+            future.set_exception(exc)
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._in_flight[flight]
+        future.set_result(answer)
+        return answer
 
     def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:
         from mcplookup_mcp.service import server_fields

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+# Set by `mcplookup serve --workers N`: each worker process then writes its figures to files there, and
+# whichever worker answers /metrics reports the sum over all of them.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -21,10 +35,14 @@ VERIFICATION_FAILURES = Counter(
     "verification_failures_total", "Domain verifications that did not succeed, by reason", ("reason",)
 )
 MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
-TOTAL_REGISTERED_SERVERS = Gauge("total_registered_servers", "Listed servers (active), refreshed on scrape")
+# Read from the database at scrape time: across worker processes the latest reading is the true one.
+TOTAL_REGISTERED_SERVERS = Gauge(
+    "total_registered_servers", "Listed servers (active), refreshed on scrape", multiprocess_mode="mostrecent"
+)
 HEALTHY_SERVERS_PERCENTAGE = Gauge(
     "healthy_servers_percentage",
     "Listed remote servers, probed at least once, whose last probe counted as up (percent)",
+    multiprocess_mode="mostrecent",
 )
 HEALTH_PROBES = Counter(
     "health_probes_total", "Health probes by resulting status and trigger", ("status", "trigger")
@@ -39,3 +57,12 @@ DISCOVER_CACHE = Counter(
     "Discovery answers served from this replica's answer cache (hit) or computed (miss)",
     ("result",),
 )
+
+
+def exposition() -> bytes:
+    """The text /metrics serves: this process's figures, or every worker's when there are several."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -19,21 +18,6 @@ from mcplookup_mcp.errors import AlreadyRegistered, Unavailable
 from mcplookup_mcp.sqlfiles import queries
 
 Row = dict[str, Any]
-
-# A ranked search with none of the optional filters: discover_ranked without its filter lines. Its plan
-# does not depend on the parameters (the text reaches the index scans as a subquery's value in any case),
-# so it can be planned once per connection and reused: see Repository.search.
-_OPTIONAL_FILTER = re.compile(
-    r"^\s*AND \((NOT )?%\((domain|caps_all|caps_any|caps_exclude|category|transport|auth_type"
-    r"|verified_only|healthy_only|min_trust_score)\)s.*\n",
-    re.MULTILINE,
-)
-UNFILTERED_QUERIES = {"discover_ranked_unfiltered": _OPTIONAL_FILTER.sub("", queries()["discover_ranked"])}
-
-
-def statement(name: str) -> str:
-    """The SQL of a named query, derived ones included."""
-    return UNFILTERED_QUERIES.get(name) or queries()[name]
 
 
 class Queries:
@@ -125,13 +109,9 @@ class Queries:
 
     # discovery
     async def discover(self, query_name: str, params: Mapping[str, Any]) -> list[Row]:
-        """One of discovery.sql's shapes: discover_ranked(_unfiltered) or browse_by_<sort>."""
-        if query_name not in UNFILTERED_QUERIES and query_name != "discover_ranked":
-            if not query_name.startswith("browse_by_"):
-                raise ValueError(f"{query_name} is not a discovery query")
-        if query_name in UNFILTERED_QUERIES:
-            cur = await self.conn.execute(UNFILTERED_QUERIES[query_name].encode(), params)
-            return await cur.fetchall()
+        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>."""
+        if query_name != "discover_ranked" and not query_name.startswith("browse_by_"):
+            raise ValueError(f"{query_name} is not a discovery query")
         return await self._all(query_name, params)
 
     async def discovery_generation(self) -> int:
@@ -332,35 +312,18 @@ def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Repository:
-    def __init__(
-        self,
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]],
-        search_pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None,
-    ) -> None:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
         self.pool = pool
-        self.search_pool = search_pool
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
-        if self.search_pool is not None:
-            await self.search_pool.open(wait=True, timeout=30.0)
 
     async def close(self) -> None:
-        if self.search_pool is not None:
-            await self.search_pool.close()
         await self.pool.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Queries]:
         async with _translated(), self.pool.connection() as conn:
-            yield Queries(conn)
-
-    @asynccontextmanager
-    async def search(self) -> AsyncIterator[Queries]:
-        """For statements whose plan does not depend on their parameters (UNFILTERED_QUERIES): on the
-        search pool, which reuses one generic plan per connection; on the main pool without one."""
-        pool = self.search_pool if self.search_pool is not None and not self.search_pool.closed else self.pool
-        async with _translated(), pool.connection() as conn:
             yield Queries(conn)
 
     @asynccontextmanager
@@ -383,11 +346,7 @@ async def _translated() -> AsyncIterator[None]:
         raise Unavailable("the database is unavailable: try again shortly") from exc
 
 
-def make_pool(
-    conninfo: str, max_size: int, *, generic_plans: bool = False
-) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
-    """The main pool plans every execution for its parameters. With generic_plans (the search pool, for
-    UNFILTERED_QUERIES only) each connection plans a statement once and reuses that plan."""
+def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
     return AsyncConnectionPool(
         conninfo,
         min_size=1,
@@ -395,15 +354,15 @@ def make_pool(
         # Prepared at first use (parse and rewrite once per connection), but always planned for the
         # actual parameters: a cached generic plan cannot see which optional filters are set and would
         # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
-        # unprepared, 4.1 ms this way.
+        # unprepared, 4.1 ms this way. Even with no filter set a generic plan of the ranked search is
+        # several times slower at 1M rows (mean 39 ms custom, 264 ms generic; docs/discovery.md).
         kwargs={
             "row_factory": dict_row,
             "autocommit": True,
             "prepare_threshold": 0,
-            "options": "-c plan_cache_mode="
-            + ("force_generic_plan" if generic_plans else "force_custom_plan"),
+            "options": "-c plan_cache_mode=force_custom_plan",
         },
         open=False,
         timeout=10.0,
-        name="mcplookup-search" if generic_plans else "mcplookup",
+        name="mcplookup",
     )

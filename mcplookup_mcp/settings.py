@@ -66,6 +66,7 @@ class Settings:
     mock_dns_verification: bool = False
     cursor_secret: str = ""
     discover_cache_seconds: float = 15.0
+    workers: int = 1
 
     @property
     def is_production(self) -> bool:
@@ -235,6 +236,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         probe_allow_cidrs=cidrs,
         rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
+        workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, 64),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
         probe_ports=_ports(env, mode == "production"),

@@ -1,8 +1,9 @@
-"""Each replica's cache of discovery answers: reused while nothing listed has changed, dropped the moment
-anything that can change an answer is written, by this replica or any other."""
+"""Each replica's cache of discovery answers: reused while no listing has changed, dropped the moment one
+is written, by this replica or any other; what the prober writes shows once an answer's TTL ends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -101,11 +102,11 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_a_listing_chan
     assert await replica.discover(ask, transport="rest") is first
     assert counted("hit") == hits + 1
 
-    # What each probe refreshes does not move the generation: the cached answer stays.
+    # What the prober writes does not move the generation: the cached answer stays (see the TTL test).
     sql(
         db_url,
-        "UPDATE mcp_servers SET avg_response_time_ms = 42, uptime_24h = 99.5, last_health_check_at = now()"
-        " WHERE name = 'io.example/mailer'",
+        "UPDATE mcp_servers SET avg_response_time_ms = 42, uptime_24h = 99.5, last_health_check_at = now(),"
+        " health_status = 'degraded', trust_score = 55 WHERE name = 'io.example/mailer'",
     )
     assert await replica.discover(ask, transport="rest") is first
 
@@ -113,14 +114,11 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_a_listing_chan
     sql(db_url, "UPDATE mcp_servers SET description = 'Send email and SMS' WHERE name = 'io.example/mailer'")
     changed = await replica.discover(ask, transport="rest")
     assert changed is not first and changed.servers[0].description == "Send email and SMS"
+    assert changed.servers[0].health.status == "degraded"
 
-    # So is a changed health status (healthy_only would otherwise return a server that went down).
-    healthy = {**ask, "healthy_only": True}
-    assert [s.name for s in (await replica.discover(healthy, transport="rest")).servers] == [
-        "io.example/mailer"
-    ]
-    sql(db_url, "UPDATE mcp_servers SET health_status = 'unreachable' WHERE name = 'io.example/mailer'")
-    assert (await replica.discover(healthy, transport="rest")).servers == []
+    # So is a listing that stops being listed.
+    sql(db_url, "UPDATE mcp_servers SET status = 'deleted' WHERE name = 'io.example/calendar'")
+    assert (await replica.discover({"query": "calendar"}, transport="rest")).servers == []
 
     # And a deleted listing.
     sql(db_url, "DELETE FROM mcp_servers WHERE name = 'io.example/mailer'")
@@ -171,6 +169,21 @@ async def test_pages_and_filters_are_cached_apart(
     assert again is second
 
 
+async def test_what_the_prober_writes_shows_once_the_ttl_ends(db_url: str, settings: Settings) -> None:
+    replica = await _replica(db_url, replace(settings, discover_cache_seconds=0.3))
+    try:
+        add(db_url, "io.example/mailer", description="Send email", health_status="healthy")
+        healthy = {"query": "email", "healthy_only": True}
+        first = await replica.discover(healthy, transport="rest")
+        assert [s.name for s in first.servers] == ["io.example/mailer"]
+        sql(db_url, "UPDATE mcp_servers SET health_status = 'unreachable' WHERE name = 'io.example/mailer'")
+        assert await replica.discover(healthy, transport="rest") is first
+        await asyncio.sleep(0.35)
+        assert (await replica.discover(healthy, transport="rest")).servers == []
+    finally:
+        await replica.repo.close()
+
+
 async def test_with_the_cache_off_every_search_runs(db_url: str, settings: Settings) -> None:
     replica = await _replica(db_url, replace(settings, discover_cache_seconds=0))
     try:
@@ -182,3 +195,73 @@ async def test_with_the_cache_off_every_search_runs(db_url: str, settings: Setti
         assert (counted("hit"), counted("miss")) == (hits, misses)
     finally:
         await replica.repo.close()
+
+
+async def test_concurrent_askers_of_one_question_share_one_search(
+    db_url: str, replicas: tuple[RegistryService, RegistryService]
+) -> None:
+    replica, _ = replicas
+    add(db_url, "io.example/mailer", description="Send email")
+    misses, joined = counted("miss"), counted("joined")
+    answers = await asyncio.gather(
+        *(replica.discover({"query": "email"}, transport="rest") for _ in range(8))
+    )
+    assert all(answer is answers[0] for answer in answers)
+    assert counted("miss") == misses + 1
+    assert counted("joined") == joined + 7
+
+
+class Gate:
+    """Stands in for the SQL search so the order of events can be set by hand (pure logic)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.error: Exception | None = None
+        self._entered = asyncio.Condition()
+
+    async def started(self, calls: int) -> None:
+        async with self._entered:
+            await self._entered.wait_for(lambda: self.calls >= calls)
+
+    async def search(self, plan: object) -> str:
+        async with self._entered:
+            self.calls += 1
+            self._entered.notify_all()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return f"answer {self.calls}"
+
+
+async def test_when_the_first_asker_goes_away_a_waiter_runs_the_search_itself(
+    replicas: tuple[RegistryService, RegistryService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    discovery = replicas[0].discovery
+    gate = Gate()
+    monkeypatch.setattr(discovery, "_search", gate.search)
+    first = asyncio.create_task(discovery._search_once("flight", None))  # type: ignore[arg-type]
+    await gate.started(1)
+    waiter = asyncio.create_task(discovery._search_once("flight", None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    first.cancel()
+    await gate.started(2)
+    gate.release.set()
+    assert await waiter == "answer 2"
+    assert first.cancelled()
+
+
+async def test_a_failed_search_fails_its_waiters_too(
+    replicas: tuple[RegistryService, RegistryService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    discovery = replicas[0].discovery
+    gate = Gate()
+    gate.error = RuntimeError("the database went away")
+    monkeypatch.setattr(discovery, "_search", gate.search)
+    tasks = [asyncio.create_task(discovery._search_once("flight", None)) for _ in range(3)]  # type: ignore[arg-type]
+    await gate.started(1)
+    await asyncio.sleep(0)
+    gate.release.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [str(o) for o in outcomes] == ["the database went away"] * 3
+    assert gate.calls == 1

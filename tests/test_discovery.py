@@ -413,22 +413,3 @@ async def test_newest_sort_pages_cut_through_equal_timestamps(service: RegistryS
         add(db_url, f"io.github.t/s{i:02d}", created_at=moment + timedelta(seconds=i // 4))
     seen = await pages(service, {"sort": "newest", "limit": 3})
     assert sorted(seen) == [f"io.github.t/s{i:02d}" for i in range(25)]
-
-
-async def test_unfiltered_search_statement_ranks_exactly_like_the_full_one(service: RegistryService) -> None:
-    """discover_ranked_unfiltered is discover_ranked with its optional-filter lines cut out: with no filter
-    set, both must return the same rows, scores and matched fields, for every yardstick query."""
-    from mcplookup_mcp.repository import statement
-
-    await import_seed(service)
-    full, cut = statement("discover_ranked"), statement("discover_ranked_unfiltered")
-    assert cut != full and "%(category)s" in full and "%(category)s" not in cut
-    for query, _expected in search_quality.CASES:
-        plan = service.discovery.plan({"query": query, "limit": 20})
-        assert plan.query_name == "discover_ranked_unfiltered"
-        async with service.repo.read() as q:
-            a = await q.discover("discover_ranked", plan.params)
-            b = await q.discover("discover_ranked_unfiltered", plan.params)
-        key = [(r["name"], r["relevance"], r["matched"]) for r in a]
-        assert key == [(r["name"], r["relevance"], r["matched"]) for r in b], query
-        assert key, query

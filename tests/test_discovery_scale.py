@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,9 @@ import pytest
 from conftest import create_database, drop_database
 from test_discovery import import_seed
 
-from mcplookup_mcp.repository import UNFILTERED_QUERIES, Repository, make_pool, statement
+from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.sqlfiles import queries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from synth import synthesize
@@ -105,26 +105,7 @@ async def test_no_sequential_scan_at_100k(
     with psycopg.connect(big_db) as conn:
         cur = psycopg.ClientCursor(conn)
         for plan in plans:
-            cur.execute(b"EXPLAIN (FORMAT JSON) " + statement(plan.query_name).encode(), plan.params)
+            cur.execute(b"EXPLAIN (FORMAT JSON) " + queries()[plan.query_name].encode(), plan.params)
             row = cur.fetchone()
             assert row is not None
             assert seq_scans(row[0]) == [], (plan.query_name, shape)
-            if plan.query_name in UNFILTERED_QUERIES:
-                # Run with one generic plan per connection: that plan must not scan sequentially either.
-                assert seq_scans(_generic_plan(cur, statement(plan.query_name), plan.params)) == [], shape
-
-
-def _generic_plan(cur: psycopg.ClientCursor[Any], sql: str, params: dict[str, Any]) -> Any:
-    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
-    numbered = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql).replace("%%", "%")
-    cur.execute("DEALLOCATE ALL")
-    cur.execute(("PREPARE generic_check AS " + numbered).encode())
-    cur.execute("SET plan_cache_mode = force_generic_plan")
-    placeholders = ", ".join("%s" for _ in names)
-    cur.execute(
-        f"EXPLAIN (FORMAT JSON) EXECUTE generic_check ({placeholders})".encode(), [params[n] for n in names]
-    )
-    row = cur.fetchone()
-    assert row is not None
-    cur.execute("RESET plan_cache_mode")
-    return row[0]

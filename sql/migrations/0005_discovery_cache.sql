@@ -18,9 +18,10 @@ CREATE CONSTRAINT TRIGGER mcp_servers_discovery_generation_insert_delete
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION mcp_servers_discovery_generation();
 
--- Every column an answer filters, ranks or shows, except the measurements each probe refreshes (uptime,
--- latency, the time of the last check): those would empty the cache on every probe, so answers show
--- them up to the cache's TTL late. A changed health status or trust score does move the generation.
+-- Every column an answer filters, ranks or shows, except what the prober writes (health status,
+-- uptime, latency, trust score, the time of the last check): with thousands of servers probed every few
+-- minutes, those change every few seconds and would keep every cache empty. They are only as fresh as
+-- the last probe anyway; answers show them at most the cache's TTL later than that.
 CREATE CONSTRAINT TRIGGER mcp_servers_discovery_generation_update
     AFTER UPDATE ON mcp_servers
     DEFERRABLE INITIALLY DEFERRED
@@ -28,12 +29,10 @@ CREATE CONSTRAINT TRIGGER mcp_servers_discovery_generation_update
     WHEN ((OLD.name, OLD.title, OLD.description, OLD.version, OLD.domain, OLD.endpoint, OLD.transport,
            OLD.transports, OLD.capabilities, OLD.category, OLD.auth_type, OLD.website_url, OLD.repository,
            OLD.packages, OLD.remotes, OLD.remotes_blocked, OLD.source, OLD.status, OLD.verified,
-           OLD.health_status, OLD.trust_score, OLD.tools, OLD.search_vector, OLD.created_at,
-           OLD.published_at, OLD.listing_updated_at)
+           OLD.search_vector, OLD.created_at, OLD.published_at, OLD.listing_updated_at)
           IS DISTINCT FROM
           (NEW.name, NEW.title, NEW.description, NEW.version, NEW.domain, NEW.endpoint, NEW.transport,
            NEW.transports, NEW.capabilities, NEW.category, NEW.auth_type, NEW.website_url, NEW.repository,
            NEW.packages, NEW.remotes, NEW.remotes_blocked, NEW.source, NEW.status, NEW.verified,
-           NEW.health_status, NEW.trust_score, NEW.tools, NEW.search_vector, NEW.created_at,
-           NEW.published_at, NEW.listing_updated_at))
+           NEW.search_vector, NEW.created_at, NEW.published_at, NEW.listing_updated_at))
     EXECUTE FUNCTION mcp_servers_discovery_generation();

@@ -1,0 +1,103 @@
+"""`mcplookup serve --workers N`: processes sharing one port, each with its own answer cache, whose
+figures /metrics pools whichever worker answers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from conftest import free_port
+from psycopg.conninfo import conninfo_to_dict
+from test_discovery import add
+from test_serve_embedded import _stop, _wait_ready
+
+DISCOVER = "/api/v1/discover?" + urlencode({"q": "send email", "limit": 5})
+
+
+def as_url(conninfo: str) -> str:
+    parts = conninfo_to_dict(conninfo)
+    query = urlencode({k: v for k, v in parts.items() if k in ("host", "port", "user", "password")})
+    return f"postgresql:///{parts['dbname']}?{query}"
+
+
+def served(metrics: str, path: str) -> float:
+    pattern = rf'^http_requests_total\{{method="GET",path="{re.escape(path)}",status="200"\}} (\S+)$'
+    return sum(float(m) for m in re.findall(pattern, metrics, re.MULTILINE))
+
+
+async def _ask(base: str, times: int) -> list[list[str]]:
+    async def one(http: httpx.AsyncClient) -> list[str]:
+        response = await http.get(DISCOVER)
+        assert response.status_code == 200, response.text
+        return [server["name"] for server in response.json()["servers"]]
+
+    # Fresh connections in parallel, so the kernel hands them to both workers.
+    async def fresh() -> list[str]:
+        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+            return await one(http)
+
+    return list(await asyncio.gather(*(fresh() for _ in range(times))))
+
+
+def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(db_url: str, tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "DATABASE_URL": as_url(db_url),
+        "PORT": str(port),
+        "MCPLOOKUP_ENV": "test",
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcplookup_mcp.cli", "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base)
+        add(db_url, "io.example/mailer", description="Send email from your mailbox")
+        first = asyncio.run(_ask(base, 24))
+        assert all(names == ["io.example/mailer"] for names in first)
+        workers = {m.group(1) for f in metrics_dir.iterdir() if (m := re.match(r"counter_(\d+)\.db", f.name))}
+        if len(workers) < 2:
+            pytest.fail(f"the requests reached {len(workers)} worker(s): {sorted(os.listdir(metrics_dir))}")
+
+        # A listing written after both workers cached the answer is in every answer at once.
+        add(db_url, "io.example/mail-relay", description="Send email through a relay")
+        second = asyncio.run(_ask(base, 24))
+        assert all(sorted(names) == ["io.example/mail-relay", "io.example/mailer"] for names in second)
+
+        # Every scrape, whichever worker answers it, counts the requests both workers served.
+        with httpx.Client(base_url=base, timeout=20) as http:
+            for _ in range(4):
+                with httpx.Client(base_url=base, timeout=20) as fresh:
+                    text = fresh.get("/metrics").text
+                assert served(text, "/api/v1/discover") == 48
+                assert re.search(r"^total_registered_servers 2\.0$", text, re.MULTILINE), text[:2000]
+            assert http.get("/health").status_code == 200
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0, proc.stdout.read().decode() if proc.stdout else ""
+
+
+def test_a_worker_count_below_one_is_refused(db_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mcplookup_mcp.cli", "serve", "--workers", "0"],
+        env=os.environ | {"DATABASE_URL": as_url(db_url), "MCPLOOKUP_ENV": "test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--workers" in done.stderr
