@@ -1,0 +1,51 @@
+"""Nagle's algorithm is off on every connection the server accepts, even on a listening socket that
+does not say it is TCP (as the one `serve --workers N` shares)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
+
+from mcplookup_mcp.http_protocol import NoDelayH11Protocol
+
+
+async def _nodelay_on_accepted(protocol_class: type[H11Protocol]) -> int:
+    config = uvicorn.Config(app=lambda scope, receive, send: None, log_level="warning")
+    config.load()
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Observed(protocol_class):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    # Made the way uvicorn makes the socket its worker processes share: protocol number 0.
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    assert listening.proto == 0
+    server = await asyncio.get_running_loop().create_server(
+        lambda: Observed(config=config, server_state=ServerState(), app_state={}), sock=listening
+    )
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        value = await asyncio.wait_for(accepted, 5)
+        writer.close()
+        return value
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_the_server_protocol_turns_nagle_off() -> None:
+    assert await _nodelay_on_accepted(NoDelayH11Protocol) != 0
+
+
+async def test_without_it_such_a_socket_keeps_nagle_on() -> None:
+    """The case the protocol exists for. Should asyncio ever turn Nagle off here itself, this fails and
+    NoDelayH11Protocol can go."""
+    assert await _nodelay_on_accepted(H11Protocol) == 0
