@@ -48,8 +48,10 @@ def problem_from(exc: RegistryError) -> JSONResponse:
     return problem(exc.status, title, exc.message, exc.slug, exc.field, headers)
 
 
-def _json(model: BaseModel, status: int = 200) -> JSONResponse:
-    return JSONResponse(model.model_dump(mode="json"), status_code=status)
+def _json(model: BaseModel, status: int = 200) -> Response:
+    # Encoded by pydantic in one pass: model_dump followed by json.dumps took a third of a cached
+    # discover's time.
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
 
 
 Handler = Callable[[Request], Awaitable[Response]]
