@@ -2,8 +2,10 @@
 
 An answer is reused only while the registry's discovery generation (a sequence that every change to a
 listing moves, whichever replica or process makes it: see migration 0005) is the one it was computed
-under, and for at most `ttl` seconds, which bounds how late what the prober writes (health status,
-uptime, latency, trust) can show. Agents ask the same few questions many times over; a repeated question then costs one
+under. It is fresh for `ttl` seconds; for one more `ttl` it is stale: still served, while the caller
+computes it again in the background, so a popular question never waits for its answer to expire. That
+bounds how late what the prober writes (health status, uptime, latency, trust) can show: two TTLs and
+one search. Agents ask the same few questions many times over; a repeated question then costs one
 tiny query instead of a ranked search.
 """
 
@@ -32,7 +34,8 @@ class AnswerCache(Generic[Answer]):
     def __len__(self) -> int:
         return len(self._answers)
 
-    def get(self, key: Hashable, generation: int) -> Answer | None:
+    def get(self, key: Hashable, generation: int) -> tuple[Answer, bool] | None:
+        """The answer and whether it is still fresh (a stale one is due to be computed again)."""
         if generation != self._generation:
             self._answers.clear()
             self._generation = generation
@@ -40,12 +43,13 @@ class AnswerCache(Generic[Answer]):
         found = self._answers.get(key)
         if found is None:
             return None
-        expires, answer = found
-        if self._clock() >= expires:
+        fresh_until, answer = found
+        now = self._clock()
+        if now >= fresh_until + self.ttl:
             del self._answers[key]
             return None
         self._answers.move_to_end(key)
-        return answer
+        return answer, now < fresh_until
 
     def put(self, key: Hashable, generation: int, answer: Answer) -> None:
         if not self.enabled or generation != self._generation:

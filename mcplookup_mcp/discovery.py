@@ -98,6 +98,8 @@ class DiscoveryService:
             settings.discover_cache_seconds, ANSWER_CACHE_ENTRIES
         )
         self._in_flight: dict[Hashable, asyncio.Future[DiscoverResult]] = {}
+        self._refreshing: set[Hashable] = set()
+        self._refreshes: set[asyncio.Task[None]] = set()
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -162,13 +164,41 @@ class DiscoveryService:
                 generation = await q.discovery_generation()
             cached = self.answers.get(key, generation)
             if cached is not None:
-                DISCOVER_CACHE.labels("hit").inc()
-                result = cached
+                result, fresh = cached
+                DISCOVER_CACHE.labels("hit" if fresh else "stale").inc()
+                if not fresh:
+                    self._refresh((generation, key), plan)
             else:
                 result = await self._search_once((generation, key), plan)
                 self.answers.put(key, generation, result)
         await self._count(transport, result.count, started)
         return result
+
+    def _refresh(self, flight: tuple[int, Hashable], plan: Plan) -> None:
+        """Compute a stale answer again in the background, once however many ask for it meanwhile."""
+        if flight in self._in_flight or flight in self._refreshing:
+            return
+        self._refreshing.add(flight)
+        generation, key = flight
+
+        async def refresh() -> None:
+            try:
+                self.answers.put(key, generation, await self._search_once(flight, plan))
+            except Exception as exc:
+                log.warning("stale discovery answer not refreshed", error=type(exc).__name__)
+            finally:
+                self._refreshing.discard(flight)
+
+        task = asyncio.create_task(refresh())
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def settle(self, *, cancel: bool = False) -> None:
+        """Wait for (or cancel, at shutdown) the answers being computed again in the background."""
+        tasks = list(self._refreshes)
+        for task in tasks if cancel else ():
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _search(self, plan: Plan) -> DiscoverResult:
         async with self.repo.read() as q:

@@ -1,5 +1,6 @@
 """Each replica's cache of discovery answers: reused while no listing has changed, dropped the moment one
-is written, by this replica or any other; what the prober writes shows once an answer's TTL ends."""
+is written, by this replica or any other; what the prober writes shows once an answer is computed again
+after its TTL."""
 
 from __future__ import annotations
 
@@ -29,14 +30,18 @@ class Ticks:
         return self.now
 
 
-def test_an_answer_lives_until_its_generation_moves_or_its_ttl_ends() -> None:
+def test_an_answer_is_fresh_for_one_ttl_then_stale_for_another_then_gone() -> None:
     ticks = Ticks()
     cache: AnswerCache[str] = AnswerCache(ttl=10, entries=2, clock=ticks)
     assert cache.get("q", 1) is None
     cache.put("q", 1, "answer")
-    assert cache.get("q", 1) == "answer"
+    assert cache.get("q", 1) == ("answer", True)
     ticks.now += 9.9
-    assert cache.get("q", 1) == "answer"
+    assert cache.get("q", 1) == ("answer", True)
+    ticks.now += 0.1
+    assert cache.get("q", 1) == ("answer", False)
+    ticks.now += 9.9
+    assert cache.get("q", 1) == ("answer", False)
     ticks.now += 0.1
     assert cache.get("q", 1) is None and len(cache) == 0
 
@@ -51,10 +56,10 @@ def test_the_least_recently_used_answer_goes_first() -> None:
     cache.get("a", 1)
     cache.put("a", 1, "A")
     cache.put("b", 1, "B")
-    assert cache.get("a", 1) == "A"
+    assert cache.get("a", 1) == ("A", True)
     cache.put("c", 1, "C")
     assert cache.get("b", 1) is None
-    assert (cache.get("a", 1), cache.get("c", 1)) == ("A", "C")
+    assert (cache.get("a", 1), cache.get("c", 1)) == (("A", True), ("C", True))
 
 
 def test_zero_seconds_turns_the_cache_off() -> None:
@@ -169,7 +174,9 @@ async def test_pages_and_filters_are_cached_apart(
     assert again is second
 
 
-async def test_what_the_prober_writes_shows_once_the_ttl_ends(db_url: str, settings: Settings) -> None:
+async def test_what_the_prober_writes_shows_once_the_answer_is_computed_again(
+    db_url: str, settings: Settings
+) -> None:
     replica = await _replica(db_url, replace(settings, discover_cache_seconds=0.3))
     try:
         add(db_url, "io.example/mailer", description="Send email", health_status="healthy")
@@ -178,9 +185,22 @@ async def test_what_the_prober_writes_shows_once_the_ttl_ends(db_url: str, setti
         assert [s.name for s in first.servers] == ["io.example/mailer"]
         sql(db_url, "UPDATE mcp_servers SET health_status = 'unreachable' WHERE name = 'io.example/mailer'")
         assert await replica.discover(healthy, transport="rest") is first
+
+        # Past its TTL the answer is still served at once, and computed again in the background.
         await asyncio.sleep(0.35)
+        stale = counted("stale")
+        assert await replica.discover(healthy, transport="rest") is first
+        assert counted("stale") == stale + 1
+        await replica.discovery.settle()
         assert (await replica.discover(healthy, transport="rest")).servers == []
+
+        # Past two TTLs nothing stale is served: the search runs before the answer.
+        sql(db_url, "UPDATE mcp_servers SET health_status = 'healthy' WHERE name = 'io.example/mailer'")
+        await asyncio.sleep(0.65)
+        again = await replica.discover(healthy, transport="rest")
+        assert [s.name for s in again.servers] == ["io.example/mailer"]
     finally:
+        await replica.discovery.settle(cancel=True)
         await replica.repo.close()
 
 
