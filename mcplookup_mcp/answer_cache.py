@@ -2,30 +2,47 @@
 
 An answer is reused only while the registry's discovery generation (a sequence that every change to a
 listing moves, whichever replica or process makes it: see migration 0005) is the one it was computed
-under. It is fresh for `ttl` seconds; for one more `ttl` it is stale: still served, while the caller
-computes it again in the background, so a popular question never waits for its answer to expire. That
-bounds how late what the prober writes (health status, uptime, latency, trust) can show: two TTLs and
-one search. Agents ask the same few questions many times over; a repeated question then costs one
-tiny query instead of a ranked search.
+under. It is fresh for `ttl` seconds; for one more `ttl` it is stale: still served, while it is computed
+again in the background, so a popular question never waits for its answer to expire. That bounds how
+late what the prober writes (health status, uptime, latency, trust) can show: two TTLs and one search.
+
+Concurrent askers of one missing answer share one computation, and background refreshes run one at a
+time, so answers that expire together do not all hit the database at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+import structlog
+
 Answer = TypeVar("Answer")
+Flight = tuple[int, Hashable]
+
+log = structlog.get_logger("mcplookup.answer_cache")
 
 
 class AnswerCache(Generic[Answer]):
-    def __init__(self, ttl: float, entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        entries: int,
+        clock: Callable[[], float] = time.monotonic,
+        count: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
         self.ttl = ttl
         self.entries = entries
         self._clock = clock
+        self._count = count
         self._generation: int | None = None
         self._answers: OrderedDict[Hashable, tuple[float, Answer]] = OrderedDict()
+        self._in_flight: dict[Flight, asyncio.Future[Answer]] = {}
+        self._refreshes: dict[Flight, asyncio.Task[None]] = {}
+        self._refresh_slot = asyncio.Semaphore(1)
 
     @property
     def enabled(self) -> bool:
@@ -59,3 +76,73 @@ class AnswerCache(Generic[Answer]):
         self._answers.move_to_end(key)
         while len(self._answers) > self.entries:
             self._answers.popitem(last=False)
+
+    async def answer(
+        self, key: Hashable, generation: int, compute: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
+        """The cached answer, fresh or stale, else `compute`'s (shared with whoever asks meanwhile).
+        `generation` must be read before anything `compute` reads."""
+        cached = self.get(key, generation)
+        if cached is not None:
+            answer, fresh = cached
+            self._count("hit" if fresh else "stale")
+            if not fresh:
+                self._refresh((generation, key), compute)
+            return answer
+        answer = await self._once((generation, key), compute)
+        self.put(key, generation, answer)
+        return answer
+
+    async def settle(self, *, cancel: bool = False) -> None:
+        """Wait for (or cancel, at shutdown) the answers being computed again in the background."""
+        tasks = list(self._refreshes.values())
+        for task in tasks if cancel else ():
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _refresh(self, flight: Flight, compute: Callable[[], Awaitable[Answer]]) -> None:
+        if flight in self._in_flight or flight in self._refreshes:
+            return
+        generation, key = flight
+
+        async def refresh() -> None:
+            try:
+                async with self._refresh_slot:
+                    if generation == self._generation:
+                        self.put(key, generation, await self._once(flight, compute))
+            except Exception as exc:
+                log.warning("stale answer not computed again", error=type(exc).__name__)
+            finally:
+                del self._refreshes[flight]
+
+        self._refreshes[flight] = asyncio.create_task(refresh())
+
+    async def _once(self, flight: Flight, compute: Callable[[], Awaitable[Answer]]) -> Answer:
+        """Run `compute` unless another caller is already running it for the same key and generation;
+        then wait for that one's answer."""
+        while (pending := self._in_flight.get(flight)) is not None:
+            try:
+                answer = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller was cancelled
+                continue  # the caller running it went away: run it here
+            self._count("joined")
+            return answer
+        self._count("miss")
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        # Waiters re-raise an error themselves; without one it must not be reported as never retrieved.
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._in_flight[flight] = future
+        try:
+            answer = await compute()
+        except Exception as exc:
+            future.set_exception(exc)
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._in_flight[flight]
+        future.set_result(answer)
+        return answer

@@ -224,7 +224,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await service.discovery.settle(cancel=True)
+            await service.discovery.answers.settle(cancel=True)
             await service.discovery.flush_events()
             await repo.close()
             await limiter.close()

@@ -6,14 +6,13 @@ arguments, chooses the query shape, and encodes and checks cursors.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -95,11 +94,10 @@ class DiscoveryService:
         self._events: list[tuple[str, int, float, datetime]] = []
         self._events_since = 0.0
         self.answers: AnswerCache[DiscoverResult] = AnswerCache(
-            settings.discover_cache_seconds, ANSWER_CACHE_ENTRIES
+            settings.discover_cache_seconds,
+            ANSWER_CACHE_ENTRIES,
+            count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
         )
-        self._in_flight: dict[Hashable, asyncio.Future[DiscoverResult]] = {}
-        self._refreshing: set[Hashable] = set()
-        self._refreshes: set[asyncio.Task[None]] = set()
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -159,82 +157,17 @@ class DiscoveryService:
             # The cursor is part of the key: plan() has checked its signature, so it names one page.
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
-            # read, so what is stored below can only be older than the generation, never newer.
+            # read, so an answer can only be stored under an older generation than its data, never a newer.
             async with self.repo.read() as q:
                 generation = await q.discovery_generation()
-            cached = self.answers.get(key, generation)
-            if cached is not None:
-                result, fresh = cached
-                DISCOVER_CACHE.labels("hit" if fresh else "stale").inc()
-                if not fresh:
-                    self._refresh((generation, key), plan)
-            else:
-                result = await self._search_once((generation, key), plan)
-                self.answers.put(key, generation, result)
+            result = await self.answers.answer(key, generation, lambda: self._search(plan))
         await self._count(transport, result.count, started)
         return result
-
-    def _refresh(self, flight: tuple[int, Hashable], plan: Plan) -> None:
-        """Compute a stale answer again in the background, once however many ask for it meanwhile."""
-        if flight in self._in_flight or flight in self._refreshing:
-            return
-        self._refreshing.add(flight)
-        generation, key = flight
-
-        async def refresh() -> None:
-            try:
-                self.answers.put(key, generation, await self._search_once(flight, plan))
-            except Exception as exc:
-                log.warning("stale discovery answer not refreshed", error=type(exc).__name__)
-            finally:
-                self._refreshing.discard(flight)
-
-        task = asyncio.create_task(refresh())
-        self._refreshes.add(task)
-        task.add_done_callback(self._refreshes.discard)
-
-    async def settle(self, *, cancel: bool = False) -> None:
-        """Wait for (or cancel, at shutdown) the answers being computed again in the background."""
-        tasks = list(self._refreshes)
-        for task in tasks if cancel else ():
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _search(self, plan: Plan) -> DiscoverResult:
         async with self.repo.read() as q:
             rows = await q.discover(plan.query_name, plan.params)
         return self._result(plan, rows)
-
-    async def _search_once(self, flight: Hashable, plan: Plan) -> DiscoverResult:
-        """Run a search no other request is already running under the same generation; otherwise wait
-        for that one's answer. When a popular answer expires, its askers then cost one search, not one
-        each."""
-        while (pending := self._in_flight.get(flight)) is not None:
-            try:
-                answer = await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.cancelled():
-                    raise  # this request was cancelled
-                continue  # the request running the search went away: run it here
-            DISCOVER_CACHE.labels("joined").inc()
-            return answer
-        DISCOVER_CACHE.labels("miss").inc()
-        future: asyncio.Future[DiscoverResult] = asyncio.get_running_loop().create_future()
-        # Waiters re-raise an error themselves; without one it must not be reported as never retrieved.
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._in_flight[flight] = future
-        try:
-            answer = await self._search(plan)
-        except Exception as exc:
-            future.set_exception(exc)
-            raise
-        except BaseException:
-            future.cancel()
-            raise
-        finally:
-            del self._in_flight[flight]
-        future.set_result(answer)
-        return answer
 
     def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:
         from mcplookup_mcp.service import server_fields

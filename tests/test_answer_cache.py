@@ -191,7 +191,7 @@ async def test_what_the_prober_writes_shows_once_the_answer_is_computed_again(
         stale = counted("stale")
         assert await replica.discover(healthy, transport="rest") is first
         assert counted("stale") == stale + 1
-        await replica.discovery.settle()
+        await replica.discovery.answers.settle()
         assert (await replica.discover(healthy, transport="rest")).servers == []
 
         # Past two TTLs nothing stale is served: the search runs before the answer.
@@ -200,7 +200,7 @@ async def test_what_the_prober_writes_shows_once_the_answer_is_computed_again(
         again = await replica.discover(healthy, transport="rest")
         assert [s.name for s in again.servers] == ["io.example/mailer"]
     finally:
-        await replica.discovery.settle(cancel=True)
+        await replica.discovery.answers.settle(cancel=True)
         await replica.repo.close()
 
 
@@ -236,6 +236,8 @@ class Gate:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.running = 0
+        self.most_at_once = 0
         self.release = asyncio.Event()
         self.error: Exception | None = None
         self._entered = asyncio.Condition()
@@ -244,44 +246,70 @@ class Gate:
         async with self._entered:
             await self._entered.wait_for(lambda: self.calls >= calls)
 
-    async def search(self, plan: object) -> str:
+    async def search(self) -> str:
         async with self._entered:
             self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
             self._entered.notify_all()
-        await self.release.wait()
-        if self.error is not None:
-            raise self.error
-        return f"answer {self.calls}"
+        try:
+            await self.release.wait()
+            if self.error is not None:
+                raise self.error
+            return f"answer {self.calls}"
+        finally:
+            self.running -= 1
 
 
-async def test_when_the_first_asker_goes_away_a_waiter_runs_the_search_itself(
-    replicas: tuple[RegistryService, RegistryService], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    discovery = replicas[0].discovery
+async def test_when_the_first_asker_goes_away_a_waiter_runs_the_search_itself() -> None:
+    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=Ticks())
     gate = Gate()
-    monkeypatch.setattr(discovery, "_search", gate.search)
-    first = asyncio.create_task(discovery._search_once("flight", None))  # type: ignore[arg-type]
+    first = asyncio.create_task(cache.answer("q", 1, gate.search))
     await gate.started(1)
-    waiter = asyncio.create_task(discovery._search_once("flight", None))  # type: ignore[arg-type]
+    waiter = asyncio.create_task(cache.answer("q", 1, gate.search))
     await asyncio.sleep(0)
     first.cancel()
     await gate.started(2)
     gate.release.set()
     assert await waiter == "answer 2"
     assert first.cancelled()
+    assert cache.get("q", 1) == ("answer 2", True)
 
 
-async def test_a_failed_search_fails_its_waiters_too(
-    replicas: tuple[RegistryService, RegistryService], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    discovery = replicas[0].discovery
+async def test_a_failed_search_fails_its_waiters_too_and_stores_nothing() -> None:
+    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=Ticks())
     gate = Gate()
     gate.error = RuntimeError("the database went away")
-    monkeypatch.setattr(discovery, "_search", gate.search)
-    tasks = [asyncio.create_task(discovery._search_once("flight", None)) for _ in range(3)]  # type: ignore[arg-type]
+    tasks = [asyncio.create_task(cache.answer("q", 1, gate.search)) for _ in range(3)]
     await gate.started(1)
     await asyncio.sleep(0)
     gate.release.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert [str(o) for o in outcomes] == ["the database went away"] * 3
-    assert gate.calls == 1
+    assert gate.calls == 1 and len(cache) == 0
+
+
+async def test_stale_answers_are_served_at_once_and_computed_again_one_at_a_time() -> None:
+    ticks = Ticks()
+    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=ticks)
+    for key in ("a", "b", "c"):
+        cache.get(key, 1)
+        cache.put(key, 1, f"old {key}")
+    ticks.now += 10
+    gate = Gate()
+    assert [await cache.answer(k, 1, gate.search) for k in ("a", "b", "c", "a")] == [
+        "old a",
+        "old b",
+        "old c",
+        "old a",
+    ]
+    await gate.started(1)
+    gate.release.set()
+    await cache.settle()
+    assert gate.calls == 3, "one refresh per stale answer, however often it was asked for"
+    assert gate.most_at_once == 1
+    assert {cache.get(k, 1) for k in ("a", "b", "c")} == {
+        ("answer 1", True),
+        ("answer 2", True),
+        ("answer 3", True),
+    }
