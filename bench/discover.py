@@ -83,8 +83,6 @@ async def build(admin: str, size: int) -> str:
     pool = make_pool(url, 2)
     await pool.open(wait=True)
     try:
-        import json
-
         await Importer(Repository(pool), utcnow).run(entries_of(json.loads(seed_file().read_text())))
     finally:
         await pool.close()
