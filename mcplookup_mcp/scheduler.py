@@ -124,6 +124,12 @@ class Scheduler:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        if self._leader and self._conn is not None and not self._conn.closed:
+            # Unlocked explicitly: closing the connection alone frees the lock only once the server
+            # process has exited, a moment later, and a replica asking meanwhile would be refused.
+            with contextlib.suppress(psycopg.Error, TimeoutError):
+                async with asyncio.timeout(LEADER_CHECK_SECONDS):
+                    await self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK_ID,))
         await self._drop_connection()
         self._leader = False
 

@@ -94,7 +94,10 @@ async def test_a_new_leader_takes_over_when_the_leaders_connection_closes(
     # The leader's session ends as it would when its process dies or the network drops it.
     pid = await first.backend_pid()
     with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # With a timeout the call waits until the backend has exited, and so released its locks; without
+        # one it only signals, and the next line could still find the lock held.
+        row = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
+        assert row == (True,)
     assert await first.try_lead() is False
     assert await second.try_lead() is True
     assert await first.try_lead() is False
