@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 
 class DnsRecord(BaseModel):
@@ -98,6 +98,14 @@ class DiscoverResult(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as cursor (same query, filters and sort) for the next page; null on the last"
     )
+    # A cached answer is sent many times and never changed: its JSON is encoded once.
+    _encoded: bytes | None = PrivateAttr(default=None)
+
+    def encoded(self) -> bytes:
+        """The answer as JSON (what REST sends), encoded at first use."""
+        if self._encoded is None:
+            self._encoded = self.model_dump_json().encode()
+        return self._encoded
 
 
 class CapabilityCount(BaseModel):

@@ -141,7 +141,8 @@ def routes(service: RegistryService) -> list[Route]:
             },
             lists=("capability", "capabilities", "exclude_capability", "exclude_capabilities"),
         )
-        return _json(await service.discover(data, transport="rest"))
+        answer = await service.discover(data, transport="rest")
+        return Response(answer.encoded(), media_type="application/json")
 
     async def capabilities(request: Request) -> Response:
         return _json(await service.discovery.browse_capabilities(_query(request, {"limit": "limit"})))

@@ -313,3 +313,15 @@ async def test_stale_answers_are_served_at_once_and_computed_again_one_at_a_time
         ("answer 2", True),
         ("answer 3", True),
     }
+
+
+async def test_a_cached_answer_is_encoded_once_and_sent_as_is(
+    db_url: str, replicas: tuple[RegistryService, RegistryService]
+) -> None:
+    replica, _ = replicas
+    add(db_url, "io.example/mailer", description="Send email")
+    answer = await replica.discover({"query": "email"}, transport="rest")
+    encoded = answer.encoded()
+    assert json.loads(encoded) == answer.model_dump(mode="json")
+    again = await replica.discover({"query": "email"}, transport="rest")
+    assert again is answer and again.encoded() is encoded
