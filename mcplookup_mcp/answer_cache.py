@@ -113,7 +113,7 @@ class AnswerCache(Generic[Answer]):
             except Exception as exc:
                 log.warning("stale answer not computed again", error=type(exc).__name__)
             finally:
-                del self._refreshes[flight]
+                self._refreshes.pop(flight, None)
 
         self._refreshes[flight] = asyncio.create_task(refresh())
 
