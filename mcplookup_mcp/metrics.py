@@ -54,7 +54,8 @@ REVERIFICATIONS = Counter(
 )
 DISCOVER_CACHE = Counter(
     "discover_cache_total",
-    "Discovery answers served from this replica's answer cache (hit) or computed (miss)",
+    "Discovery answers: fresh from this process's cache (hit), stale from it while computed again "
+    "(stale), computed (miss), or shared with a search already running (joined)",
     ("result",),
 )
 
