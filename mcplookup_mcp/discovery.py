@@ -33,6 +33,7 @@ from mcplookup_mcp.models import (
 )
 from mcplookup_mcp.repository import Repository, Row
 from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.shared_read import SharedRead
 
 DISCOVER_FIELDS = (
     "query",
@@ -98,6 +99,7 @@ class DiscoveryService:
             ANSWER_CACHE_ENTRIES,
             count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
         )
+        self._generation = SharedRead(self._read_generation)
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -158,11 +160,14 @@ class DiscoveryService:
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
-            async with self.repo.read() as q:
-                generation = await q.discovery_generation()
+            generation = await self._generation.get()
             result = await self.answers.answer(key, generation, lambda: self._search(plan))
         await self._count(transport, result.count, started)
         return result
+
+    async def _read_generation(self) -> int:
+        async with self.repo.read() as q:
+            return await q.discovery_generation()
 
     async def _search(self, plan: Plan) -> DiscoverResult:
         async with self.repo.read() as q:
