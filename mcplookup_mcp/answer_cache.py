@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 import structlog
 
+from mcplookup_mcp.shared_read import quietly_retrieved
+
 Answer = TypeVar("Answer")
 Flight = tuple[int, Hashable]
 
@@ -131,8 +133,7 @@ class AnswerCache(Generic[Answer]):
             return answer
         self._count("miss")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        # Waiters re-raise an error themselves; without one it must not be reported as never retrieved.
-        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+        future.add_done_callback(quietly_retrieved)
         self._in_flight[flight] = future
         try:
             answer = await compute()

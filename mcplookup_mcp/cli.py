@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from mcplookup_mcp.settings import ConfigError, Settings, load_settings
+from mcplookup_mcp.settings import MAX_WORKERS, ConfigError, Settings, load_settings
 
 
 def _database_url(settings: Settings) -> str:
@@ -25,8 +25,8 @@ def _database_url(settings: Settings) -> str:
 
 
 def _worker_count(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= 64:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes from 1 to 64")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes from 1 to {MAX_WORKERS}")
     return int(raw)
 
 

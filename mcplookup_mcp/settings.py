@@ -18,6 +18,7 @@ import platformdirs
 
 ENVIRONMENTS = ("production", "staging", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_WORKERS = 64  # serve --workers and MCPLOOKUP_WORKERS
 
 
 class ConfigError(ValueError):
@@ -236,7 +237,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         probe_allow_cidrs=cidrs,
         rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
-        workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, 64),
+        workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
         probe_ports=_ports(env, mode == "production"),

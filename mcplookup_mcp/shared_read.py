@@ -16,8 +16,9 @@ from typing import Any, Generic, TypeVar
 Value = TypeVar("Value")
 
 
-def _retrieved(done: asyncio.Future[Any]) -> None:
-    # The callers re-raise an error themselves; without one it must not be reported as never retrieved.
+def quietly_retrieved(done: asyncio.Future[Any]) -> None:
+    """A done-callback for a future that several callers await: each re-raises its error itself, and
+    when none is left waiting the error must not be reported as never retrieved."""
     if not done.cancelled():
         done.exception()
 
@@ -33,7 +34,7 @@ class SharedRead(Generic[Value]):
         if self._busy:
             if self._next is None:
                 self._next = asyncio.get_running_loop().create_future()
-                self._next.add_done_callback(_retrieved)
+                self._next.add_done_callback(quietly_retrieved)
             return await asyncio.shield(self._next)
         self._busy = True
         try:
