@@ -228,18 +228,23 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-async def service(db_url: str, settings: Settings) -> AsyncIterator[RegistryService]:
-    pool = make_pool(db_url, 4)
+async def open_service(db_url: str, settings: Settings, pool_size: int = 4) -> RegistryService:
+    """A RegistryService on a pool of its own, as each replica holds one (close it with repo.close())."""
+    pool = make_pool(db_url, pool_size)
     await pool.open(wait=True)
-    svc = RegistryService(
+    return RegistryService(
         Repository(pool),
         settings,
         make_resolver(list(settings.dns_nameservers), settings.dns_timeout),
         RateLimiter(settings.rate_limit_per_minute),
     )
+
+
+@pytest.fixture
+async def service(db_url: str, settings: Settings) -> AsyncIterator[RegistryService]:
+    svc = await open_service(db_url, settings)
     yield svc
-    await pool.close()
+    await svc.repo.close()
 
 
 @dataclass

@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
+from conftest import open_service
+from hand_driven import HandDriven
 from prometheus_client import REGISTRY
 from test_discovery import SEED, add, sql
 
 from mcplookup_mcp.answer_cache import AnswerCache
-from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.importer import Importer, entries_of
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.service import RegistryService, utcnow
 from mcplookup_mcp.settings import Settings, load_settings
 
@@ -72,22 +71,11 @@ def counted(result: str) -> float:
     return REGISTRY.get_sample_value("discover_cache_total", {"result": result}) or 0.0
 
 
-async def _replica(db_url: str, settings: Settings) -> RegistryService:
-    pool = make_pool(db_url, 2)
-    await pool.open(wait=True)
-    return RegistryService(
-        Repository(pool),
-        settings,
-        make_resolver(list(settings.dns_nameservers), settings.dns_timeout),
-        RateLimiter(settings.rate_limit_per_minute),
-    )
-
-
 @pytest.fixture
 async def replicas(db_url: str, settings: Settings) -> AsyncIterator[tuple[RegistryService, RegistryService]]:
     """Two replicas on one database, each with its own cache."""
-    first = await _replica(db_url, settings)
-    second = await _replica(db_url, settings)
+    first = await open_service(db_url, settings, 2)
+    second = await open_service(db_url, settings, 2)
     yield first, second
     for replica in (first, second):
         await replica.repo.close()
@@ -177,7 +165,7 @@ async def test_pages_and_filters_are_cached_apart(
 async def test_what_the_prober_writes_shows_once_the_answer_is_computed_again(
     db_url: str, settings: Settings
 ) -> None:
-    replica = await _replica(db_url, replace(settings, discover_cache_seconds=0.3))
+    replica = await open_service(db_url, replace(settings, discover_cache_seconds=0.3), 2)
     try:
         add(db_url, "io.example/mailer", description="Send email", health_status="healthy")
         healthy = {"query": "email", "healthy_only": True}
@@ -205,7 +193,7 @@ async def test_what_the_prober_writes_shows_once_the_answer_is_computed_again(
 
 
 async def test_with_the_cache_off_every_search_runs(db_url: str, settings: Settings) -> None:
-    replica = await _replica(db_url, replace(settings, discover_cache_seconds=0))
+    replica = await open_service(db_url, replace(settings, discover_cache_seconds=0), 2)
     try:
         add(db_url, "io.example/mailer", description="Send email")
         hits, misses = counted("hit"), counted("miss")
@@ -231,87 +219,57 @@ async def test_concurrent_askers_of_one_question_share_one_search(
     assert counted("joined") == joined + 7
 
 
-class Gate:
-    """Stands in for the SQL search so the order of events can be set by hand (pure logic)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.running = 0
-        self.most_at_once = 0
-        self.release = asyncio.Event()
-        self.error: Exception | None = None
-        self._entered = asyncio.Condition()
-
-    async def started(self, calls: int) -> None:
-        async with self._entered:
-            await self._entered.wait_for(lambda: self.calls >= calls)
-
-    async def search(self) -> str:
-        async with self._entered:
-            self.calls += 1
-            self.running += 1
-            self.most_at_once = max(self.most_at_once, self.running)
-            self._entered.notify_all()
-        try:
-            await self.release.wait()
-            if self.error is not None:
-                raise self.error
-            return f"answer {self.calls}"
-        finally:
-            self.running -= 1
-
-
 async def test_when_the_first_asker_goes_away_a_waiter_runs_the_search_itself() -> None:
-    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=Ticks())
-    gate = Gate()
-    first = asyncio.create_task(cache.answer("q", 1, gate.search))
-    await gate.started(1)
-    waiter = asyncio.create_task(cache.answer("q", 1, gate.search))
+    cache: AnswerCache[int] = AnswerCache(ttl=10, entries=10, clock=Ticks())
+    search = HandDriven()
+    first = asyncio.create_task(cache.answer("q", 1, search))
+    await search.until_started(1)
+    waiter = asyncio.create_task(cache.answer("q", 1, search))
     await asyncio.sleep(0)
     first.cancel()
-    await gate.started(2)
-    gate.release.set()
-    assert await waiter == "answer 2"
+    await search.until_started(2)
+    search.release.set()
+    assert await waiter == 2
     assert first.cancelled()
-    assert cache.get("q", 1) == ("answer 2", True)
+    assert cache.get("q", 1) == (2, True)
 
 
 async def test_a_failed_search_fails_its_waiters_too_and_stores_nothing() -> None:
-    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=Ticks())
-    gate = Gate()
-    gate.error = RuntimeError("the database went away")
-    tasks = [asyncio.create_task(cache.answer("q", 1, gate.search)) for _ in range(3)]
-    await gate.started(1)
+    cache: AnswerCache[int] = AnswerCache(ttl=10, entries=10, clock=Ticks())
+    search = HandDriven()
+    search.error = RuntimeError("the database went away")
+    tasks = [asyncio.create_task(cache.answer("q", 1, search)) for _ in range(3)]
+    await search.until_started(1)
     await asyncio.sleep(0)
-    gate.release.set()
+    search.release.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert [str(o) for o in outcomes] == ["the database went away"] * 3
-    assert gate.calls == 1 and len(cache) == 0
+    assert search.started == 1 and len(cache) == 0
 
 
 async def test_stale_answers_are_served_at_once_and_computed_again_one_at_a_time() -> None:
     ticks = Ticks()
-    cache: AnswerCache[str] = AnswerCache(ttl=10, entries=10, clock=ticks)
+    cache: AnswerCache[int | str] = AnswerCache(ttl=10, entries=10, clock=ticks)
     for key in ("a", "b", "c"):
         cache.get(key, 1)
         cache.put(key, 1, f"old {key}")
     ticks.now += 10
-    gate = Gate()
-    assert [await cache.answer(k, 1, gate.search) for k in ("a", "b", "c", "a")] == [
+    search = HandDriven()
+    assert [await cache.answer(k, 1, search) for k in ("a", "b", "c", "a")] == [
         "old a",
         "old b",
         "old c",
         "old a",
     ]
-    await gate.started(1)
-    gate.release.set()
+    await search.until_started(1)
+    search.release.set()
     await cache.settle()
-    assert gate.calls == 3, "one refresh per stale answer, however often it was asked for"
-    assert gate.most_at_once == 1
+    assert search.started == 3, "one refresh per stale answer, however often it was asked for"
+    assert search.most_at_once == 1
     assert {cache.get(k, 1) for k in ("a", "b", "c")} == {
-        ("answer 1", True),
-        ("answer 2", True),
-        ("answer 3", True),
+        (1, True),
+        (2, True),
+        (3, True),
     }
 
 

@@ -6,41 +6,26 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hand_driven import HandDriven
 
 from mcplookup_mcp.shared_read import SharedRead
 
 
-class Reads:
-    """Each read returns how many reads have started so far, once released."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.release = asyncio.Event()
-        self.error: Exception | None = None
-        self._changed = asyncio.Condition()
-
-    async def read(self) -> int:
-        async with self._changed:
-            self.started += 1
-            number = self.started
-            self._changed.notify_all()
-        await self.release.wait()
-        if self.error is not None:
-            raise self.error
-        return number
-
-    async def until_started(self, reads: int) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.started >= reads)
+async def running_with_waiters(
+    waiting: int,
+) -> tuple[HandDriven, SharedRead[int], asyncio.Task[int], list[asyncio.Task[int]]]:
+    """A read under way for a first caller, and `waiting` callers who asked after it began."""
+    reads = HandDriven()
+    shared = SharedRead(reads)
+    first = asyncio.create_task(shared.get())
+    await reads.until_started(1)
+    later = [asyncio.create_task(shared.get()) for _ in range(waiting)]
+    await asyncio.sleep(0)
+    return reads, shared, first, later
 
 
 async def test_callers_during_a_read_share_the_next_one() -> None:
-    reads = Reads()
-    shared = SharedRead(reads.read)
-    first = asyncio.create_task(shared.get())
-    await reads.until_started(1)
-    later = [asyncio.create_task(shared.get()) for _ in range(5)]
-    await asyncio.sleep(0)
+    reads, _, first, later = await running_with_waiters(5)
     assert reads.started == 1, "nobody joins a read that began before they asked"
     reads.release.set()
     assert await first == 1
@@ -49,19 +34,14 @@ async def test_callers_during_a_read_share_the_next_one() -> None:
 
 
 async def test_an_idle_caller_reads_at_once() -> None:
-    reads = Reads()
+    reads = HandDriven()
     reads.release.set()
-    shared = SharedRead(reads.read)
+    shared = SharedRead(reads)
     assert [await shared.get() for _ in range(3)] == [1, 2, 3]
 
 
 async def test_a_failed_read_fails_everyone_who_shared_it_and_the_next_caller_reads_again() -> None:
-    reads = Reads()
-    shared = SharedRead(reads.read)
-    first = asyncio.create_task(shared.get())
-    await reads.until_started(1)
-    later = [asyncio.create_task(shared.get()) for _ in range(3)]
-    await asyncio.sleep(0)
+    reads, shared, first, later = await running_with_waiters(3)
     reads.error = RuntimeError("the database went away")
     reads.release.set()
     with pytest.raises(RuntimeError):
@@ -73,12 +53,7 @@ async def test_a_failed_read_fails_everyone_who_shared_it_and_the_next_caller_re
 
 
 async def test_a_caller_that_goes_away_does_not_strand_the_others() -> None:
-    reads = Reads()
-    shared = SharedRead(reads.read)
-    first = asyncio.create_task(shared.get())
-    await reads.until_started(1)
-    waiting = asyncio.create_task(shared.get())
-    await asyncio.sleep(0)
+    reads, _, first, (waiting,) = await running_with_waiters(1)
     first.cancel()
     await reads.until_started(2)
     reads.release.set()
