@@ -22,11 +22,19 @@ function request()
    if kind == "rest" then
       return wrk.format("GET", line)
    end
-   return wrk.format("POST", "/mcp", {
+   local headers = {
       ["Content-Type"] = "application/json",
       ["Accept"] = "application/json, text/event-stream",
-      ["MCP-Protocol-Version"] = "2025-06-18",
-   }, line)
+   }
+   if kind == "mcp" then
+      -- The per-request revision: the version, method and tool name ride in headers as well as the body.
+      headers["MCP-Protocol-Version"] = "2026-07-28"
+      headers["Mcp-Method"] = "tools/call"
+      headers["Mcp-Name"] = "discover_servers"
+   else
+      headers["MCP-Protocol-Version"] = "2025-06-18"
+   end
+   return wrk.format("POST", "/mcp", headers, line)
 end
 
 function done(summary, latency, requests)

@@ -7,8 +7,10 @@ to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup s
 process; the clients run on the same machine, so their CPU cost is in the figures too.
 
 Drivers: `wrk` (the default when wrk is installed) keeps 16 connections busy from one small C process,
-sending GET /api/v1/discover or a JSON-RPC tools/call POSTed to /mcp, as any MCP client does in
-stateless mode; `python` runs httpx clients and the MCP SDK's own client in this process, which costs
+sending GET /api/v1/discover or a JSON-RPC tools/call POSTed to /mcp. `mcp` is the protocol revision
+2026-07-28, one self-contained request per POST, which the SDK's own client uses by default against
+this server; `mcp-legacy` is the 2025-06-18 revision posted without a session, as older clients do in
+stateless mode. `python` runs httpx clients and the MCP SDK's own client in this process, which costs
 the machine far more CPU per request than the server does. Every request is sent once and checked
 before the timed run.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import re
@@ -131,6 +134,16 @@ def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess
     raise RuntimeError("the server did not become ready")
 
 
+MODERN_VERSION = "2026-07-28"
+LEGACY_VERSION = "2025-06-18"
+# What the SDK's own client puts in every request of the per-request protocol revision.
+MODERN_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+    "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "0"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
 async def _rest_client(base: str, stop: float, index: int, out: list[float]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         i = index
@@ -143,10 +156,12 @@ async def _rest_client(base: str, stop: float, index: int, out: list[float]) -> 
             out.append(time.perf_counter() - t)
 
 
-async def _mcp_client(base: str, stop: float, index: int, out: list[float]) -> None:
+async def _mcp_client(
+    base: str, stop: float, index: int, out: list[float], *, mode: str = MODERN_VERSION
+) -> None:
     from mcp.client.client import Client
 
-    async with Client(f"{base}/mcp") as client:
+    async with Client(f"{base}/mcp", mode=mode) as client:
         i = index
         while time.perf_counter() < stop:
             q = QUERIES[i % len(QUERIES)]
@@ -160,32 +175,34 @@ async def _mcp_client(base: str, stop: float, index: int, out: list[float]) -> N
 def _requests(kind: str) -> list[str]:
     if kind == "rest":
         return ["/api/v1/discover?" + urlencode({"q": q, "limit": 10}) for q in QUERIES]
-    return [
-        json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": i,
-                "method": "tools/call",
-                "params": {"name": "discover_servers", "arguments": {"query": q, "limit": 10}},
-            }
-        )
-        for i, q in enumerate(QUERIES)
-    ]
+    lines = []
+    for i, q in enumerate(QUERIES):
+        params: dict[str, Any] = {"name": "discover_servers", "arguments": {"query": q, "limit": 10}}
+        if kind == "mcp":
+            params["_meta"] = MODERN_META
+        lines.append(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}))
+    return lines
+
+
+def _mcp_headers(kind: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if kind == "mcp":
+        return headers | {
+            "MCP-Protocol-Version": MODERN_VERSION,
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": "discover_servers",
+        }
+    return headers | {"MCP-Protocol-Version": LEGACY_VERSION}
 
 
 def _check(kind: str, base: str, lines: list[str]) -> None:
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": "2025-06-18",
-    }
     with httpx.Client(base_url=base, timeout=30) as http:
         for line in lines:
             if kind == "rest":
                 response = http.get(line)
                 response.raise_for_status()
             else:
-                response = http.post("/mcp", content=line, headers=headers)
+                response = http.post("/mcp", content=line, headers=_mcp_headers(kind))
                 response.raise_for_status()
                 if response.json()["result"]["isError"]:
                     raise RuntimeError(f"discover_servers failed: {response.text[:300]}")
@@ -224,7 +241,12 @@ def load_wrk(kind: str, base: str, clients: int, seconds: float) -> dict[str, An
 
 
 async def load(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
-    runner = _rest_client if kind == "rest" else _mcp_client
+    runners = {
+        "rest": _rest_client,
+        "mcp": _mcp_client,
+        "mcp-legacy": functools.partial(_mcp_client, mode="legacy"),
+    }
+    runner = runners[kind]
     warm: list[float] = []
     await asyncio.gather(*(runner(base, time.perf_counter() + 2, i, warm) for i in range(clients)))
     samples: list[float] = []
@@ -244,7 +266,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--transports", nargs="+", default=["rest", "mcp"], choices=["rest", "mcp"])
+    parser.add_argument(
+        "--transports",
+        nargs="+",
+        default=["rest", "mcp", "mcp-legacy"],
+        choices=["rest", "mcp", "mcp-legacy"],
+    )
     parser.add_argument(
         "--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
@@ -272,7 +299,7 @@ def main() -> int:
                 else:
                     r = asyncio.run(load(kind, base, args.clients, args.seconds))
                 print(
-                    f"{size:>9,} servers  {kind:4}  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
+                    f"{size:>9,} servers  {kind:10}  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
                     f"p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  ({r['n']} requests)",
                     flush=True,
                 )
