@@ -6,6 +6,7 @@ arguments, chooses the query shape, and encodes and checks cursors.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -94,6 +95,7 @@ class DiscoveryService:
         self._cursor_key = hashlib.sha256(secret.encode()).digest()
         self._events: list[tuple[str, int, float, datetime]] = []
         self._events_since = 0.0
+        self._writing: asyncio.Task[None] | None = None
         self.answers: AnswerCache[DiscoverResult] = AnswerCache(
             settings.discover_cache_seconds,
             ANSWER_CACHE_ENTRIES,
@@ -162,7 +164,7 @@ class DiscoveryService:
             # read, so an answer can only be stored under an older generation than its data, never a newer.
             generation = await self._generation.get()
             result = await self.answers.answer(key, generation, lambda: self._search(plan))
-        await self._count(transport, result.count, started)
+        self._count(transport, result.count, started)
         return result
 
     async def _read_generation(self) -> int:
@@ -195,13 +197,15 @@ class DiscoveryService:
             next_cursor=next_cursor,
         )
 
-    async def _count(self, transport: str, result_count: int, started: float) -> None:
+    def _count(self, transport: str, result_count: int, started: float) -> None:
         finished = time.perf_counter()
         if not self._events:
             self._events_since = finished
         self._events.append((transport, result_count, (finished - started) * 1000, datetime.now(UTC)))
-        if len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS:
-            await self.flush_events()
+        due = len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS
+        # Written beside the searches, never by one: no answer waits for a statistics write.
+        if due and (self._writing is None or self._writing.done()):
+            self._writing = asyncio.create_task(self.flush_events())
 
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
         validation.reject_unknown(data, ("limit",))
@@ -224,6 +228,9 @@ class DiscoveryService:
     async def flush_events(self) -> None:
         """Write the counted searches (also called periodically and at shutdown). A failed write drops them:
         the counts feed statistics only and must never fail a search."""
+        writing = self._writing
+        if writing is not None and writing is not asyncio.current_task():
+            await asyncio.shield(writing)
         events, self._events = self._events, []
         if not events:
             return
