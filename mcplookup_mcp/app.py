@@ -26,6 +26,7 @@ from mcplookup_mcp import __version__
 from mcplookup_mcp.discovery import EVENT_FLUSH_SECONDS as DISCOVERY_EVENTS_FLUSH_SECONDS
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
+from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
 from mcplookup_mcp.mcp_tools import build_mcp
 from mcplookup_mcp.metrics import (
     HTTP_DURATION,
@@ -122,17 +123,20 @@ def create_app(
     owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
     mcp = build_mcp(service, monitor)
-    mcp_app = mcp.streamable_http_app(
+    transport_security = TransportSecuritySettings(
+        # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
+        enable_dns_rebinding_protection="*" not in settings.allowed_hosts,
+        allowed_hosts=list(settings.allowed_hosts),
+        allowed_origins=list(settings.allowed_origins),
+    )
+    mcp_app: ASGIApp = mcp.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=True,
         json_response=True,
-        transport_security=TransportSecuritySettings(
-            # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
-            enable_dns_rebinding_protection="*" not in settings.allowed_hosts,
-            allowed_hosts=list(settings.allowed_hosts),
-            allowed_origins=list(settings.allowed_origins),
-        ),
+        transport_security=transport_security,
     )
+    if settings.mcp_fast_path:
+        mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
     openapi_doc = build_openapi(mcp)
 
     async def health(_: Request) -> Response:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
@@ -48,6 +49,33 @@ class RegistryMCPServer(MCPServer):
     """Refuses arguments a tool does not declare (the SDK would ignore them) and counts outcomes."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        return await self._checked(
+            name, arguments, lambda: super(RegistryMCPServer, self).call_tool(name, arguments, context)
+        )
+
+    async def call_tool_unconverted(self, name: str, arguments: dict[str, Any]) -> Any:
+        """What the tool returns, before the SDK turns it into a CallToolResult; errors as call_tool."""
+        context: Context = Context(mcp_server=self)
+        return await self._checked(
+            name,
+            arguments,
+            lambda: self._tool_manager.call_tool(name, arguments, context, convert_result=False),
+        )
+
+    def tool_for(self, name: str) -> Tool:
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            raise KeyError(name)
+        return tool
+
+    def cache_hint(self, method: str) -> Any:
+        return self._lowlevel_server.cache_hints.get(method)
+
+    @property
+    def server_info_stamp(self) -> dict[str, Any]:
+        return self._lowlevel_server.server_info_stamp
+
+    async def _checked(self, name: str, arguments: dict[str, Any], call: Callable[[], Awaitable[Any]]) -> Any:
         tool = self._tool_manager.get_tool(name)
         if tool is not None:
             accepted = sorted(tool.parameters.get("properties", {}))
@@ -58,7 +86,7 @@ class RegistryMCPServer(MCPServer):
                     f"{name} does not take {', '.join(unknown)}; its arguments are: {', '.join(accepted)}"
                 )
         try:
-            return await super().call_tool(name, arguments, context)
+            return await call()
         except ToolError as exc:
             if not isinstance(exc.__cause__, ValidationError):
                 raise
@@ -97,7 +125,7 @@ def _api_key(ctx: Context) -> str | None:
     return keys.bearer_token(headers.get("authorization"))
 
 
-def build_mcp(service: RegistryService, monitor: HealthMonitor) -> MCPServer:
+def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPServer:
     mcp = RegistryMCPServer(
         name="mcplookup",
         title="MCPLookup",

@@ -35,6 +35,11 @@ VERIFICATION_FAILURES = Counter(
     "verification_failures_total", "Domain verifications that did not succeed, by reason", ("reason",)
 )
 MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
+MCP_FAST_PATH = Counter(
+    "mcp_fast_path_total",
+    "discover_servers calls answered directly (served) or handed to the SDK after a closer look (declined)",
+    ("result",),
+)
 # Read from the database at scrape time: across worker processes the latest reading is the true one.
 TOTAL_REGISTERED_SERVERS = Gauge(
     "total_registered_servers", "Listed servers (active), refreshed on scrape", multiprocess_mode="mostrecent"

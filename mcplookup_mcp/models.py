@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -98,14 +99,19 @@ class DiscoverResult(BaseModel):
     next_cursor: str | None = Field(
         None, description="Pass as cursor (same query, filters and sort) for the next page; null on the last"
     )
-    # A cached answer is sent many times and never changed: its JSON is encoded once.
-    _encoded: bytes | None = PrivateAttr(default=None)
+    # A cached answer is sent many times and never changed: each wire form is encoded once.
+    _encodings: dict[str, bytes] = PrivateAttr(default_factory=dict)
 
     def encoded(self) -> bytes:
         """The answer as JSON (what REST sends), encoded at first use."""
-        if self._encoded is None:
-            self._encoded = self.model_dump_json().encode()
-        return self._encoded
+        return self.encoded_as("json", lambda answer: answer.model_dump_json().encode())
+
+    def encoded_as(self, form: str, encode: Callable[[DiscoverResult], bytes]) -> bytes:
+        """The answer in a named wire form, encoded by `encode` at first use."""
+        found = self._encodings.get(form)
+        if found is None:
+            found = self._encodings[form] = encode(self)
+        return found
 
 
 class CapabilityCount(BaseModel):

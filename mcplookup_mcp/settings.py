@@ -67,6 +67,7 @@ class Settings:
     mock_dns_verification: bool = False
     cursor_secret: str = ""
     discover_cache_seconds: float = 15.0
+    mcp_fast_path: bool = True
     workers: int = 1
 
     @property
@@ -239,6 +240,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
+        mcp_fast_path=_bool(env, "MCPLOOKUP_MCP_FAST_PATH", True),
         trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
         probe_ports=_ports(env, mode == "production"),
         probe_interval_seconds=_number(env, "MCPLOOKUP_PROBE_INTERVAL_SECONDS", 300.0, 10.0, 86400.0),

@@ -1,0 +1,186 @@
+"""A direct path for the one MCP call agents make most: `tools/call` of `discover_servers`.
+
+The SDK answers every MCP request through its whole pipeline: envelope models, middleware, and three
+conversions of the tool's answer (indented text, structured content, the JSON-RPC reply). For a cached
+discovery answer that is about five times the work of the search itself. This path answers a plain,
+well-formed `discover_servers` call itself: it runs the same tool (same argument checks, same error
+texts, same service call) and encodes the reply once per answer and protocol revision, built by the
+SDK's own conversion and result sieve. Anything else, or anything it is unsure of, it hands to the SDK
+untouched: other methods, batches, notifications, sessions, `Mcp-Param-*` headers, a failed header or
+envelope check, a body over 64 KiB. Tests compare its replies with the SDK's for the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.streamable_http import check_accept_headers
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.inbound import (
+    MCP_PARAM_HEADER_PREFIX,
+    InboundModernRoute,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+)
+from mcp.types import CallToolResult, TextContent
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+    SERVER_INFO_META_KEY,
+)
+from mcp_types import methods as mcp_methods
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcplookup_mcp.mcp_tools import RegistryMCPServer
+from mcplookup_mcp.metrics import MCP_FAST_PATH
+from mcplookup_mcp.models import DiscoverResult
+
+log = structlog.get_logger("mcplookup.mcp")
+
+TOOL = "discover_servers"
+MAX_BODY = 64 * 1024
+_PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower().encode()
+_ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
+_PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
+_META_KEYS = frozenset({PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY})
+
+
+class DiscoverFastPath:
+    """ASGI app in front of the SDK's streamable-HTTP app (stateless, JSON replies)."""
+
+    def __init__(self, sdk_app: ASGIApp, mcp: RegistryMCPServer, security: TransportSecuritySettings) -> None:
+        self.sdk_app = sdk_app
+        self.mcp = mcp
+        self.security = TransportSecurityMiddleware(security)
+        tool = mcp.tool_for(TOOL)
+        self.convert = tool.fn_metadata.convert_result
+        # A tool that reads its request context, or cache hints on tools/call, need the SDK's pipeline.
+        self.enabled = tool.context_kwarg is None and mcp.cache_hint("tools/call") is None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        version = self._version_if_eligible(scope) if self.enabled else None
+        if version is None:
+            await self.sdk_app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if await self.security.validate_request(request, is_post=True) is not None:
+            await self._decline(scope, receive, send)
+            return
+        if not check_accept_headers(request)[0]:
+            await self._decline(scope, receive, send)
+            return
+        body = await request.body()
+        call = _parse(body, version, request)
+        if call is None:
+            await self._decline(scope, _replay(body, receive), send)
+            return
+        request_id, arguments = call
+        try:
+            answer = await self.mcp.call_tool_unconverted(TOOL, arguments)
+        except ToolError as exc:
+            if isinstance(exc, UnexpectedToolError):
+                log.error("tool crashed", tool=TOOL, error=type(exc.__cause__).__name__)
+            result = self._wire(
+                CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True), version
+            )
+        else:
+            if isinstance(answer, DiscoverResult):
+                result = answer.encoded_as(f"mcp {version}", lambda a: self._wire(self.convert(a), version))
+            else:
+                result = self._wire(self.convert(answer), version)
+        MCP_FAST_PATH.labels(result="served").inc()
+        reply = b'{"jsonrpc":"2.0","id":' + json.dumps(request_id).encode() + b',"result":' + result + b"}"
+        await Response(reply, media_type="application/json")(scope, receive, send)
+
+    async def _decline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        MCP_FAST_PATH.labels(result="declined").inc()
+        await self.sdk_app(scope, receive, send)
+
+    def _version_if_eligible(self, scope: Scope) -> str | None:
+        """The protocol revision of a POST that may be a discover_servers call, judged on headers alone."""
+        if scope["method"] != "POST":
+            return None
+        version = method = name = length = None
+        for key, value in scope["headers"]:
+            if key == b"mcp-protocol-version":
+                version = value.decode("latin-1")
+            elif key == b"mcp-method":
+                method = value
+            elif key == b"mcp-name":
+                name = value
+            elif key == b"content-length":
+                length = value
+            elif key == b"mcp-session-id" or key.startswith(_PARAM_PREFIX):
+                return None
+        if length is None or not length.isdigit() or int(length) > MAX_BODY:
+            return None
+        if version in MODERN_PROTOCOL_VERSIONS:
+            return version if method == b"tools/call" and name == TOOL.encode() else None
+        return version if version in HANDSHAKE_PROTOCOL_VERSIONS else None
+
+    def _wire(self, result: BaseModel, version: str) -> bytes:
+        """The result object as the SDK's runner puts it on the wire for this revision."""
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        dumped = mcp_methods.serialize_server_result("tools/call", version, dumped)
+        if version in MODERN_PROTOCOL_VERSIONS:
+            dumped["_meta"] = {
+                **(dumped.get("_meta") or {}),
+                SERVER_INFO_META_KEY: self.mcp.server_info_stamp,
+            }
+        return json.dumps(dumped, separators=(",", ":")).encode()
+
+
+def _parse(body: bytes, version: str, request: Request) -> tuple[int | str, dict[str, Any]] | None:
+    """The request id and arguments of a single, plain discover_servers call; None for anything else."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(decoded, dict) or not decoded.keys() <= _ENVELOPE_KEYS:
+        return None
+    request_id, params = decoded.get("id"), decoded.get("params")
+    if decoded.get("jsonrpc") != "2.0" or decoded.get("method") != "tools/call":
+        return None
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        return None
+    if not isinstance(params, dict) or not params.keys() <= _PARAM_KEYS or params.get("name") != TOOL:
+        return None
+    arguments = params.get("arguments", {})
+    if not isinstance(arguments, dict):
+        return None
+    if version in MODERN_PROTOCOL_VERSIONS:
+        if find_duplicated_routing_header(request.headers.items()) is not None:
+            return None
+        verdict = classify_inbound_request(decoded, headers=dict(request.headers))
+        # Only the envelope itself: a progress token or any other metadata takes the SDK's path.
+        if not isinstance(verdict, InboundModernRoute) or not params["_meta"].keys() <= _META_KEYS:
+            return None
+    elif "_meta" in params:
+        return None
+    try:
+        mcp_methods.validate_client_request("tools/call", version, params)
+    except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
+        return None
+    return request_id, arguments
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands the SDK the body already read, then the real channel."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

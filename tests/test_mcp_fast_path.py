@@ -1,0 +1,205 @@
+"""The direct discover_servers path answers exactly as the SDK does, and hands everything else to the SDK."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from conftest import LiveServer, mcp_client
+from mcp.client.client import Client
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from prometheus_client import REGISTRY
+from test_discovery import add, import_seed
+from test_registration_flow import structured
+
+from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.settings import Settings
+
+MODERN = MODERN_PROTOCOL_VERSIONS[-1]
+VERSIONS = [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
+ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+
+
+def served() -> float:
+    return REGISTRY.get_sample_value("mcp_fast_path_total", {"result": "served"}) or 0.0
+
+
+def declined() -> float:
+    return REGISTRY.get_sample_value("mcp_fast_path_total", {"result": "declined"}) or 0.0
+
+
+def call(
+    arguments: Any, version: str, *, request_id: Any = 1, tool: str = "discover_servers", **params: Any
+) -> tuple[bytes, dict[str, str]]:
+    """A tools/call body and headers as a client of that protocol revision sends them."""
+    body_params: dict[str, Any] = {"name": tool, "arguments": arguments} | params
+    headers = {
+        "content-type": "application/json",
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": version,
+    }
+    if version in MODERN_PROTOCOL_VERSIONS:
+        body_params.setdefault("_meta", ENVELOPE)
+        headers |= {"mcp-method": "tools/call", "mcp-name": tool}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": body_params}
+    return json.dumps(body).encode(), headers
+
+
+@pytest.fixture
+async def pair(
+    service: RegistryService, make_live: Callable[..., LiveServer], settings: Settings
+) -> tuple[str, str]:
+    """Two replicas on one database with the seed imported: the direct path on, and off."""
+    await import_seed(service)
+    direct = make_live(settings)
+    sdk_only = make_live(dataclasses.replace(settings, mcp_fast_path=False))
+    return direct.base_url, sdk_only.base_url
+
+
+async def both(pair: tuple[str, str], body: bytes, headers: dict[str, str]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(timeout=20) as http:
+        return [await http.post(f"{base}/mcp", content=body, headers=headers) for base in pair]
+
+
+def same_answer(direct: httpx.Response, sdk: httpx.Response) -> None:
+    assert direct.status_code == sdk.status_code, (direct.text[:300], sdk.text[:300])
+    assert direct.headers["content-type"] == sdk.headers["content-type"]
+    assert direct.json() == sdk.json()
+
+
+CALLS: list[dict[str, Any]] = [
+    {"query": "todo list"},
+    {"query": "I need to manage my google calendar events", "limit": 3},
+    {"query": "kubernets", "verified_only": False, "include_pending": True},
+    {"query": "zzqx wholly unknown words"},
+    {"query": "", "sort": "name", "limit": 5},
+    {"query": "émail & | ! : * ( ) ' % _ \\ 日本語"},
+    {"query": "postgres", "capabilities": ["database"], "capability_match": "any"},
+]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_answers_match_the_sdk_for_every_revision(pair: tuple[str, str], version: str) -> None:
+    before = served()
+    for index, arguments in enumerate(CALLS):
+        direct, sdk = await both(pair, *call(arguments, version, request_id=f"req-{index}"))
+        same_answer(direct, sdk)
+        assert direct.json()["id"] == f"req-{index}"
+        assert direct.json()["result"]["isError"] is False
+    assert served() - before == len(CALLS)
+
+
+async def test_pages_and_errors_match_the_sdk(pair: tuple[str, str]) -> None:
+    first, _ = await both(pair, *call({"query": "database", "limit": 2}, MODERN))
+    cursor = first.json()["result"]["structuredContent"]["next_cursor"]
+    assert cursor
+    before = served()
+    cases: list[dict[str, Any]] = [
+        {"query": "database", "limit": 2, "cursor": cursor},
+        {"query": "database", "limit": 2, "cursor": cursor[:-3] + "abc"},
+        {"query": "other words", "limit": 2, "cursor": cursor},
+        {"query": "x", "limit": 0},
+        {"query": "x", "limit": "ten"},
+        {"query": "x", "sort_by": "name"},
+        {"query": "x", "min_trust_score": 101},
+        {"query": "x", "sort": "popularity"},
+        {"query": "x" * 600},
+    ]
+    for version in (MODERN, HANDSHAKE_PROTOCOL_VERSIONS[-1]):
+        for arguments in cases:
+            direct, sdk = await both(pair, *call(arguments, version, request_id=7))
+            same_answer(direct, sdk)
+    tampered, _ = await both(pair, *call(cases[1], MODERN))
+    assert tampered.json()["result"]["isError"] is True
+    assert "cursor" in tampered.json()["result"]["content"][0]["text"]
+    assert served() - before == 2 * len(cases) + 1
+
+
+async def test_anything_unusual_is_left_to_the_sdk(pair: tuple[str, str]) -> None:
+    """Each case either fails a header or envelope check or asks for more than the direct path does."""
+    plain_body, plain_headers = call({"query": "todo"}, MODERN)
+    modern_with = json.loads(plain_body)
+    cases: list[tuple[bytes, dict[str, str]]] = [
+        # a progress token rides in _meta
+        call({"query": "todo"}, MODERN, _meta=ENVELOPE | {"progressToken": "p1"}),
+        # the envelope's version disagrees with the header
+        call(
+            {"query": "todo"},
+            MODERN,
+            _meta=ENVELOPE | {"io.modelcontextprotocol/protocolVersion": "2099-01-01"},
+        ),
+        # the envelope lacks client capabilities
+        call({"query": "todo"}, MODERN, _meta={"io.modelcontextprotocol/protocolVersion": MODERN}),
+        # a batch
+        (json.dumps([modern_with]).encode(), plain_headers),
+        # not JSON
+        (b'{"jsonrpc": "2.0", "id": 1, ', plain_headers),
+        # a boolean id
+        (json.dumps(modern_with | {"id": True}).encode(), plain_headers),
+        # arguments that are not an object
+        (
+            json.dumps(modern_with | {"params": modern_with["params"] | {"arguments": ["todo"]}}).encode(),
+            plain_headers,
+        ),
+        # a legacy call with _meta
+        call({"query": "todo"}, "2025-06-18", _meta={"progressToken": 3}),
+        # an extra envelope member
+        (json.dumps(modern_with | {"extra": 1}).encode(), plain_headers),
+    ]
+    before_served, before_declined = served(), declined()
+    for body, headers in cases:
+        direct, sdk = await both(pair, body, headers)
+        assert direct.status_code == sdk.status_code, (body, direct.text[:300], sdk.text[:300])
+        assert direct.content == sdk.content, body
+    assert served() == before_served
+    assert declined() - before_declined == len(cases)
+
+    # Checks that stop a request before its body is read: the wrong media type, an unaccepted reply
+    # type, a Host the server does not answer for.
+    refused = [
+        plain_headers | {"content-type": "text/plain"},
+        plain_headers | {"accept": "text/html"},
+        plain_headers | {"host": "evil.test"},
+    ]
+    for headers in refused:
+        direct, sdk = await both(pair, plain_body, headers)
+        assert direct.status_code == sdk.status_code and direct.status_code >= 400, headers
+        assert direct.content == sdk.content
+    assert served() == before_served
+    assert declined() - before_declined == len(cases) + len(refused)
+
+
+async def test_other_calls_never_reach_it(pair: tuple[str, str]) -> None:
+    before = served(), declined()
+    direct, sdk = await both(pair, *call({}, MODERN, tool="get_discovery_stats"))
+    assert direct.status_code == sdk.status_code == 200
+    assert direct.json()["result"]["isError"] is sdk.json()["result"]["isError"] is False
+    body, headers = call({"query": "todo"}, MODERN)
+    # The header names another tool than the body: the SDK refuses the mismatch.
+    direct, sdk = await both(pair, body, headers | {"mcp-name": "get_server"})
+    assert direct.status_code == sdk.status_code == 400 and direct.content == sdk.content
+    assert (served(), declined()) == before
+
+
+async def test_sdk_clients_of_both_eras_are_answered_directly(pair: tuple[str, str], db_url: str) -> None:
+    direct_base, _ = pair
+    before = served()
+    async with mcp_client(direct_base) as client:
+        first = structured(await client.call_tool("discover_servers", {"query": "weather forecast"}))
+        assert first["count"] >= 1
+        # A listing written between two identical calls is in the second answer (a new encoding).
+        add(db_url, "io.test/weather-station", description="weather forecast for any weather station")
+        second = structured(await client.call_tool("discover_servers", {"query": "weather forecast"}))
+        assert "io.test/weather-station" in [s["name"] for s in second["servers"]]
+    async with Client(f"{direct_base}/mcp", mode="legacy") as legacy:
+        third = structured(await legacy.call_tool("discover_servers", {"query": "weather forecast"}))
+        assert third == second
+    assert served() - before == 3
