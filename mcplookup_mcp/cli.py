@@ -41,11 +41,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     applied = asyncio.run(apply_migrations(url))
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
-    from mcplookup_mcp.http_protocol import NoDelayH11Protocol
+    from mcplookup_mcp.http_protocol import uvicorn_options
 
     workers = args.workers or settings.workers
     listen: dict[str, Any] = {
-        "http": NoDelayH11Protocol,
+        **uvicorn_options(),
         "host": args.host or settings.host,
         "port": args.port or settings.port,
         "log_level": settings.log_level.lower(),

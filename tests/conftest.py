@@ -37,6 +37,7 @@ from dnsserver import ThreadedDnsServer
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.dns_resolver import make_resolver
+from mcplookup_mcp.http_protocol import uvicorn_options
 from mcplookup_mcp.migrate import apply_migrations
 from mcplookup_mcp.ratelimit import RateLimiter
 from mcplookup_mcp.repository import Repository, make_pool
@@ -255,7 +256,9 @@ class LiveServer:
     base_url: str = ""
 
     def start(self) -> LiveServer:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **uvicorn_options()
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

@@ -7,13 +7,13 @@ import asyncio
 import socket
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mcplookup_mcp.http_protocol import NoDelayH11Protocol
+from mcplookup_mcp.http_protocol import NoDelayHttpToolsProtocol
 
 
-async def _nodelay_on_accepted(protocol_class: type[H11Protocol]) -> int:
+async def _nodelay_on_accepted(protocol_class: type[HttpToolsProtocol]) -> int:
     config = uvicorn.Config(app=lambda scope, receive, send: None, log_level="warning")
     config.load()
     accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -42,10 +42,10 @@ async def _nodelay_on_accepted(protocol_class: type[H11Protocol]) -> int:
 
 
 async def test_the_server_protocol_turns_nagle_off() -> None:
-    assert await _nodelay_on_accepted(NoDelayH11Protocol) != 0
+    assert await _nodelay_on_accepted(NoDelayHttpToolsProtocol) != 0
 
 
 async def test_without_it_such_a_socket_keeps_nagle_on() -> None:
     """The case the protocol exists for. Should asyncio ever turn Nagle off here itself, this fails and
-    NoDelayH11Protocol can go."""
-    assert await _nodelay_on_accepted(H11Protocol) == 0
+    NoDelayHttpToolsProtocol can go."""
+    assert await _nodelay_on_accepted(HttpToolsProtocol) == 0
