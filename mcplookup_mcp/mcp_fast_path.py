@@ -21,6 +21,7 @@ from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp.shared.inbound import (
     MCP_PARAM_HEADER_PREFIX,
+    X_MCP_HEADER_KEY,
     InboundModernRoute,
     classify_inbound_request,
     find_duplicated_routing_header,
@@ -62,8 +63,13 @@ class DiscoverFastPath:
         self.security = TransportSecurityMiddleware(security)
         tool = mcp.tool_for(TOOL)
         self.convert = tool.fn_metadata.convert_result
-        # A tool that reads its request context, or cache hints on tools/call, need the SDK's pipeline.
-        self.enabled = tool.context_kwarg is None and mcp.cache_hint("tools/call") is None
+        # These need the SDK's pipeline: a tool that reads its request context, cache hints on tools/call,
+        # and arguments mirrored in Mcp-Param-* headers (which the SDK checks against the body).
+        self.enabled = (
+            tool.context_kwarg is None
+            and mcp.cache_hint("tools/call") is None
+            and not _mentions(tool.parameters, X_MCP_HEADER_KEY)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         version = self._version_if_eligible(scope) if self.enabled else None
@@ -170,6 +176,15 @@ def _parse(body: bytes, version: str, request: Request) -> tuple[int | str, dict
     except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
         return None
     return request_id, arguments
+
+
+def _mentions(schema: Any, key: str) -> bool:
+    """Whether a JSON schema uses `key` anywhere."""
+    if isinstance(schema, dict):
+        return key in schema or any(_mentions(value, key) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_mentions(value, key) for value in schema)
+    return False
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from conftest import LiveServer, mcp_client
 from mcp.client.client import Client
+from mcp.server.mcpserver import Context
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from prometheus_client import REGISTRY
+from pydantic import Field
 from test_discovery import add, import_seed
 from test_registration_flow import structured
 
+from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
+from mcplookup_mcp.mcp_tools import RegistryMCPServer
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.settings import Settings
 
@@ -203,3 +208,26 @@ async def test_sdk_clients_of_both_eras_are_answered_directly(pair: tuple[str, s
         third = structured(await legacy.call_tool("discover_servers", {"query": "weather forecast"}))
         assert third == second
     assert served() - before == 3
+
+
+def _fast_path_for(tool: Callable[..., Any]) -> DiscoverFastPath:
+    server = RegistryMCPServer(name="t")
+    server.tool(name="discover_servers")(tool)
+    return DiscoverFastPath(lambda scope, receive, send: None, server, TransportSecuritySettings())  # type: ignore[arg-type]
+
+
+def test_it_steps_aside_for_tools_that_need_the_sdk() -> None:
+    async def plain(query: str = "") -> dict[str, str]:
+        return {}
+
+    async def with_context(ctx: Context, query: str = "") -> dict[str, str]:
+        return {}
+
+    async def header_mirrored(
+        query: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Query"})] = "",
+    ) -> dict[str, str]:
+        return {}
+
+    assert _fast_path_for(plain).enabled
+    assert not _fast_path_for(with_context).enabled
+    assert not _fast_path_for(header_mirrored).enabled
