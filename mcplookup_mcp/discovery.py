@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import structlog
 
 from mcplookup_mcp import validation
 from mcplookup_mcp.answer_cache import AnswerCache
-from mcplookup_mcp.errors import InvalidInput
+from mcplookup_mcp.errors import InvalidInput, Unavailable
 from mcplookup_mcp.metrics import DISCOVER_CACHE
 from mcplookup_mcp.models import (
     CapabilitiesResult,
@@ -91,8 +92,11 @@ class Plan:
 class DiscoveryService:
     def __init__(self, repo: Repository, settings: Settings) -> None:
         self.repo = repo
-        secret = settings.cursor_secret or f"mcplookup-cursor:{settings.public_url}"
-        self._cursor_key = hashlib.sha256(secret.encode()).digest()
+        # Without a configured secret the key is random, made once and shared through the database.
+        self._cursor_key: bytes | None = (
+            hashlib.sha256(settings.cursor_secret.encode()).digest() if settings.cursor_secret else None
+        )
+        self._cursor_key_loading = asyncio.Lock()
         self._events: list[tuple[str, int, float, datetime]] = []
         self._events_since = 0.0
         self._writing: asyncio.Task[None] | None = None
@@ -153,6 +157,8 @@ class DiscoveryService:
         )
 
     async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        if self._cursor_key is None:
+            await self._load_cursor_key()
         plan = self.plan(data)
         started = time.perf_counter()
         if not self.answers.enabled:
@@ -267,7 +273,20 @@ class DiscoveryService:
         return f"{body}.{_b64(self._sign(body))}"
 
     def _sign(self, body: str) -> bytes:
+        if self._cursor_key is None:
+            raise RuntimeError("the cursor key is read by discover() before any cursor is made or checked")
         return hmac.new(self._cursor_key, body.encode(), hashlib.sha256).digest()[:16]
+
+    async def _load_cursor_key(self) -> None:
+        async with self._cursor_key_loading:
+            # A replica that lost the race to store its key sees the winner's on the next statement.
+            for _ in range(3):
+                if self._cursor_key is not None:
+                    return
+                async with self.repo.read() as q:
+                    self._cursor_key = await q.cursor_key(secrets.token_bytes(32))
+            if self._cursor_key is None:
+                raise Unavailable("the cursor key could not be read; try again")
 
     def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
         if value is None or value == "":

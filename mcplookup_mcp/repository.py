@@ -114,6 +114,12 @@ class Queries:
             raise ValueError(f"{query_name} is not a discovery query")
         return await self._all(query_name, params)
 
+    async def cursor_key(self, candidate: bytes) -> bytes | None:
+        """The stored cursor key, storing `candidate` if there is none. None when another replica's key
+        was committed while this statement ran (it is visible to the next one)."""
+        row = await self._one("cursor_key", {"candidate": candidate})
+        return bytes(row["value"]) if row is not None else None
+
     async def discovery_generation(self) -> int:
         """Moves whenever a change to a listing can change a discovery answer."""
         row = await self._one("discovery_generation")

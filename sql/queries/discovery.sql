@@ -303,3 +303,15 @@ SELECT e.transport, e.result_count, e.duration_ms, e.created_at
 -- discovery_generation --
 -- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005)
 SELECT last_value AS generation FROM discovery_generation;
+
+-- cursor_key --
+-- The key that signs discovery cursors: the candidate is stored if no replica stored one first
+WITH made AS (
+    INSERT INTO instance_secrets (name, value) VALUES ('discovery_cursor', %(candidate)s)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING value
+)
+SELECT value FROM made
+UNION ALL
+SELECT value FROM instance_secrets WHERE name = 'discovery_cursor'
+LIMIT 1;
