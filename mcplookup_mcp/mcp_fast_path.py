@@ -2,7 +2,7 @@
 
 The SDK answers every MCP request through its whole pipeline: envelope models, middleware, and three
 conversions of the tool's answer (indented text, structured content, the JSON-RPC reply). For a cached
-discovery answer that is about five times the work of the search itself. This path answers a plain,
+discovery answer the tool function, cache lookup included, was 6 % of a call (py-spy). This path answers a plain,
 well-formed `discover_servers` call itself: it runs the same tool (same argument checks, same error
 texts, same service call) and encodes the reply once per answer and protocol revision, built by the
 SDK's own conversion and result sieve. Anything else, or anything it is unsure of, it hands to the SDK
