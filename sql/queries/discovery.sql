@@ -6,7 +6,7 @@
 SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
        0.0::float8 AS relevance, '{}'::jsonb AS matched, s.trust_score::text AS sort_key
   FROM mcp_servers s
@@ -31,7 +31,7 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
 SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
        0.0::float8 AS relevance, '{}'::jsonb AS matched, coalesce(s.avg_response_time_ms, 'Infinity'::real)::text AS sort_key
   FROM mcp_servers s
@@ -56,7 +56,7 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
 SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
        0.0::float8 AS relevance, '{}'::jsonb AS matched, to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_key
   FROM mcp_servers s
@@ -81,7 +81,7 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
 SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
        0.0::float8 AS relevance, '{}'::jsonb AS matched, '' AS sort_key
   FROM mcp_servers s
@@ -195,7 +195,7 @@ WITH words AS (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.tools, s.created_at, s.updated_at,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
            rel.relevance,
            rel.relevance * (0.8 + 0.2 * (0.4 * s.verified::int
@@ -237,7 +237,7 @@ WITH words AS (
 SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.transport,
        p.capabilities, p.category, p.auth_type, p.website_url, p.repository, p.packages, p.remotes,
        p.source, p.status, p.verified, p.health_status, p.trust_score, p.uptime_percentage,
-       p.avg_response_time_ms, p.last_health_check_at, p.tools, p.created_at, p.updated_at,
+       p.avg_response_time_ms, p.last_health_check_at, p.created_at, p.updated_at,
        p.published_at, p.remotes_blocked, p.score AS relevance, p.k::text AS sort_key,
        (SELECT coalesce(jsonb_object_agg(f.field, f.terms), '{}'::jsonb)
           FROM (SELECT d.field, array_agg(DISTINCT m.term ORDER BY m.term) AS terms
@@ -245,7 +245,8 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
                                ('capabilities', array_to_string(p.capabilities, ' ') || ' ' || coalesce(p.category, '')),
                                ('description', p.description),
                                ('tools', (SELECT coalesce(string_agg((t ->> 'name') || ' ' || coalesce(t ->> 'description', ''), ' '), '')
-                                            FROM jsonb_array_elements(p.tools) AS t))) AS d (field, doc),
+                                            FROM mcp_servers x, jsonb_array_elements(x.tools) AS t
+                                           WHERE x.id = p.id))) AS d (field, doc),
                        LATERAL (SELECT lx AS term
                                   FROM unnest(tsvector_to_array(to_tsvector('english', d.doc))) AS lx
                                  WHERE EXISTS (SELECT 1 FROM terms t
