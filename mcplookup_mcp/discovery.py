@@ -59,6 +59,8 @@ TRANSPORTS = ("streamable-http", "sse", "stdio")
 CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
 CANDIDATE_POOL = 200
+# Stored words a query word of four letters or more stands for as a prefix, shortest first.
+PREFIX_EXPANSIONS = 16
 MAX_CURSOR = 1000
 # Searches are counted in memory and written together: at most this many, or this old, before a write.
 EVENT_BATCH = 256
@@ -150,6 +152,7 @@ class DiscoveryService:
                 "filler": list(FILLER),
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
+                "prefix_expansions": PREFIX_EXPANSIONS,
             }
             return Plan("discover_ranked", params, query, sort, limit, fingerprint)
         return Plan(

@@ -105,6 +105,17 @@ async def test_results_say_which_stored_fields_matched(service: RegistryService)
     assert "calendar" in matched["name"] and "mcp" not in json.dumps(matched)
 
 
+async def test_a_word_beginning_a_stored_word_matches_it(service: RegistryService) -> None:
+    await import_seed(service)
+    top = (await service.discover({"query": "kube", "limit": 3}, transport="test")).servers
+    assert top and all("kubernetes" in s.name or "kube" in s.description.lower() for s in top), top
+    # Both words are prefixes: the every-word pool is looked up through their stored expansions.
+    both = await names(service, query="kube clust", limit=5)
+    assert any("kubernetes" in name for name in both), both
+    # Three letters are too few to stand for longer words.
+    assert await names(service, query="kub") == []
+
+
 async def test_relevant_unverified_beats_irrelevant_verified(service: RegistryService, db_url: str) -> None:
     add(db_url, "io.github.someone/cal", description="Manage Google Calendar events and invitations")
     add(
