@@ -1,6 +1,7 @@
 """Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
 
     python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16] [--driver wrk|python]
+                             [--answers cached searched]
 
 For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
 to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
@@ -13,6 +14,11 @@ this server; `mcp-legacy` is the 2025-06-18 revision posted without a session, a
 stateless mode. `python` runs httpx clients and the MCP SDK's own client in this process, which costs
 the machine far more CPU per request than the server does. Every request is sent once and checked
 before the timed run.
+
+Answers: `cached` runs the server as configured, so the 41 questions, asked over and over, are answered
+from its answer cache after their first search: this is the figure for questions agents keep asking.
+`searched` runs it with the answer cache off (MCPLOOKUP_DISCOVER_CACHE_SECONDS=0), so every request is
+a full search in PostgreSQL: the figure for questions nobody asked before. Both are printed by default.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
 Printed, never asserted.
 """
@@ -277,6 +283,13 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=1, help="server processes (MCPLOOKUP_WORKERS)")
     parser.add_argument(
+        "--answers",
+        nargs="+",
+        default=["cached", "searched"],
+        choices=["cached", "searched"],
+        help="cached: answer cache as configured; searched: cache off, every request a full search",
+    )
+    parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting"
     )
     args = parser.parse_args()
@@ -291,21 +304,24 @@ def main() -> int:
     )
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
-        proc, base = serve(url, args.workers, extra_env)
-        try:
-            for kind in args.transports:
-                if args.driver == "wrk":
-                    r = load_wrk(kind, base, args.clients, args.seconds)
-                else:
-                    r = asyncio.run(load(kind, base, args.clients, args.seconds))
-                print(
-                    f"{size:>9,} servers  {kind:10}  p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms  "
-                    f"p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  ({r['n']} requests)",
-                    flush=True,
-                )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+        for answers in args.answers:
+            searched = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers == "searched" else {}
+            proc, base = serve(url, args.workers, extra_env | searched)
+            try:
+                for kind in args.transports:
+                    if args.driver == "wrk":
+                        r = load_wrk(kind, base, args.clients, args.seconds)
+                    else:
+                        r = asyncio.run(load(kind, base, args.clients, args.seconds))
+                    print(
+                        f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
+                        f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
+                        f"({r['n']} requests)",
+                        flush=True,
+                    )
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
     return 0
 
 

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__
@@ -54,12 +54,18 @@ CLAIM_SWEEP_SECONDS = 300.0
 REVERIFY_SWEEP_SECONDS = 300.0
 
 
+def _route_template(scope: Scope) -> str:
+    """The path template of the route that took the request (Starlette's router records it in the
+    scope), or "other": metrics labels stay few whatever paths clients send."""
+    route = scope.get("route")
+    return route.path if isinstance(route, Route) else "other"
+
+
 class ObserveMiddleware:
     """Request id, access log and the HTTP metrics, labelled by route template (bounded cardinality)."""
 
-    def __init__(self, app: ASGIApp, templates: Callable[[Scope], str]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +90,7 @@ class ObserveMiddleware:
                 await self.app(scope, receive, send_wrapper)
             finally:
                 elapsed = time.perf_counter() - started
-                path = self.templates(scope)
+                path = _route_template(scope)
                 labels = (scope["method"], path, str(status))
                 HTTP_DURATION.labels(*labels).observe(elapsed)
                 HTTP_REQUESTS.labels(*labels).inc()
@@ -95,17 +101,6 @@ class ObserveMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
-
-
-def _template_finder(route_list: list[Route]) -> Callable[[Scope], str]:
-    def find(scope: Scope) -> str:
-        for route in route_list:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route.path
-        return "other"
-
-    return find
 
 
 def create_app(
@@ -190,6 +185,9 @@ def create_app(
         )
 
     route_list: list[Route] = [
+        # First: the router tries routes in order, and MCP calls are most of the traffic.
+        # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
+        Route("/mcp", mcp_app, name="mcp"),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -197,8 +195,6 @@ def create_app(
         *routes(service),
         *health_routes(monitor),
         *registry_routes(RegistryListing(repo)),
-        # A Route, not Mount("/"): unknown paths then get our 404 problem rather than the SDK's plain text.
-        Route("/mcp", mcp_app, name="mcp"),
     ]
 
     @contextlib.asynccontextmanager
@@ -242,7 +238,7 @@ def create_app(
     app = Starlette(
         routes=route_list,
         lifespan=lifespan,
-        middleware=[Middleware(ObserveMiddleware, templates=_template_finder(route_list))],
+        middleware=[Middleware(ObserveMiddleware)],
         exception_handlers={
             404: not_found,
             405: method_not_allowed,

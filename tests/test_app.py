@@ -66,12 +66,16 @@ async def test_metrics_use_route_templates(http: httpx.AsyncClient) -> None:
     await http.get("/api/v1/servers/com.example/one")
     await http.get("/api/v1/servers/com.example/two")
     await http.post("/api/v1/verify", json={"domain": "example.test", "registration_id": "mcpreg_nope"})
+    await http.get("/no/such/page-1")
+    await http.get("/no/such/page-2")
     text = (await http.get("/metrics")).text
     assert (
         'http_request_duration_seconds_count{method="GET",path="/api/v1/servers/{name:path}",status="404"}'
         in text
     )
     assert "com.example/one" not in text
+    assert 'http_requests_total{method="GET",path="other",status="404"} 2.0' in text
+    assert "page-1" not in text
     assert "verification_attempts_total" in text and "verification_failures_total" in text
     assert "total_registered_servers 0.0" in text
 
