@@ -143,6 +143,9 @@ async def test_anything_unusual_is_left_to_the_sdk(pair: tuple[str, str]) -> Non
         ),
         # the envelope lacks client capabilities
         call({"query": "todo"}, MODERN, _meta={"io.modelcontextprotocol/protocolVersion": MODERN}),
+        # client info of the wrong shape: only the revision's schema says so, and valid envelopes
+        # have been validated (and remembered) by the time this one comes
+        call({"query": "todo"}, MODERN, _meta=ENVELOPE | {"io.modelcontextprotocol/clientInfo": {"name": 5}}),
         # a batch
         (json.dumps([modern_with]).encode(), plain_headers),
         # not JSON
