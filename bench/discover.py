@@ -99,6 +99,7 @@ async def build(admin: str, size: int) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         synthesize(conn, size)
         conn.execute("VACUUM ANALYZE mcp_servers")
+        conn.execute("VACUUM ANALYZE search_postings")
     print(f"  built {name} in {time.perf_counter() - started:.1f} s", flush=True)
     return url
 

@@ -68,4 +68,5 @@ def synthesize(conn: Any, total: int) -> int:
                 statement, {"caps": CAPABILITIES, "cats": CATEGORIES, "copies": copies, "rows": wanted}
             )
     conn.execute("ANALYZE mcp_servers")
+    conn.execute("ANALYZE search_postings")
     return wanted

@@ -153,6 +153,8 @@ class DiscoveryService:
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
                 "prefix_expansions": PREFIX_EXPANSIONS,
+                # Any filter (include_pending too) takes the any-term pool from the GIN index.
+                "filtered": any(filters.values()),
             }
             return Plan("discover_ranked", params, query, sort, limit, fingerprint)
         return Plan(

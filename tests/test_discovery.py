@@ -424,3 +424,60 @@ async def test_newest_sort_pages_cut_through_equal_timestamps(service: RegistryS
         add(db_url, f"io.github.t/s{i:02d}", created_at=moment + timedelta(seconds=i // 4))
     seen = await pages(service, {"sort": "newest", "limit": 3})
     assert sorted(seen) == [f"io.github.t/s{i:02d}" for i in range(25)]
+
+
+def postings(db_url: str, name: str) -> dict[str, int]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT p.lexeme, p.strength FROM search_postings p JOIN mcp_servers s ON s.id = p.server_id"
+            " WHERE s.name = %s",
+            (name,),
+        ).fetchall()
+    return dict(rows)
+
+
+def orphan_postings(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM search_postings p WHERE NOT EXISTS (SELECT 1 FROM mcp_servers s"
+            " WHERE s.id = p.server_id AND s.status = 'active' AND (s.verified OR s.source = 'import'))"
+        ).fetchone()
+    return int(row[0]) if row else -1
+
+
+async def test_postings_follow_every_listing_change(service: RegistryService, db_url: str) -> None:
+    add(db_url, "io.example/mailer", title="Mailer", description="Sends newsletters", domain="mail.example")
+    held = postings(db_url, "io.example/mailer")
+    assert held["mailer"] == 3 and held["newslett"] == 1, held  # title beats description
+    # The prober's writes leave them alone; a new description replaces them.
+    sql(db_url, "UPDATE mcp_servers SET health_status = 'healthy', trust_score = 70")
+    assert postings(db_url, "io.example/mailer") == held
+    sql(db_url, "UPDATE mcp_servers SET description = 'Reads invoices'")
+    held = postings(db_url, "io.example/mailer")
+    assert "invoic" in held and "newslett" not in held, held
+    assert await names(service, query="invoices") == ["io.example/mailer"]
+    # Not listed, no postings; listed again, back; deleted with its domain, gone.
+    sql(db_url, "UPDATE mcp_servers SET status = 'deleted'")
+    assert postings(db_url, "io.example/mailer") == {}
+    assert await names(service, query="invoices") == []
+    sql(db_url, "UPDATE mcp_servers SET status = 'active'")
+    assert "invoic" in postings(db_url, "io.example/mailer")
+    add(db_url, "io.example/pending", description="Reads invoices too", status="pending", domain="p.example")
+    assert postings(db_url, "io.example/pending") == {}
+    assert await names(service, query="invoices", include_pending=True) == [
+        "io.example/mailer",
+        "io.example/pending",
+    ]
+    sql(db_url, "DELETE FROM domains WHERE domain = 'mail.example'")
+    assert orphan_postings(db_url) == 0
+    assert await names(service, query="invoices") == []
+
+
+async def test_unfiltered_pool_gives_every_term_a_share(service: RegistryService, db_url: str) -> None:
+    # 300 servers hold "forecast", more than the whole candidate pool, and were stored first; the one
+    # server holding the other word must still be ranked (it is, by its title, the better match).
+    for i in range(300):
+        add(db_url, f"io.example/weather-{i:03}", description="Weather forecasts")
+    add(db_url, "io.example/tides", title="Tides", description="Tide tables for harbours")
+    found = await names(service, query="forecast tides", limit=3)
+    assert found[0] == "io.example/tides", found

@@ -1,4 +1,4 @@
-"""On 100k servers (ANALYZEd), no discovery query shape scans mcp_servers sequentially."""
+"""On 100k servers (ANALYZEd), no discovery query shape scans mcp_servers or search_postings sequentially."""
 
 from __future__ import annotations
 
@@ -52,10 +52,13 @@ class _Holder:
         self.repo = repo
 
 
+SCANNED_BY_INDEX = ("mcp_servers", "search_postings")
+
+
 def seq_scans(plan: Any) -> list[str]:
     found = []
     if isinstance(plan, dict):
-        if plan.get("Node Type") == "Seq Scan" and plan.get("Relation Name") == "mcp_servers":
+        if plan.get("Node Type") == "Seq Scan" and plan.get("Relation Name") in SCANNED_BY_INDEX:
             found.append(plan.get("Filter", ""))
         for value in plan.values():
             found += seq_scans(value)

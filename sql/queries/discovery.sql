@@ -132,28 +132,35 @@ WITH words AS (
     SELECT k.w,
            (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*' ELSE '' END)::tsquery AS exact,
            (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*AB' ELSE ':AB' END)::tsquery AS strong,
-           -- The same word for index lookups: a prefix becomes the shortest stored lexemes it begins,
-           -- so each lookup is exact. A GIN prefix lookup (`kube:*`) merges every matching posting list
-           -- into a bitmap first: on 1M rows that was most of a search's time.
-           (SELECT string_agg(quote_literal(x.word), ' | ')::tsquery
-              FROM (SELECT k.w AS word
-                    UNION
-                    (SELECT replace(v.word, E'\\', '') FROM search_lexicon v
-                      WHERE length(k.w) >= 4 AND v.word > k.w AND v.word < k.w || chr(1114111)
-                      ORDER BY length(v.word), v.word
-                      LIMIT %(prefix_expansions)s)) AS x
-             WHERE x.word <> '') AS lookup,
-           (SELECT string_agg(quote_literal(x), ' | ')::tsquery
-              FROM (SELECT replace(x, E'\\', '') AS x
-                      FROM search_synonyms syn,
-                           unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
-                     WHERE syn.term = k.w
-                    UNION
-                    SELECT replace(c.word, E'\\', '')
-                      FROM corrections c
-                     WHERE c.stem = k.w) AS r
-             WHERE x <> '') AS related
+           lw.words AS lookup_words,
+           rw.words AS related_words,
+           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(lw.words) AS x)::tsquery AS lookup,
+           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(rw.words) AS x)::tsquery AS related
       FROM kept k
+      -- The word for index lookups: a prefix becomes the shortest stored lexemes it begins, so each
+      -- lookup is exact. A GIN prefix lookup (`kube:*`) merges every matching posting list into a
+      -- bitmap first: on 1M rows that was most of a search's time.
+      CROSS JOIN LATERAL (
+          SELECT array_agg(x.word) AS words
+            FROM (SELECT k.w AS word
+                  UNION
+                  (SELECT replace(v.word, E'\\', '') FROM search_lexicon v
+                    WHERE length(k.w) >= 4 AND v.word > k.w AND v.word < k.w || chr(1114111)
+                    ORDER BY length(v.word), v.word
+                    LIMIT %(prefix_expansions)s)) AS x
+           WHERE x.word <> '') AS lw
+      -- Related words: synonyms and spelling corrections.
+      CROSS JOIN LATERAL (
+          SELECT array_agg(r.x) AS words
+            FROM (SELECT replace(x, E'\\', '') AS x
+                    FROM search_synonyms syn,
+                         unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
+                   WHERE syn.term = k.w
+                  UNION
+                  SELECT replace(c.word, E'\\', '')
+                    FROM corrections c
+                   WHERE c.stem = k.w) AS r
+           WHERE r.x <> '') AS rw
      LIMIT 16
 ), q AS (
     SELECT (SELECT string_agg('(' || lookup::text || ')', ' & ')::tsquery FROM terms) AS tsq_all,
@@ -161,7 +168,8 @@ WITH words AS (
               FROM terms) AS tsq_any,
            (SELECT string_agg('(' || lookup::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
               FROM terms) AS tsq_any_lookup,
-           (SELECT count(*) FROM terms) AS n_terms
+           (SELECT count(*) FROM terms) AS n_terms,
+           (SELECT ceil(%(pool)s::numeric / greatest(count(*), 1))::int FROM terms) AS term_share
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
     -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
@@ -182,10 +190,30 @@ WITH words AS (
        AND (NOT %(verified_only)s OR s.verified)
        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+), posting_hits AS MATERIALIZED (
+    -- Without filters, rows holding any term or a related word come from search_postings: each term
+    -- gets an equal share of the pool, filled with its words' strongest holders (name or title first,
+    -- then capabilities and tool names, then descriptions), one short btree range per word. So the
+    -- pool costs the same however many servers hold a common word. Only listed servers have postings.
+    SELECT DISTINCT h.server_id AS id
+      FROM terms t
+      CROSS JOIN LATERAL (
+          SELECT p.server_id
+            FROM unnest(t.lookup_words || coalesce(t.related_words, '{}')) AS l (lexeme),
+                 LATERAL (SELECT sp.server_id, sp.strength
+                            FROM search_postings sp
+                           WHERE sp.lexeme = l.lexeme
+                           ORDER BY sp.strength DESC, sp.server_id DESC
+                           LIMIT (SELECT term_share FROM q)) AS p
+           ORDER BY p.strength DESC, p.server_id DESC
+           LIMIT (SELECT term_share FROM q)) AS h
+     WHERE NOT %(filtered)s
 ), any_hits AS MATERIALIZED (
+    -- With filters, the GIN index, which applies them as it reads (the postings know none of them).
     SELECT s.id
       FROM mcp_servers s
-     WHERE s.search_vector @@ (SELECT tsq_any_lookup FROM q)
+     WHERE %(filtered)s
+       AND s.search_vector @@ (SELECT tsq_any_lookup FROM q)
        AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
        AND (s.verified OR s.source = 'import' OR s.status = 'pending')
        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
@@ -201,7 +229,10 @@ WITH words AS (
 ), cand AS (
     (SELECT id FROM all_hits LIMIT %(pool)s)
     UNION
-    -- Any-term rows only top the pool up: when every-term rows fill it, any_hits is never read at all.
+    -- Any-term rows only top the pool up: when every-term rows fill it, neither branch is read at all.
+    (SELECT id FROM posting_hits
+      LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
+    UNION
     (SELECT id FROM any_hits
       LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
 ), ranked AS (
