@@ -89,6 +89,9 @@ class Plan:
     sort: str
     limit: int
     fingerprint: str
+    # The database may run it on one plan kept for every such search (see Queries.discover): only
+    # without filters, since a plan made without their values cannot choose the index they favour.
+    reuse_plan: bool = False
 
 
 class DiscoveryService:
@@ -156,7 +159,9 @@ class DiscoveryService:
                 # Any filter (include_pending too) takes the any-term pool from the GIN index.
                 "filtered": any(filters.values()),
             }
-            return Plan("discover_ranked", params, query, sort, limit, fingerprint)
+            return Plan(
+                "discover_ranked", params, query, sort, limit, fingerprint, reuse_plan=not params["filtered"]
+            )
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
         )
@@ -184,7 +189,7 @@ class DiscoveryService:
 
     async def _search(self, plan: Plan) -> DiscoverResult:
         async with self.repo.read() as q:
-            rows = await q.discover(plan.query_name, plan.params)
+            rows = await q.discover(plan.query_name, plan.params, reuse_plan=plan.reuse_plan)
         return self._result(plan, rows)
 
     def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:

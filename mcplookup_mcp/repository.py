@@ -108,11 +108,25 @@ class Queries:
         return await self._all("get_servers_by_domain", {"domain": domain})
 
     # discovery
-    async def discover(self, query_name: str, params: Mapping[str, Any]) -> list[Row]:
-        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>."""
+    async def discover(
+        self, query_name: str, params: Mapping[str, Any], *, reuse_plan: bool = False
+    ) -> list[Row]:
+        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>.
+
+        Connections plan each statement for its parameters (make_pool). With `reuse_plan` this one
+        runs on the connection's cached generic plan instead: planning was about a third of an
+        unfiltered ranked search's database time (docs/discovery.md).
+        """
         if query_name != "discover_ranked" and not query_name.startswith("browse_by_"):
             raise ValueError(f"{query_name} is not a discovery query")
-        return await self._all(query_name, params)
+        if not reuse_plan:
+            return await self._all(query_name, params)
+        # SET LOCAL ends with the transaction, however it ends; the pipeline sends BEGIN, SET, the
+        # search and COMMIT without waiting for each other.
+        async with self.conn.pipeline(), self.conn.transaction():
+            await self._run("reuse_plans")
+            cur = await self.conn.execute(self._sql[query_name].encode(), params)
+            return await cur.fetchall()  # in a pipeline, this is what waits for the rows
 
     async def cursor_key(self, candidate: bytes) -> bytes | None:
         """The stored cursor key, storing `candidate` if there is none. None when another replica's key
@@ -357,11 +371,11 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
         conninfo,
         min_size=1,
         max_size=max_size,
-        # Prepared at first use (parse and rewrite once per connection), but always planned for the
+        # Prepared at first use (parse and rewrite once per connection), and by default planned for the
         # actual parameters: a cached generic plan cannot see which optional filters are set and would
         # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
-        # unprepared, 4.1 ms this way. Even with no filter set a generic plan of the ranked search is
-        # several times slower at 1M rows (mean 39 ms custom, 264 ms generic; docs/discovery.md).
+        # unprepared, 4.1 ms this way. Unfiltered ranked searches opt into the kept generic plan
+        # (Queries.discover, reuse_plan), checked for sequential scans by tests/test_discovery_scale.py.
         kwargs={
             "row_factory": dict_row,
             "autocommit": True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from datetime import UTC, datetime, timedelta
@@ -481,3 +482,22 @@ async def test_unfiltered_pool_gives_every_term_a_share(service: RegistryService
     add(db_url, "io.example/tides", title="Tides", description="Tide tables for harbours")
     found = await names(service, query="forecast tides", limit=3)
     assert found[0] == "io.example/tides", found
+
+
+async def test_a_kept_plan_answers_as_a_fresh_one(service: RegistryService) -> None:
+    await import_seed(service)
+    discovery = service.discovery
+    await service.discover({"query": "todo"}, transport="test")  # reads the cursor key
+    compared = 0
+    for query, _ in search_quality.CASES[:12]:
+        for extra in ({}, {"sort": "trust", "limit": 3}):
+            plan = discovery.plan({"query": query} | extra)
+            assert plan.reuse_plan
+            kept = await discovery._search(plan)
+            fresh = await discovery._search(dataclasses.replace(plan, reuse_plan=False))
+            assert kept.model_dump() == fresh.model_dump(), (query, extra)
+            compared += kept.count > 0
+    assert compared >= 20
+    # Any filter plans for its values.
+    assert not discovery.plan({"query": "todo", "verified_only": True}).reuse_plan
+    assert not discovery.plan({"query": "todo", "include_pending": True}).reuse_plan

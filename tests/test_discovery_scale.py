@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +113,29 @@ async def test_no_sequential_scan_at_100k(
             row = cur.fetchone()
             assert row is not None
             assert seq_scans(row[0]) == [], (plan.query_name, shape)
+            if plan.reuse_plan:
+                assert seq_scans(generic_plan(conn, queries()[plan.query_name], plan.params)) == [], shape
+
+
+def generic_plan(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
+    """The plan a connection keeps for every execution of `query` (Queries.discover's reuse_plan)."""
+    names: list[str] = []
+
+    def placeholder(found: re.Match[str]) -> str:
+        if found.group(1) not in names:
+            names.append(found.group(1))
+        return f"${names.index(found.group(1)) + 1}"
+
+    prepared = re.sub(r"%\((\w+)\)s", placeholder, query).replace("%%", "%")
+    conn.execute("DEALLOCATE ALL")
+    conn.execute("PREPARE ranked AS " + prepared)
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    cur = psycopg.ClientCursor(conn)
+    cur.execute(
+        "EXPLAIN (FORMAT JSON) EXECUTE ranked(" + ", ".join(["%s"] * len(names)) + ")",
+        [params[name] for name in names],
+    )
+    row = cur.fetchone()
+    assert row is not None
+    conn.execute("RESET plan_cache_mode")
+    return row[0]

@@ -304,6 +304,10 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
   FROM page p
  ORDER BY p.k, p.name;
 
+-- reuse_plans --
+-- Inside a transaction: its statements run on their cached generic plans (see Queries.discover)
+SET LOCAL plan_cache_mode = force_generic_plan;
+
 -- capability_counts --
 -- Capability and category counts over listed servers, most common first
 SELECT 'capability' AS kind, c AS value, count(*) AS servers
