@@ -168,7 +168,6 @@ WITH words AS (
               FROM terms) AS tsq_any,
            (SELECT string_agg('(' || lookup::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
               FROM terms) AS tsq_any_lookup,
-           (SELECT count(*) FROM terms) AS n_terms,
            (SELECT ceil(%(pool)s::numeric / greatest(count(*), 1))::int FROM terms) AS term_share
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
@@ -226,15 +225,15 @@ WITH words AS (
        AND (NOT %(verified_only)s OR s.verified)
        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+), room AS (
+    -- Any-term rows only top the pool up: when every-term rows fill it, neither branch is read at all.
+    SELECT greatest(%(pool)s - count(*), 0) AS left_over FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled
 ), cand AS (
     (SELECT id FROM all_hits LIMIT %(pool)s)
     UNION
-    -- Any-term rows only top the pool up: when every-term rows fill it, neither branch is read at all.
-    (SELECT id FROM posting_hits
-      LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
+    (SELECT id FROM posting_hits LIMIT (SELECT left_over FROM room))
     UNION
-    (SELECT id FROM any_hits
-      LIMIT greatest(%(pool)s - (SELECT count(*) FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled), 0))
+    (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
 ), ranked AS (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
