@@ -104,6 +104,13 @@ async def test_results_say_which_stored_fields_matched(service: RegistryService)
     result = await service.discover({"query": "I need to manage my google calendar events"}, transport="test")
     matched = result.servers[0].match.matched
     assert "calendar" in matched["name"] and "mcp" not in json.dumps(matched)
+    # The namespace words every imported name shares are not in the stored document, so they match
+    # nothing, even in the names that hold them.
+    result = await service.discover({"query": "github issues", "limit": 10}, transport="test")
+    assert sum(server.name.startswith("io.github.") for server in result.servers) >= 5
+    for server in result.servers:
+        if "github" not in (server.title or "").lower():
+            assert "github" not in server.match.matched.get("name", []), (server.name, server.match.matched)
 
 
 async def test_a_word_beginning_a_stored_word_matches_it(service: RegistryService) -> None:
@@ -501,3 +508,4 @@ async def test_a_kept_plan_answers_as_a_fresh_one(service: RegistryService) -> N
     # Any filter plans for its values.
     assert not discovery.plan({"query": "todo", "verified_only": True}).reuse_plan
     assert not discovery.plan({"query": "todo", "include_pending": True}).reuse_plan
+

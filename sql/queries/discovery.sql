@@ -168,7 +168,11 @@ WITH words AS (
               FROM terms) AS tsq_any,
            (SELECT string_agg('(' || lookup::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
               FROM terms) AS tsq_any_lookup,
-           (SELECT ceil(%(pool)s::numeric / greatest(count(*), 1))::int FROM terms) AS term_share
+           (SELECT ceil(%(pool)s::numeric / greatest(count(*), 1))::int FROM terms) AS term_share,
+           -- What a stored lexeme must be, or begin with, to have matched (for match.matched)
+           (SELECT array_agg(DISTINCT x) FROM terms t, unnest(array_append(coalesce(t.related_words, '{}'), t.w)) AS x
+             WHERE length(t.w) < 4 OR x <> t.w) AS match_words,
+           (SELECT array_agg(t.w) FROM terms t WHERE length(t.w) >= 4) AS match_prefixes
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
     -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
@@ -276,31 +280,37 @@ WITH words AS (
      ORDER BY k, name
      LIMIT %(limit)s
 )
--- Why each result matched: which stored fields hold which query terms, for the returned rows only.
+-- Why each result matched: which stored fields hold which query terms, for the returned rows only, read
+-- from the stored document's weights (A name or title, C description, D tool descriptions; B is the
+-- capabilities and category, or else tool names). Parsing each field's text again cost a third of a search.
 SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.transport,
        p.capabilities, p.category, p.auth_type, p.website_url, p.repository, p.packages, p.remotes,
        p.source, p.status, p.verified, p.health_status, p.trust_score, p.uptime_percentage,
        p.avg_response_time_ms, p.last_health_check_at, p.created_at, p.updated_at,
        p.published_at, p.remotes_blocked, p.score AS relevance, p.k::text AS sort_key,
        (SELECT coalesce(jsonb_object_agg(f.field, f.terms), '{}'::jsonb)
-          FROM (SELECT d.field, array_agg(DISTINCT m.term ORDER BY m.term) AS terms
-                  FROM (VALUES ('name', regexp_replace(p.name, '[./_-]+', ' ', 'g') || ' ' || coalesce(p.title, '')),
-                               ('capabilities', array_to_string(p.capabilities, ' ') || ' ' || coalesce(p.category, '')),
-                               ('description', p.description),
-                               ('tools', (SELECT coalesce(string_agg((t ->> 'name') || ' ' || coalesce(t ->> 'description', ''), ' '), '')
-                                            FROM mcp_servers x, jsonb_array_elements(x.tools) AS t
-                                           WHERE x.id = p.id))) AS d (field, doc),
-                       LATERAL (SELECT lx AS term
-                                  FROM unnest(tsvector_to_array(to_tsvector('english', d.doc))) AS lx
-                                 WHERE EXISTS (SELECT 1 FROM terms t
-                                                WHERE array_to_tsvector(ARRAY[lx]) @@ t.exact
-                                                   OR (t.related IS NOT NULL AND array_to_tsvector(ARRAY[lx]) @@ t.related))
-                                UNION
-                                SELECT nt
-                                  FROM regexp_split_to_table(lower(p.name), '[./_-]+') AS nt, misspelt AS m
-                                 WHERE d.field = 'name' AND similarity(m.fw, nt) >= 0.4) AS m
-                 GROUP BY d.field) AS f) AS matched
-  FROM page p
+          FROM (SELECT m.field, array_agg(DISTINCT m.term ORDER BY m.term) AS terms
+                  FROM (SELECT CASE u.w WHEN 'A' THEN 'name' WHEN 'C' THEN 'description' WHEN 'D' THEN 'tools'
+                               WHEN 'B' THEN CASE WHEN u.lexeme = ANY (c.lexemes) THEN 'capabilities' ELSE 'tools' END
+                               END AS field,
+                               u.lexeme AS term
+                          FROM mcp_servers x
+                         CROSS JOIN LATERAL (
+                             SELECT tsvector_to_array(to_tsvector('english', array_to_string(x.capabilities, ' ')
+                                                                  || ' ' || coalesce(x.category, ''))) AS lexemes) AS c
+                         CROSS JOIN LATERAL (
+                             SELECT DISTINCT v.lexeme, w.w
+                               FROM unnest(x.search_vector) AS v (lexeme, positions, weights),
+                                    unnest(v.weights) AS w (w)
+                              WHERE v.lexeme = ANY (q.match_words)
+                                 OR EXISTS (SELECT 1 FROM unnest(q.match_prefixes) AS pf WHERE starts_with(v.lexeme, pf))) AS u
+                         WHERE x.id = p.id
+                        UNION
+                        SELECT 'name', nt
+                          FROM regexp_split_to_table(lower(p.name), '[./_-]+') AS nt, misspelt AS m
+                         WHERE similarity(m.fw, nt) >= 0.4) AS m
+                 GROUP BY m.field) AS f) AS matched
+  FROM page p, q
  ORDER BY p.k, p.name;
 
 -- reuse_plans --
