@@ -89,7 +89,7 @@ class Plan:
     sort: str
     limit: int
     fingerprint: str
-    # The database may run it on one plan kept for every such search (see Queries.discover): only
+    # The database may run it on one plan kept for every such search (see Repository.read): only
     # without filters, since a plan made without their values cannot choose the index they favour.
     reuse_plan: bool = False
 
@@ -188,8 +188,8 @@ class DiscoveryService:
             return await q.discovery_generation()
 
     async def _search(self, plan: Plan) -> DiscoverResult:
-        async with self.repo.read() as q:
-            rows = await q.discover(plan.query_name, plan.params, reuse_plan=plan.reuse_plan)
+        async with self.repo.read(kept_plans=plan.reuse_plan) as q:
+            rows = await q.discover(plan.query_name, plan.params)
         return self._result(plan, rows)
 
     def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -10,12 +11,13 @@ from uuid import UUID
 
 import psycopg
 import psycopg.errors
+from psycopg import AsyncRawCursor
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from mcplookup_mcp.errors import AlreadyRegistered, Unavailable
-from mcplookup_mcp.sqlfiles import queries
+from mcplookup_mcp.sqlfiles import positional_queries
 
 Row = dict[str, Any]
 
@@ -25,18 +27,28 @@ class Queries:
 
     def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
         self.conn = conn
-        self._sql = queries()
+        self._sql = positional_queries()
+
+    async def _execute(self, name: str, params: Mapping[str, Any] | None) -> AsyncRawCursor[Row]:
+        query, names = self._sql[name]
+        given = params or {}
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise ValueError(f"query {name} needs the parameters {', '.join(missing)}")
+        cur = AsyncRawCursor(self.conn)
+        await cur.execute(query, [given[n] for n in names])
+        return cur
 
     async def _all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        cur = await self._execute(name, params)
         return await cur.fetchall() if cur.description else []
 
     async def _one(self, name: str, params: Mapping[str, Any] | None = None) -> Row | None:
-        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        cur = await self._execute(name, params)
         return await cur.fetchone() if cur.description else None
 
     async def _run(self, name: str, params: Mapping[str, Any] | None = None) -> int:
-        cur = await self.conn.execute(self._sql[name].encode(), params or {})
+        cur = await self._execute(name, params)
         return cur.rowcount
 
     # domains
@@ -108,25 +120,14 @@ class Queries:
         return await self._all("get_servers_by_domain", {"domain": domain})
 
     # discovery
-    async def discover(
-        self, query_name: str, params: Mapping[str, Any], *, reuse_plan: bool = False
-    ) -> list[Row]:
-        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>.
-
-        Connections plan each statement for its parameters (make_pool). With `reuse_plan` this one
-        runs on the connection's cached generic plan instead: planning was about a third of an
-        unfiltered ranked search's database time (docs/discovery.md).
-        """
+    async def discover(self, query_name: str, params: Mapping[str, Any]) -> list[Row]:
+        """One of discovery.sql's shapes: discover_ranked or browse_by_<sort>."""
         if query_name != "discover_ranked" and not query_name.startswith("browse_by_"):
             raise ValueError(f"{query_name} is not a discovery query")
-        if not reuse_plan:
-            return await self._all(query_name, params)
-        # SET LOCAL ends with the transaction, however it ends; the pipeline sends BEGIN, SET, the
-        # search and COMMIT without waiting for each other.
-        async with self.conn.pipeline(), self.conn.transaction():
-            await self._run("reuse_plans")
-            cur = await self.conn.execute(self._sql[query_name].encode(), params)
-            return await cur.fetchall()  # in a pipeline, this is what waits for the rows
+        return await self._all(query_name, params)
+
+    async def set_plan_mode(self, kept: bool) -> None:
+        await self._run("kept_plans" if kept else "custom_plans")
 
     async def cursor_key(self, candidate: bytes) -> bytes | None:
         """The stored cursor key, storing `candidate` if there is none. None when another replica's key
@@ -334,6 +335,8 @@ def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
 class Repository:
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
         self.pool = pool
+        # The pool's connections that now run statements on kept generic plans (read(kept_plans=True)).
+        self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
@@ -342,14 +345,32 @@ class Repository:
         await self.pool.close()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[Queries]:
+    async def read(self, *, kept_plans: bool = False) -> AsyncIterator[Queries]:
+        """Statements outside a transaction. Connections plan each statement for its parameters
+        (make_pool); with `kept_plans` they run on the plan the connection keeps for every execution,
+        which only suits statements whose best plan does not depend on their values (unfiltered
+        ranked searches: planning was about a third of one's database time, docs/discovery.md)."""
         async with _translated(), self.pool.connection() as conn:
+            await self._plan_mode(conn, kept_plans)
             yield Queries(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
-        async with _translated(), self.pool.connection() as conn, conn.transaction():
-            yield Queries(conn)
+        async with _translated(), self.pool.connection() as conn:
+            await self._plan_mode(conn, False)
+            async with conn.transaction():
+                yield Queries(conn)
+
+    async def _plan_mode(self, conn: psycopg.AsyncConnection[Row], kept: bool) -> None:
+        # The mode stays with the connection and changes only when the next user wants the other one:
+        # a search in a transaction of its own (BEGIN, SET LOCAL, COMMIT) cost more than the switch.
+        if (conn in self._kept_plans) == kept:
+            return
+        await Queries(conn).set_plan_mode(kept)
+        if kept:
+            self._kept_plans.add(conn)
+        else:
+            self._kept_plans.discard(conn)
 
 
 @asynccontextmanager
@@ -375,7 +396,7 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
         # actual parameters: a cached generic plan cannot see which optional filters are set and would
         # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
         # unprepared, 4.1 ms this way. Unfiltered ranked searches opt into the kept generic plan
-        # (Queries.discover, reuse_plan), checked for sequential scans by tests/test_discovery_scale.py.
+        # (Repository.read's kept_plans), checked for sequential scans by tests/test_discovery_scale.py.
         kwargs={
             "row_factory": dict_row,
             "autocommit": True,

@@ -49,6 +49,31 @@ def queries() -> dict[str, str]:
     return merged
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def positional(query: str) -> tuple[bytes, tuple[str, ...]]:
+    """`query` in PostgreSQL's own placeholders ($1, $2, ...), with the parameter each one names."""
+    names: list[str] = []
+
+    def placeholder(found: re.Match[str]) -> str:
+        name = found.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(placeholder, query).encode(), tuple(names)
+
+
+@cache
+def positional_queries() -> dict[str, tuple[bytes, tuple[str, ...]]]:
+    """Every named query converted once: psycopg converts `%(name)s` again at each execution of a
+    statement over 4 kB (the ranked search is 12 kB), a quarter of a millisecond each time."""
+    return {name: positional(query) for name, query in queries().items()}
+
+
 def migrations() -> list[tuple[str, str]]:
     """(version, sql) pairs in order; the version is the file name without `.sql`."""
     folder = sql_dir() / "migrations"

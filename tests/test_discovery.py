@@ -18,6 +18,7 @@ from test_registration_flow import error_text, structured
 
 from mcplookup_mcp.errors import InvalidInput
 from mcplookup_mcp.importer import Importer, entries_of
+from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.service import RegistryService, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -509,3 +510,27 @@ async def test_a_kept_plan_answers_as_a_fresh_one(service: RegistryService) -> N
     assert not discovery.plan({"query": "todo", "verified_only": True}).reuse_plan
     assert not discovery.plan({"query": "todo", "include_pending": True}).reuse_plan
 
+
+async def test_a_connection_plans_for_its_values_again_after_a_kept_plan_search(db_url: str) -> None:
+    # One connection, so every use below gets the one the previous use left.
+    pool = make_pool(db_url, 1)
+    await pool.open(wait=True)
+    repo = Repository(pool)
+
+    async def plan_mode(kept_plans: bool = False, transaction: bool = False) -> str:
+        opened = repo.transaction() if transaction else repo.read(kept_plans=kept_plans)
+        async with opened as q:
+            cur = await q.conn.execute("SHOW plan_cache_mode")
+            row = await cur.fetchone()
+            assert row is not None
+            return str(row["plan_cache_mode"])
+
+    try:
+        assert await plan_mode() == "force_custom_plan"
+        assert await plan_mode(kept_plans=True) == "force_generic_plan"
+        assert await plan_mode(kept_plans=True) == "force_generic_plan"
+        assert await plan_mode() == "force_custom_plan"
+        assert await plan_mode(kept_plans=True) == "force_generic_plan"
+        assert await plan_mode(transaction=True) == "force_custom_plan"
+    finally:
+        await pool.close()

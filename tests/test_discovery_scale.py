@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from test_discovery import import_seed
 
 from mcplookup_mcp.repository import Repository, make_pool
 from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.sqlfiles import queries
+from mcplookup_mcp.sqlfiles import positional, queries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from synth import synthesize
@@ -118,17 +117,10 @@ async def test_no_sequential_scan_at_100k(
 
 
 def generic_plan(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> Any:
-    """The plan a connection keeps for every execution of `query` (Queries.discover's reuse_plan)."""
-    names: list[str] = []
-
-    def placeholder(found: re.Match[str]) -> str:
-        if found.group(1) not in names:
-            names.append(found.group(1))
-        return f"${names.index(found.group(1)) + 1}"
-
-    prepared = re.sub(r"%\((\w+)\)s", placeholder, query).replace("%%", "%")
+    """The plan a connection keeps for every execution of `query` (Repository.read's kept_plans)."""
+    prepared, names = positional(query)
     conn.execute("DEALLOCATE ALL")
-    conn.execute("PREPARE ranked AS " + prepared)
+    conn.execute(b"PREPARE ranked AS " + prepared)
     conn.execute("SET plan_cache_mode = force_generic_plan")
     cur = psycopg.ClientCursor(conn)
     cur.execute(

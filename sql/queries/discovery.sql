@@ -313,9 +313,13 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
   FROM page p, q
  ORDER BY p.k, p.name;
 
--- reuse_plans --
--- Inside a transaction: its statements run on their cached generic plans (see Queries.discover)
-SET LOCAL plan_cache_mode = force_generic_plan;
+-- kept_plans --
+-- From now on this connection runs its statements on their cached generic plans (Repository.read)
+SET plan_cache_mode = force_generic_plan;
+
+-- custom_plans --
+-- From now on this connection plans each statement for its parameters again, as it started (make_pool)
+SET plan_cache_mode = force_custom_plan;
 
 -- capability_counts --
 -- Capability and category counts over listed servers, most common first
