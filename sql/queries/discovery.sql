@@ -303,7 +303,7 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
                                FROM unnest(x.search_vector) AS v (lexeme, positions, weights),
                                     unnest(v.weights) AS w (w)
                               WHERE v.lexeme = ANY (q.match_words)
-                                 OR EXISTS (SELECT 1 FROM unnest(q.match_prefixes) AS pf WHERE starts_with(v.lexeme, pf))) AS u
+                                 OR v.lexeme ^@ ANY (q.match_prefixes)) AS u
                          WHERE x.id = p.id
                         UNION
                         SELECT 'name', nt
