@@ -62,6 +62,10 @@ CANDIDATE_POOL = 100
 # Stored words a query word of four letters or more stands for as a prefix, shortest first.
 PREFIX_EXPANSIONS = 16
 MAX_CURSOR = 1000
+# match.matched's fields, in the order they are listed, and the document weight each one is stored under
+# (B is the capabilities and category, or the tool names).
+MATCH_FIELDS = ("name", "capabilities", "description", "tools")
+_FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
 # Searches are counted in memory and written together: at most this many, or this old, before a write.
 EVENT_BATCH = 256
 EVENT_FLUSH_SECONDS = 1.0
@@ -201,7 +205,7 @@ class DiscoveryService:
         servers = [
             DiscoveredServer(
                 **server_fields(row),
-                match=Match(relevance=round(float(row["relevance"]), 6), matched=row["matched"] or {}),
+                match=Match(relevance=round(float(row["relevance"]), 6), matched=_matched(row)),
             )
             for row in rows
         ]
@@ -324,6 +328,23 @@ class DiscoveryService:
         if not isinstance(key, str) or not isinstance(name, str):
             raise bad
         return key, name
+
+
+def _matched(row: Row) -> dict[str, list[str]]:
+    """match.matched: the stored fields that hold each matched lexeme (see discover_ranked's last step)."""
+    capabilities = set(row.get("matched_capabilities") or ())
+    fields: dict[str, set[str]] = {}
+    for entry in row.get("matched_lexemes") or ():
+        weights, _, lexeme = entry.partition(":")  # the weights are letters: the first colon ends them
+        for weight in set(weights):
+            if weight == "B":
+                field = "capabilities" if lexeme in capabilities else "tools"
+            else:
+                field = _FIELD_OF_WEIGHT[weight]
+            fields.setdefault(field, set()).add(lexeme)
+    if row.get("matched_name_words"):
+        fields.setdefault("name", set()).update(row["matched_name_words"])
+    return {field: sorted(fields[field]) for field in MATCH_FIELDS if field in fields}
 
 
 def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:

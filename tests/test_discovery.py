@@ -16,6 +16,7 @@ from conftest import LiveServer, mcp_client
 from psycopg.types.json import Jsonb
 from test_registration_flow import error_text, structured
 
+from mcplookup_mcp.discovery import _matched
 from mcplookup_mcp.errors import InvalidInput
 from mcplookup_mcp.importer import Importer, entries_of
 from mcplookup_mcp.repository import Repository, make_pool
@@ -534,3 +535,18 @@ async def test_a_connection_plans_for_its_values_again_after_a_kept_plan_search(
         assert await plan_mode(transaction=True) == "force_custom_plan"
     finally:
         await pool.close()
+
+
+def test_matched_lists_each_lexeme_under_every_field_its_weights_name() -> None:
+    row = {
+        "matched_lexemes": ["AAC:calendar", "B:email", "B:echo", "D:localhost:8080"],
+        "matched_capabilities": ["email"],
+        "matched_name_words": ["kubernetes"],
+    }
+    assert _matched(row) == {
+        "name": ["calendar", "kubernetes"],
+        "capabilities": ["email"],
+        "description": ["calendar"],
+        "tools": ["echo", "localhost:8080"],
+    }
+    assert _matched({"matched_lexemes": None, "matched_capabilities": None, "matched_name_words": None}) == {}
