@@ -32,11 +32,12 @@ class Queries:
     async def _execute(self, name: str, params: Mapping[str, Any] | None) -> AsyncRawCursor[Row]:
         query, names = self._sql[name]
         given = params or {}
-        missing = [n for n in names if n not in given]
-        if missing:
-            raise ValueError(f"query {name} needs the parameters {', '.join(missing)}")
+        try:
+            values = [given[n] for n in names]
+        except KeyError as exc:
+            raise ValueError(f"query {name} needs the parameter {exc.args[0]}") from None
         cur = AsyncRawCursor(self.conn)
-        await cur.execute(query, [given[n] for n in names])
+        await cur.execute(query, values)
         return cur
 
     async def _all(self, name: str, params: Mapping[str, Any] | None = None) -> list[Row]:
