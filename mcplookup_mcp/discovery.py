@@ -58,7 +58,7 @@ SORTS = ("relevance", "trust", "latency", "newest", "name")
 TRANSPORTS = ("streamable-http", "sse", "stdio")
 CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
-CANDIDATE_POOL = 100
+CANDIDATE_POOL = 50
 # Stored words a query word of four letters or more stands for as a prefix, shortest first.
 PREFIX_EXPANSIONS = 16
 MAX_CURSOR = 1000
