@@ -53,6 +53,9 @@ _PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower().encode()
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
 _META_KEYS = frozenset({PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY})
+# Stand-ins for an answer's two forms in a reply envelope; no serializer writes them otherwise.
+_TEXT_SLOT = "\x00mcplookup text\x00"
+_STRUCTURED_SLOT = "\x00mcplookup structured\x00"
 
 
 class DiscoverFastPath:
@@ -64,6 +67,7 @@ class DiscoverFastPath:
         self.security = TransportSecurityMiddleware(security)
         tool = mcp.tool_for(TOOL)
         self.convert = tool.fn_metadata.convert_result
+        self._envelopes: dict[str, tuple[bytes, ...]] = {}
         # These need the SDK's pipeline: a tool that reads its request context, cache hints on tools/call,
         # and arguments mirrored in Mcp-Param-* headers (which the SDK checks against the body).
         self.enabled = (
@@ -100,7 +104,7 @@ class DiscoverFastPath:
             )
         else:
             if isinstance(answer, DiscoverResult):
-                result = answer.encoded_as(f"mcp {version}", lambda a: self._wire(self.convert(a), version))
+                result = answer.encoded_as(f"mcp {version}", lambda a: self._answer_wire(a, version))
             else:
                 result = self._wire(self.convert(answer), version)
         MCP_FAST_PATH.labels(result="served").inc()
@@ -132,6 +136,28 @@ class DiscoverFastPath:
         if version in MODERN_PROTOCOL_VERSIONS:
             return version if method == b"tools/call" and name == TOOL.encode() else None
         return version if version in HANDSHAKE_PROTOCOL_VERSIONS else None
+
+    def _answer_wire(self, answer: DiscoverResult, version: str) -> bytes:
+        """What `_wire(convert(answer))` gives, without walking the answer four times: the SDK's text form
+        and the answer's own JSON (its structured content) set into the envelope this revision's
+        serializer made once around two placeholders. A fresh answer's reply took 0.45 ms that way."""
+        parts = self._envelopes.get(version)
+        if parts is None:
+            parts = self._envelopes[version] = self._envelope(version)
+        # The SDK's unstructured form of a returned model (func_metadata._convert_to_content).
+        text = pydantic_core.to_json(pydantic_core.to_json(answer, fallback=str, indent=2).decode())
+        if len(parts) == 2:  # a revision without structured content
+            return parts[0] + text + parts[1]
+        return parts[0] + text + parts[1] + answer.encoded() + parts[2]
+
+    def _envelope(self, version: str) -> tuple[bytes, ...]:
+        placeholder = CallToolResult(
+            content=[TextContent(type="text", text=_TEXT_SLOT)], structured_content={_STRUCTURED_SLOT: 0}
+        )
+        wire = self._wire(placeholder, version)
+        before, _, rest = wire.partition(pydantic_core.to_json(_TEXT_SLOT))
+        between, found, after = rest.partition(pydantic_core.to_json({_STRUCTURED_SLOT: 0}))
+        return (before, between, after) if found else (before, rest)
 
     def _wire(self, result: BaseModel, version: str) -> bytes:
         """The result object as the SDK's runner puts it on the wire for this revision."""
