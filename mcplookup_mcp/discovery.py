@@ -74,13 +74,6 @@ ANSWER_CACHE_ENTRIES = 1024
 
 log = structlog.get_logger("mcplookup.discovery")
 
-# Stemmed words that say nothing about which server fits ("I need an MCP server to help me ...").
-FILLER = (
-    "mcp", "server", "model", "context", "protocol", "tool", "need", "want", "use", "help", "find", "let",
-    "like", "abl", "way", "someth", "thing", "app", "applic", "integr", "servic", "pleas", "could", "would",
-    "via", "ai", "agent", "llm", "claud", "allow", "enabl", "provid", "interact", "support", "implement",
-    "access", "connect", "manag", "work", "make", "get", "i", "can", "show", "look", "good", "best",
-)  # fmt: skip
 _RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something", "would", "could", "with"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -156,7 +149,6 @@ class DiscoveryService:
             params |= {
                 "query": query,
                 "sort": sort,
-                "filler": list(FILLER),
                 "fuzzy": _fuzzy_words(query),
                 "pool": CANDIDATE_POOL,
                 "prefix_expansions": PREFIX_EXPANSIONS,

@@ -104,14 +104,20 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
 -- discover_ranked --
 -- Text search: a bounded candidate pool from the indexes, then the full relevance and quality blend
 WITH words AS (
-    SELECT replace(w, E'\\', '') AS w
-      FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s::text))) AS w
+    -- Filler: stemmed words that say nothing about which server fits ("I need an MCP server to help me").
+    SELECT x.w,
+           x.w = ANY ('{mcp,server,model,context,protocol,tool,need,want,use,help,find,let,like,abl,way,
+                        someth,thing,app,applic,integr,servic,pleas,could,would,via,ai,agent,llm,claud,
+                        allow,enabl,provid,interact,support,implement,access,connect,manag,work,make,get,
+                        i,can,show,look,good,best}'::text[]) AS filler
+      FROM (SELECT replace(w, E'\\', '') AS w
+              FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s::text))) AS w) AS x
+     WHERE x.w <> ''
 ), kept AS (
-    -- Filler ("mcp", "server", "need", ...) never decides a match, unless it is all there is.
-    SELECT w FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[])
+    -- Filler never decides a match, unless it is all there is.
+    SELECT w FROM words WHERE NOT filler
     UNION ALL
-    SELECT w FROM words
-     WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM words WHERE w <> '' AND w <> ALL (%(filler)s::text[]))
+    SELECT w FROM words WHERE NOT EXISTS (SELECT 1 FROM words WHERE NOT filler)
 ), misspelt AS (
     -- Words no stored document holds, even as a prefix (misspellings), get spelling corrections from
     -- the lexicon of stored lexemes; a word that matches as typed needs none.
