@@ -19,6 +19,8 @@ Answers: `cached` runs the server as configured, so the 41 questions, asked over
 from its answer cache after their first search: this is the figure for questions agents keep asking.
 `searched` runs it with the answer cache off (MCPLOOKUP_DISCOVER_CACHE_SECONDS=0), so every request is
 a full search in PostgreSQL: the figure for questions nobody asked before. Both are printed by default.
+With wrk, each line ends with the CPU time per request of the server process and of all local
+PostgreSQL processes (user + system, from /proc, over the timed run): where the time of a request goes.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
 Printed, never asserted.
 """
@@ -215,7 +217,43 @@ def _check(kind: str, base: str, lines: list[str]) -> None:
                     raise RuntimeError(f"discover_servers failed: {response.text[:300]}")
 
 
-def load_wrk(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
+def _cpu_seconds(server_pid: int) -> tuple[float, float] | None:
+    """CPU time (user + system) so far of the server process and of every local process named postgres;
+    None where /proc does not tell (another OS, or PostgreSQL on another machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def used(pid: str) -> float:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    try:
+        server = used(str(server_pid))
+    except OSError:
+        return None
+    database, seen = 0.0, False
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if not comm.read().startswith("postgres"):
+                    continue
+            database += used(pid)
+            seen = True
+        except OSError:
+            continue  # a backend that ended meanwhile
+    return (server, database) if seen else None
+
+
+def _cpu_per_request(before: tuple[float, float] | None, after: tuple[float, float] | None, n: int) -> str:
+    if before is None or after is None or not n:
+        return ""
+    server, database = ((b - a) * 1000 / n for a, b in zip(before, after, strict=True))
+    return f"  CPU/request: server {server:.2f} ms, postgres {database:.2f} ms"
+
+
+def load_wrk(
+    kind: str, base: str, clients: int, seconds: float, server_pid: int | None = None
+) -> dict[str, Any]:
     lines = _requests(kind)
     _check(kind, base, lines)
     script = ROOT / "bench" / "discover.lua"
@@ -231,7 +269,9 @@ def load_wrk(kind: str, base: str, clients: int, seconds: float) -> dict[str, An
             return done.stdout
 
         run(2)
+        before = _cpu_seconds(server_pid) if server_pid else None
         out = run(seconds)
+        after = _cpu_seconds(server_pid) if server_pid else None
     found = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
     if not found:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
@@ -244,6 +284,7 @@ def load_wrk(kind: str, base: str, clients: int, seconds: float) -> dict[str, An
         "p95": r["p95_us"] / 1000,
         "p99": r["p99_us"] / 1000,
         "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "cpu": _cpu_per_request(before, after, r["requests"]),
     }
 
 
@@ -311,13 +352,13 @@ def main() -> int:
             try:
                 for kind in args.transports:
                     if args.driver == "wrk":
-                        r = load_wrk(kind, base, args.clients, args.seconds)
+                        r = load_wrk(kind, base, args.clients, args.seconds, proc.pid)
                     else:
                         r = asyncio.run(load(kind, base, args.clients, args.seconds))
                     print(
                         f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
                         f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
-                        f"({r['n']} requests)",
+                        f"({r['n']} requests){r.get('cpu', '')}",
                         flush=True,
                     )
             finally:
