@@ -483,6 +483,18 @@ async def test_postings_follow_every_listing_change(service: RegistryService, db
     assert await names(service, query="invoices") == []
 
 
+async def test_a_question_of_filler_alone_still_finds_what_holds_it(service: RegistryService) -> None:
+    # Filler never decides a match unless it is all there is; then its holders are the candidates,
+    # strongest first (nearly every server holds "mcp" and "server").
+    await import_seed(service)
+    for query in ("mcp server", "I need an MCP server"):
+        result = await service.discover({"query": query, "limit": 10}, transport="test")
+        assert result.count == 10, query
+        for server in result.servers:
+            held = {word for words in server.match.matched.values() for word in words}
+            assert held & {"mcp", "server"}, (query, server.name, server.match.matched)
+
+
 async def test_unfiltered_pool_gives_every_term_a_share(service: RegistryService, db_url: str) -> None:
     # 300 servers hold "forecast", more than the whole candidate pool, and were stored first; the one
     # server holding the other word must still be ranked (it is, by its title, the better match).
