@@ -141,8 +141,11 @@ WITH words AS (
            lw.words AS lookup_words,
            rw.words AS related_words,
            (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(lw.words) AS x)::tsquery AS lookup,
-           -- The every-term branch looks up the word alone when documents hold it as typed (see all_hits).
-           CASE WHEN EXISTS (SELECT 1 FROM search_lexicon x WHERE x.word = k.w)
+           -- The every-term branch looks up the word alone when listed servers hold it as typed (see
+           -- all_hits). One btree probe of the postings: an EXISTS on the lexicon was planned as a hashed
+           -- subplan reading the whole lexicon at every search, and an equality there takes the slower
+           -- trigram index.
+           CASE WHEN (SELECT true FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 1)
                 THEN quote_literal(k.w)::tsquery END AS typed,
            (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(rw.words) AS x)::tsquery AS related
       FROM kept k
