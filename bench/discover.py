@@ -1,7 +1,7 @@
 """Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
 
     python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16] [--driver wrk|python]
-                             [--answers cached searched]
+                             [--answers cached searched browsed]
 
 For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
 to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
@@ -19,6 +19,9 @@ Answers: `cached` runs the server as configured, so the 41 questions, asked over
 from its answer cache after their first search: this is the figure for questions agents keep asking.
 `searched` runs it with the answer cache off (MCPLOOKUP_DISCOVER_CACHE_SECONDS=0), so every request is
 a full search in PostgreSQL: the figure for questions nobody asked before. Both are printed by default.
+`browsed` (asked for by name) also runs with the cache off, but asks for keyset pages without query text
+in four orders: the same server, pool, statement round trip and page of ten servers with nothing to
+rank, so it tells what the stack costs before any ranking does.
 With wrk, each line ends with the CPU time per request of the server process and of all local
 PostgreSQL processes (user + system, from /proc, over the timed run): where the time of a request goes.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
@@ -56,6 +59,14 @@ from search_quality import CASES  # noqa: E402
 from synth import synthesize  # noqa: E402
 
 QUERIES = [query for query, _ in CASES]
+# What each request asks: a question for `cached` and `searched`; for `browsed`, a keyset page in one of
+# the orders listed without query text, with nothing to rank.
+Arguments = dict[str, Any]
+ASKED: dict[str, list[Arguments]] = {
+    "searched": [{"query": q, "limit": 10} for q in QUERIES],
+    "browsed": [{"sort": s, "limit": 10} for s in ("trust", "newest", "name", "latency")],
+}
+ASKED["cached"] = ASKED["searched"]
 
 
 def _url(admin: str, dbname: str) -> str:
@@ -153,40 +164,50 @@ MODERN_META = {
 }
 
 
-async def _rest_client(base: str, stop: float, index: int, out: list[float]) -> None:
+def _rest_path(arguments: Arguments) -> str:
+    return "/api/v1/discover?" + urlencode({"q" if k == "query" else k: v for k, v in arguments.items()})
+
+
+async def _rest_client(base: str, stop: float, index: int, out: list[float], asked: list[Arguments]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         i = index
         while time.perf_counter() < stop:
-            q = QUERIES[i % len(QUERIES)]
+            arguments = asked[i % len(asked)]
             i += 1
             t = time.perf_counter()
-            response = await http.get("/api/v1/discover", params={"q": q, "limit": 10})
+            response = await http.get(_rest_path(arguments))
             response.raise_for_status()
             out.append(time.perf_counter() - t)
 
 
 async def _mcp_client(
-    base: str, stop: float, index: int, out: list[float], *, mode: str = MODERN_VERSION
+    base: str,
+    stop: float,
+    index: int,
+    out: list[float],
+    asked: list[Arguments],
+    *,
+    mode: str = MODERN_VERSION,
 ) -> None:
     from mcp.client.client import Client
 
     async with Client(f"{base}/mcp", mode=mode) as client:
         i = index
         while time.perf_counter() < stop:
-            q = QUERIES[i % len(QUERIES)]
+            arguments = asked[i % len(asked)]
             i += 1
             t = time.perf_counter()
-            result = await client.call_tool("discover_servers", {"query": q, "limit": 10})
+            result = await client.call_tool("discover_servers", arguments)
             assert not result.is_error
             out.append(time.perf_counter() - t)
 
 
-def _requests(kind: str) -> list[str]:
+def _requests(kind: str, asked: list[Arguments]) -> list[str]:
     if kind == "rest":
-        return ["/api/v1/discover?" + urlencode({"q": q, "limit": 10}) for q in QUERIES]
+        return [_rest_path(arguments) for arguments in asked]
     lines = []
-    for i, q in enumerate(QUERIES):
-        params: dict[str, Any] = {"name": "discover_servers", "arguments": {"query": q, "limit": 10}}
+    for i, arguments in enumerate(asked):
+        params: dict[str, Any] = {"name": "discover_servers", "arguments": arguments}
         if kind == "mcp":
             params["_meta"] = MODERN_META
         lines.append(json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": params}))
@@ -252,9 +273,14 @@ def _cpu_per_request(before: tuple[float, float] | None, after: tuple[float, flo
 
 
 def load_wrk(
-    kind: str, base: str, clients: int, seconds: float, server_pid: int | None = None
+    kind: str,
+    base: str,
+    clients: int,
+    seconds: float,
+    asked: list[Arguments],
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
-    lines = _requests(kind)
+    lines = _requests(kind, asked)
     _check(kind, base, lines)
     script = ROOT / "bench" / "discover.lua"
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as file:
@@ -288,13 +314,13 @@ def load_wrk(
     }
 
 
-async def load(kind: str, base: str, clients: int, seconds: float) -> dict[str, Any]:
+async def load(kind: str, base: str, clients: int, seconds: float, asked: list[Arguments]) -> dict[str, Any]:
     runners = {
         "rest": _rest_client,
         "mcp": _mcp_client,
         "mcp-legacy": functools.partial(_mcp_client, mode="legacy"),
     }
-    runner = runners[kind]
+    runner = functools.partial(runners[kind], asked=asked)
     warm: list[float] = []
     await asyncio.gather(*(runner(base, time.perf_counter() + 2, i, warm) for i in range(clients)))
     samples: list[float] = []
@@ -328,8 +354,9 @@ def main() -> int:
         "--answers",
         nargs="+",
         default=["cached", "searched"],
-        choices=["cached", "searched"],
-        help="cached: answer cache as configured; searched: cache off, every request a full search",
+        choices=["cached", "searched", "browsed"],
+        help="cached: answer cache as configured; searched: cache off, every request a full search; "
+        "browsed: cache off, every request a keyset page without query text (nothing ranked)",
     )
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting"
@@ -342,19 +369,20 @@ def main() -> int:
         return 2
     print(
         f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(QUERIES)} intent "
-        f"queries in rotation, {args.workers} server process(es), settings {extra_env or 'default'}"
+        f"queries in rotation (browsed: {len(ASKED['browsed'])} orders), {args.workers} server "
+        f"process(es), settings {extra_env or 'default'}"
     )
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
         for answers in args.answers:
-            searched = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers == "searched" else {}
-            proc, base = serve(url, args.workers, extra_env | searched)
+            uncached = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers != "cached" else {}
+            proc, base = serve(url, args.workers, extra_env | uncached)
             try:
                 for kind in args.transports:
                     if args.driver == "wrk":
-                        r = load_wrk(kind, base, args.clients, args.seconds, proc.pid)
+                        r = load_wrk(kind, base, args.clients, args.seconds, ASKED[answers], proc.pid)
                     else:
-                        r = asyncio.run(load(kind, base, args.clients, args.seconds))
+                        r = asyncio.run(load(kind, base, args.clients, args.seconds, ASKED[answers]))
                     print(
                         f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
                         f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
