@@ -9,7 +9,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 from mcplookup_mcp import __version__, keys
@@ -45,17 +45,34 @@ revoke_api_key; a lost key is replaced by verifying the domain again (register_s
 recover_ownership=true)."""
 
 
+DISCOVER_TOOL = "discover_servers"
+
+
+def discover_reply(answer: DiscoverResult) -> CallToolResult:
+    """A discovery answer as a tool result: its JSON as structured content, and the same JSON, compact,
+    as the text block. The SDK's own text form of a returned model is indented: a third more characters
+    for a model to read (20.9 against 14.4 kB for ten servers), and a second encoding of every answer."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=answer.encoded().decode())],
+        structured_content=answer.model_dump(mode="json", by_alias=True),
+    )
+
+
 class RegistryMCPServer(MCPServer):
-    """Refuses arguments a tool does not declare (the SDK would ignore them) and counts outcomes."""
+    """Refuses arguments a tool does not declare (the SDK would ignore them), counts outcomes, and
+    answers discover_servers in the compact form of `discover_reply`."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if name == DISCOVER_TOOL:
+            return discover_reply(await self.call_tool_unconverted(name, arguments, context))
         return await self._checked(
             name, arguments, lambda: super(RegistryMCPServer, self).call_tool(name, arguments, context)
         )
 
-    async def call_tool_unconverted(self, name: str, arguments: dict[str, Any]) -> Any:
-        """What the tool returns, before the SDK turns it into a CallToolResult; errors as call_tool."""
-        context: Context = Context(mcp_server=self)
+    async def call_tool_unconverted(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """What the tool returns, before it becomes a CallToolResult; errors as call_tool."""
+        if context is None:
+            context = Context(mcp_server=self, subscriptions=self._subscriptions)
         return await self._checked(
             name,
             arguments,
@@ -136,7 +153,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
     @mcp.tool(
-        name="discover_servers",
+        name=DISCOVER_TOOL,
         title="Discover MCP servers",
         annotations=read_only,
         description=(

@@ -213,6 +213,21 @@ async def test_sdk_clients_of_both_eras_are_answered_directly(pair: tuple[str, s
     assert served() - before == 3
 
 
+async def test_the_text_block_is_the_answer_as_compact_json_on_both_paths(pair: tuple[str, str]) -> None:
+    for base in pair:
+        async with mcp_client(base) as client:
+            result = await client.call_tool("discover_servers", {"query": "todo list", "limit": 3})
+        assert not result.is_error
+        [block] = result.content
+        assert json.loads(block.text) == result.structured_content
+        assert result.structured_content["count"] >= 1
+        # Compact: what the REST shim sends, not the SDK's indented form of a returned model.
+        assert "\n" not in block.text and '": ' not in block.text
+        async with httpx.AsyncClient(base_url=base, timeout=20) as http:
+            rest = await http.get("/api/v1/discover", params={"q": "todo list", "limit": 3})
+        assert json.loads(rest.content) == json.loads(block.text)
+
+
 def _fast_path_for(tool: Callable[..., Any]) -> DiscoverFastPath:
     server = RegistryMCPServer(name="t")
     server.tool(name="discover_servers")(tool)
