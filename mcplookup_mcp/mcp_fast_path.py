@@ -1,8 +1,8 @@
 """A direct path for the one MCP call agents make most: `tools/call` of `discover_servers`.
 
 The SDK answers every MCP request through its whole pipeline: envelope models, middleware, and the
-conversions of the tool's answer (`discover_reply`'s text and structured content, the JSON-RPC reply). For a cached
-discovery answer the tool function, cache lookup included, was 6 % of a call (py-spy). This path answers a plain,
+conversions of the tool's answer (`discover_reply`'s text and structured content, the JSON-RPC reply).
+For a cached discovery answer the tool function, cache lookup included, was 6 % of a call (py-spy). This path answers a plain,
 well-formed `discover_servers` call itself: it runs the same tool (same argument checks, same error
 texts, same service call) and encodes the reply once per answer and protocol revision, built by the
 SDK's own conversion and result sieve. Anything else, or anything it is unsure of, it hands to the SDK
