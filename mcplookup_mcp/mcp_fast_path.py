@@ -2,12 +2,13 @@
 
 The SDK answers every MCP request through its whole pipeline: envelope models, middleware, and the
 conversions of the tool's answer (`discover_reply`'s text and structured content, the JSON-RPC reply).
-For a cached discovery answer the tool function, cache lookup included, was 6 % of a call (py-spy). This path answers a plain,
-well-formed `discover_servers` call itself: it runs the same tool (same argument checks, same error
-texts, same service call) and encodes the reply once per answer and protocol revision, built by the
-SDK's own conversion and result sieve. Anything else, or anything it is unsure of, it hands to the SDK
-untouched: other methods, batches, notifications, sessions, `Mcp-Param-*` headers, a failed header or
-envelope check, a body over 64 KiB. Tests compare its replies with the SDK's for the same requests.
+For a cached discovery answer the tool function, cache lookup included, was 6 % of a call (py-spy). This
+path answers a plain, well-formed `discover_servers` call itself: it runs the same tool (same argument
+checks, same error texts, same service call) and encodes the reply once per answer and protocol
+revision, in the form of `discover_reply` and through the SDK's own result sieve. Anything else, or
+anything it is unsure of, it hands to the SDK untouched: other methods, batches, notifications,
+sessions, `Mcp-Param-*` headers, a failed header or envelope check, a body over 64 KiB. Tests compare
+its replies with the SDK's for the same requests.
 """
 
 from __future__ import annotations
