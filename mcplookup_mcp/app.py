@@ -47,6 +47,7 @@ from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
 from mcplookup_mcp.scheduler import Scheduler
 from mcplookup_mcp.service import RegistryService, utcnow
 from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.web import routes as web_routes
 
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -195,6 +196,8 @@ def create_app(
         *routes(service),
         *health_routes(monitor),
         *registry_routes(RegistryListing(repo)),
+        # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
+        *web_routes(service, monitor, settings),
     ]
 
     @contextlib.asynccontextmanager

@@ -1,0 +1,187 @@
+"""The read pages: search (`/`), a server's page (`/servers/{name}`) and the registry's figures (`/stats`).
+
+Each is one or two service calls, the same ones discover_servers, get_server, get_server_health,
+browse_capabilities and get_discovery_stats make; no page needs JavaScript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mcplookup_mcp.errors import InvalidInput, NotFound, RegistryError
+from mcplookup_mcp.models import DiscoveredServer, HealthResult
+from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.web.chart import probe_chart, tone
+from mcplookup_mcp.web.rendering import Templates
+from mcplookup_mcp.web.snippets import connection_snippets
+
+PAGE_SIZE = 10
+TRANSPORT_CHOICES = (("", "any transport"), ("streamable-http", "Streamable HTTP"), ("sse", "SSE"), ("stdio", "stdio (runs locally)"))
+SUGGESTED_CAPABILITIES = 60
+_FIELD_NAMES = {"name": "the server's name", "description": "the description", "capabilities": "its capabilities", "tools": "its tool names"}
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    q: str
+    verified: bool
+    healthy: bool
+    capability: str
+    transport: str
+    cursor: str
+
+    @classmethod
+    def from_request(cls, request: Request) -> SearchForm:
+        params = request.query_params
+
+        def checked(key: str) -> bool:
+            return params.get(key, "") not in ("", "0", "false", "off")
+
+        return cls(
+            q=params.get("q", "").strip(),
+            verified=checked("verified"),
+            healthy=checked("healthy"),
+            capability=params.get("capability", "").strip(),
+            transport=params.get("transport", "").strip(),
+            cursor=params.get("cursor", "").strip(),
+        )
+
+    def discover_arguments(self) -> dict[str, Any]:
+        """The form as discover_servers arguments (the same names and rules)."""
+        data: dict[str, Any] = {"limit": PAGE_SIZE}
+        if self.q:
+            data["query"] = self.q
+        if self.verified:
+            data["verified_only"] = True
+        if self.healthy:
+            data["healthy_only"] = True
+        if self.capability:
+            data["capabilities"] = [self.capability]
+        if self.transport:
+            data["transport"] = self.transport
+        if self.cursor:
+            data["cursor"] = self.cursor
+        return data
+
+    def url(self, cursor: str | None = None) -> str:
+        pairs = [("q", self.q)] if self.q else []
+        pairs += [("verified", "1")] if self.verified else []
+        pairs += [("healthy", "1")] if self.healthy else []
+        pairs += [("capability", self.capability)] if self.capability else []
+        pairs += [("transport", self.transport)] if self.transport else []
+        pairs += [("cursor", cursor)] if cursor else []
+        return "/?" + urlencode(pairs) if pairs else "/"
+
+    @property
+    def filtered(self) -> bool:
+        return self.verified or self.healthy or bool(self.capability or self.transport)
+
+
+def why_matched(server: DiscoveredServer) -> str | None:
+    """The match explanation in words: which query terms were found in which fields."""
+    parts = [
+        f"{', '.join(terms)} in {_FIELD_NAMES.get(field, field)}"
+        for field, terms in server.match.matched.items()
+        if terms
+    ]
+    return "; ".join(parts) if parts else None
+
+
+def safe_link(url: object) -> str | None:
+    """An operator's URL as a link target only when it is plain http(s): never javascript: or data:."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+class Pages:
+    def __init__(
+        self, service: RegistryService, monitor: HealthMonitor, templates: Templates, public_url: str
+    ) -> None:
+        self.public_url = public_url
+        self.service = service
+        self.monitor = monitor
+        self.templates = templates
+
+    def error(self, exc: RegistryError, title: str) -> Response:
+        return self.templates.render(
+            "error.html", {"title": title, "message": exc.message, "status": exc.status}, status=exc.status
+        )
+
+    async def search(self, request: Request) -> Response:
+        form = SearchForm.from_request(request)
+        error: str | None = None
+        status = 200
+        servers: list[DiscoveredServer] = []
+        next_url: str | None = None
+        try:
+            result = await self.service.discover(form.discover_arguments(), transport="web")
+            servers = result.servers
+            next_url = form.url(result.next_cursor) if result.next_cursor else None
+        except InvalidInput as exc:
+            error, status = exc.message, exc.status
+        try:
+            capabilities = await self.service.discovery.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
+            suggestions = [c.value for c in capabilities.capabilities]
+        except RegistryError:
+            suggestions = []
+        return self.templates.render(
+            "search.html",
+            {
+                "form": form,
+                "error": error,
+                "servers": [(s, why_matched(s), tone(s.health.status)) for s in servers],
+                "next_url": next_url,
+                "first_url": form.url() if form.cursor else None,
+                "transports": TRANSPORT_CHOICES,
+                "suggestions": suggestions,
+                "nav": "search",
+            },
+            status=status,
+        )
+
+    async def server(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            found = await self.service.get_server({"name": name})
+        except (NotFound, InvalidInput) as exc:
+            return self.error(NotFound(exc.message), "No such server")
+        except RegistryError as exc:
+            return self.error(exc, "This server cannot be shown")
+        health: HealthResult | None
+        try:
+            health = await self.monitor.get_health({"name": found.server.name}, client="web")
+        except NotFound:
+            health = None
+        server = found.server
+        return self.templates.render(
+            "server.html",
+            {
+                "found": found,
+                "server": server,
+                "health": health,
+                "health_tone": tone(server.health.status),
+                "chart": probe_chart(health.history) if health else None,
+                "snippets": connection_snippets(server, self.public_url),
+                "website": safe_link(server.website_url),
+                "repository": safe_link((server.repository or {}).get("url")),
+                "nav": "",
+            },
+        )
+
+    async def stats(self, request: Request) -> Response:
+        try:
+            figures = await self.service.discovery.stats()
+            capabilities = await self.service.discovery.browse_capabilities({"limit": 25})
+        except RegistryError as exc:
+            return self.error(exc, "The figures are not available")
+        return self.templates.render(
+            "stats.html", {"stats": figures, "capabilities": capabilities, "nav": "stats"}
+        )
