@@ -242,8 +242,11 @@ async def test_register_check_verify_then_the_server_page(
             "csrf_token": hidden(page, "csrf_token"),
         }
 
-        # "Check now" before publishing: the exact DNS problem, and the button again.
-        response = await http.post("/register/verify", data=check)
+        # "Check now" before publishing, from the page for coming back later with the saved id: the exact
+        # DNS problem, and the button again.
+        later = await http.get("/register/verify")
+        assert later.headers["cache-control"] == "no-store" and 'type="password"' in later.text
+        response = await http.post("/register/verify", data=check | {"csrf_token": hidden(later.text, "csrf_token")})
         assert response.status_code == 200
         assert "no TXT record at _mcp-verify.example.test" in response.text
         assert "attempt 1" in response.text and 'id="check-now"' in response.text
@@ -268,6 +271,12 @@ async def test_register_check_verify_then_the_server_page(
             headers={"Authorization": f"Bearer {api_key}"},
         )
         assert changed.status_code == 200, changed.text
+        # A further server under the verified domain needs its key, sent in the form body.
+        response = await claim_via_form(http, target.url(), slug="tools", api_key="mcpl_" + "x" * 43)
+        assert response.status_code == 403 and "not valid for example.test" in response.text
+        assert "x" * 43 not in response.text
+        response = await claim_via_form(http, target.url(), slug="tools", api_key=api_key)
+        assert response.status_code == 201 and "test.example/tools is listed" in response.text
         # The claim cannot be verified twice: the page says so and offers a new claim.
         response = await http.post("/register/verify", data=check)
         assert response.status_code == 409 and "already verified" in response.text
@@ -298,6 +307,7 @@ async def test_register_check_verify_then_the_server_page(
         "Uptime, 24 hours</dt><dd>75.0% of 4 probes",
         "domain verified",
         "https://example.test/",
+        '<a href="/servers/test.example/tools"><code>test.example/tools</code></a>',
     ):
         assert fact in page, fact
     # The chart: one bar per probe (three up, one down), a latency line through the completed handshakes.

@@ -66,7 +66,7 @@ def connection_snippets(server: ServerOut, public_url: str) -> Snippets:
     if package is not None and isinstance(package.get("identifier"), str):
         return _package(package, alias, lookup)
     return Snippets(
-        items=[Snippet("curl", "curl: this listing", lookup)],
+        items=[Snippet("lookup", "curl: this listing", lookup)],
         notes=["This listing names no remote endpoint or package MCPLookup knows how to run."],
     )
 
