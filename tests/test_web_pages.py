@@ -206,10 +206,12 @@ def probing_app(
 
 
 async def probe(http: httpx.AsyncClient, clock: Clock, name: str, times: int) -> None:
-    """Real probes of the target, made on request, five minutes apart on the app's clock."""
+    """Real probes of the target through the page's "Probe now" button, five minutes apart on the app's clock."""
     for _ in range(times):
-        response = await http.get(f"/api/v1/health/{name}", params={"realtime": "true"})
-        assert response.status_code == 200, response.text
+        page = (await http.get(f"/servers/{name}")).text
+        response = await http.post(f"/servers/{name}/probe", data={"csrf_token": hidden(page, "csrf_token")})
+        assert response.status_code == 303 and response.headers["location"] == f"/servers/{name}?probed=1"
+        assert "Probed just now" in (await http.get(response.headers["location"])).text
         clock.advance(minutes=5)
 
 
@@ -283,6 +285,16 @@ async def test_register_check_verify_then_the_server_page(
         assert 'href="/register"' in response.text and 'id="check-now"' not in response.text
 
         await probe(http, clock, "test.example/mail", 3)
+        # Once per server every 30 seconds: a second press at once is refused on the page, with the wait.
+        clock.advance(minutes=-5, seconds=1)
+        page = (await http.get("/servers/test.example/mail")).text
+        refused = await http.post(
+            "/servers/test.example/mail/probe", data={"csrf_token": hidden(page, "csrf_token")}
+        )
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "retry in" in refused.text and 'id="probe-notice"' in refused.text
+        assert (await http.post("/servers/test.example/mail/probe", data={})).status_code == 403
+        clock.advance(minutes=5)
         target.stop()
         await probe(http, clock, "test.example/mail", 1)
 

@@ -6,24 +6,30 @@ browse_capabilities and get_discovery_stats make; no page needs JavaScript.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from mcplookup_mcp.errors import InvalidInput, NotFound, RegistryError
+from mcplookup_mcp.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.models import DiscoveredServer, HealthResult
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.web.chart import probe_chart, tone
+from mcplookup_mcp.web.csrf import FIELD as CSRF_FIELD
+from mcplookup_mcp.web.csrf import Csrf
+from mcplookup_mcp.web.forms import BadForm, CsrfRejected, checked_form, client_address
 from mcplookup_mcp.web.rendering import Templates
 from mcplookup_mcp.web.snippets import connection_snippets
 
 PAGE_SIZE = 10
 TRANSPORT_CHOICES = (("", "any transport"), ("streamable-http", "Streamable HTTP"), ("sse", "SSE"), ("stdio", "stdio (runs locally)"))
 SUGGESTED_CAPABILITIES = 60
+SUGGESTIONS_SECONDS = 60.0
+PROBED_TRANSPORTS = ("streamable-http", "sse")
 _FIELD_NAMES = {"name": "the server's name", "description": "the description", "capabilities": "its capabilities", "tools": "its tool names"}
 
 
@@ -103,16 +109,24 @@ def safe_link(url: object) -> str | None:
 
 class Pages:
     def __init__(
-        self, service: RegistryService, monitor: HealthMonitor, templates: Templates, public_url: str
+        self,
+        service: RegistryService,
+        monitor: HealthMonitor,
+        templates: Templates,
+        csrf: Csrf,
+        public_url: str,
     ) -> None:
-        self.public_url = public_url
         self.service = service
         self.monitor = monitor
         self.templates = templates
+        self.csrf = csrf
+        self.public_url = public_url
+        self._suggested: list[str] = []
+        self._suggested_at = -SUGGESTIONS_SECONDS
 
-    def error(self, exc: RegistryError, title: str) -> Response:
+    def error(self, exc: RegistryError, title: str, status: int | None = None) -> Response:
         return self.templates.render(
-            "error.html", {"title": title, "message": exc.message, "status": exc.status}, status=exc.status
+            "error.html", {"title": title, "message": exc.message}, status=status or exc.status
         )
 
     async def search(self, request: Request) -> Response:
@@ -127,11 +141,6 @@ class Pages:
             next_url = form.url(result.next_cursor) if result.next_cursor else None
         except InvalidInput as exc:
             error, status = exc.message, exc.status
-        try:
-            capabilities = await self.service.discovery.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
-            suggestions = [c.value for c in capabilities.capabilities]
-        except RegistryError:
-            suggestions = []
         return self.templates.render(
             "search.html",
             {
@@ -141,13 +150,55 @@ class Pages:
                 "next_url": next_url,
                 "first_url": form.url() if form.cursor else None,
                 "transports": TRANSPORT_CHOICES,
-                "suggestions": suggestions,
+                "suggestions": await self._suggestions(),
                 "nav": "search",
             },
             status=status,
         )
 
+    async def _suggestions(self) -> list[str]:
+        """The capability filter's suggestions. Counting capabilities reads every listing, so each replica
+        keeps the answer a minute rather than count again for every search page."""
+        now = time.monotonic()
+        if now - self._suggested_at > SUGGESTIONS_SECONDS:
+            try:
+                counts = await self.service.discovery.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
+                self._suggested = [c.value for c in counts.capabilities]
+                self._suggested_at = now
+            except RegistryError:
+                pass  # the suggestions are a convenience: the page works without them
+        return self._suggested
+
     async def server(self, request: Request) -> Response:
+        probed = request.query_params.get("probed") == "1"
+        return await self._server_page(request, "Probed just now: the figures below include it." if probed else None)
+
+    async def probe_now(self, request: Request) -> Response:
+        """The "Probe now" button: a real probe (get_server_health with realtime), then the page again."""
+        name = request.path_params["name"]
+        try:
+            await checked_form(request, self.csrf)
+        except (BadForm, CsrfRejected) as exc:
+            return self.error(RegistryError(str(exc)), "The form was refused", status=403)
+        try:
+            await self.monitor.get_health({"name": name, "realtime": True}, client=client_address(request))
+        except NotFound as exc:
+            return self.error(exc, "No such server")
+        except (RateLimited, Conflict, InvalidInput) as exc:
+            wait = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+            return await self._server_page(request, exc.message, failed=True, status=exc.status, headers=wait)
+        # Post/redirect/get: reloading the page does not probe again.
+        return RedirectResponse(f"/servers/{quote(name, safe='/')}?probed=1", status_code=303)
+
+    async def _server_page(
+        self,
+        request: Request,
+        notice: str | None,
+        *,
+        failed: bool = False,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         name = request.path_params["name"]
         try:
             found = await self.service.get_server({"name": name})
@@ -161,9 +212,15 @@ class Pages:
         except NotFound:
             health = None
         server = found.server
-        return self.templates.render(
+        token = self.csrf.token_for(request)
+        response = self.templates.render(
             "server.html",
             {
+                "notice": notice,
+                "notice_failed": failed,
+                "csrf_field": CSRF_FIELD,
+                "csrf_token": token,
+                "probe_allowed": bool(server.endpoint) and server.transport in PROBED_TRANSPORTS,
                 "found": found,
                 "server": server,
                 "health": health,
@@ -174,7 +231,11 @@ class Pages:
                 "repository": safe_link((server.repository or {}).get("url")),
                 "nav": "",
             },
+            status=status,
+            headers=headers,
         )
+        self.csrf.remember(response, token)
+        return response
 
     async def stats(self, request: Request) -> Response:
         try:

@@ -8,7 +8,6 @@ in a URL, and every page that holds one is sent with `Cache-Control: no-store`.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,9 +18,9 @@ from mcplookup_mcp.models import RegisterResult
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.web.csrf import FIELD as CSRF_FIELD
 from mcplookup_mcp.web.csrf import Csrf, CsrfRejected
+from mcplookup_mcp.web.forms import BadForm, checked_form, client_address
 from mcplookup_mcp.web.rendering import Templates
 
-MAX_FORM = 64 * 1024
 # The claim form's fields, as register_server names them.
 TEXT_FIELDS = (
     "domain",
@@ -37,34 +36,6 @@ TEXT_FIELDS = (
     "repository_url",
 )
 FORM_DEFAULTS = {"slug": "mcp", "transport": "streamable-http", "auth_type": "none"}
-
-
-class BadForm(Exception):
-    """The post is not a form this page sent."""
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form body, capped: one value per name (the first), nothing else accepted."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise BadForm("send the form as application/x-www-form-urlencoded")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise BadForm(f"the form is larger than {MAX_FORM} bytes")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadForm(f"the form could not be read: {exc}") from None
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        form.setdefault(key, value)
-    return form
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 class Registration:
@@ -105,8 +76,7 @@ class Registration:
 
     async def _checked_form(self, request: Request) -> dict[str, str] | Response:
         try:
-            form = await read_form(request)
-            self.csrf.check(request, form)
+            form = await checked_form(request, self.csrf)
         except (BadForm, CsrfRejected) as exc:
             status = 403 if isinstance(exc, CsrfRejected) else 400
             return self._page(request, "form_refused.html", {"message": str(exc)}, status)
@@ -124,7 +94,7 @@ class Registration:
             data["recover_ownership"] = True
         api_key = form.get("api_key", "").strip() or None
         try:
-            result = await self.service.register(data, api_key=api_key, client=_client(request))
+            result = await self.service.register(data, api_key=api_key, client=client_address(request))
         except RegistryError as exc:
             # The API key is never written back into the page.
             return self._form_page(request, form, exc, status=exc.status)
@@ -166,7 +136,7 @@ class Registration:
         registration_id = form.get("registration_id", "").strip()
         try:
             result = await self.service.verify(
-                {"domain": domain, "registration_id": registration_id}, client=_client(request)
+                {"domain": domain, "registration_id": registration_id}, client=client_address(request)
             )
         except RegistryError as exc:
             if isinstance(exc, InvalidInput) or not registration_id:

@@ -18,8 +18,9 @@ from mcplookup_mcp.web.rendering import Templates, load_static, static_response
 def routes(service: RegistryService, monitor: HealthMonitor, settings: Settings) -> list[Route]:
     static = load_static()
     templates = Templates(static, settings.public_url)
-    pages = Pages(service, monitor, templates, settings.public_url)
-    registration = Registration(service, templates, Csrf(settings.public_url))
+    csrf = Csrf(settings.public_url)
+    pages = Pages(service, monitor, templates, csrf, settings.public_url)
+    registration = Registration(service, templates, csrf)
 
     async def static_file(request: Request) -> Response:
         return static_response(request, static)
@@ -27,6 +28,7 @@ def routes(service: RegistryService, monitor: HealthMonitor, settings: Settings)
     return [
         Route("/", pages.search, methods=["GET"], name="web_search"),
         Route("/servers/{name:path}", pages.server, methods=["GET"], name="web_server"),
+        Route("/servers/{name:path}/probe", pages.probe_now, methods=["POST"], name="web_probe"),
         Route("/stats", pages.stats, methods=["GET"], name="web_stats"),
         Route("/register", registration.show_form, methods=["GET"], name="web_register_form"),
         Route("/register", registration.submit, methods=["POST"], name="web_register"),
