@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -185,6 +186,24 @@ async def test_a_bad_field_comes_back_marked_with_the_values_kept(http: httpx.As
     assert re.search(r'id="f-endpoint"[^>]*aria-invalid="true"', page, re.S)
     assert 'value="https://elsewhere.example.org/mcp"' in page and 'value="example.test"' in page
     assert "mcpl_should-never-be-echoed" not in page
+
+
+async def test_a_mistyped_id_returns_to_the_check_form_and_limits_say_when_to_retry(
+    make_live: Callable[..., LiveServer], settings: Settings
+) -> None:
+    live = make_live(replace(settings, rate_limit_per_minute=2))
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        claim = await claim_via_form(http, "https://mcp.example.test/mcp")
+        assert claim.status_code == 200
+        check = {"domain": "example.test", "csrf_token": hidden(claim.text, "csrf_token")}
+        response = await http.post("/register/verify", data=check | {"registration_id": "mcpreg_mistyped"})
+        assert response.status_code == 404 and "no claim on example.test has this registration_id" in response.text
+        assert 'id="c-rid"' in response.text and 'value="example.test"' in response.text
+        assert "mcpreg_mistyped" not in response.text
+        await claim_via_form(http, "https://mcp.example.test/mcp")
+        response = await claim_via_form(http, "https://mcp.example.test/mcp")
+        assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+        assert "too many register requests" in response.text and 'value="example.test"' in response.text
 
 
 @pytest.fixture

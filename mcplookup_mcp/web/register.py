@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mcplookup_mcp import validation
-from mcplookup_mcp.errors import InvalidInput, RegistryError
+from mcplookup_mcp.errors import InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.models import RegisterResult
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.web.csrf import FIELD as CSRF_FIELD
@@ -45,7 +45,12 @@ class Registration:
         self.csrf = csrf
 
     def _page(
-        self, request: Request, template: str, context: dict[str, Any], status: int = 200
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        status: int = 200,
+        error: RegistryError | None = None,
     ) -> Response:
         token = self.csrf.token_for(request)
         response = self.templates.render(
@@ -53,6 +58,7 @@ class Registration:
             {**context, "csrf_field": CSRF_FIELD, "csrf_token": token, "nav": "register"},
             status=status,
             no_store=True,
+            headers={"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None,
         )
         self.csrf.remember(response, token)
         return response
@@ -72,6 +78,7 @@ class Registration:
                 "auth_types": validation.AUTH_TYPES,
             },
             status,
+            error,
         )
 
     async def _checked_form(self, request: Request) -> dict[str, str] | Response:
@@ -111,6 +118,7 @@ class Registration:
         domain: str = "",
         registration_id: str = "",
         status: int = 200,
+        error: RegistryError | None = None,
     ) -> Response:
         return self._page(
             request,
@@ -122,6 +130,7 @@ class Registration:
                 "registration_id": (claim.registration_id if claim else None) or registration_id,
             },
             status,
+            error,
         )
 
     async def show_check(self, request: Request) -> Response:
@@ -138,16 +147,19 @@ class Registration:
             result = await self.service.verify(
                 {"domain": domain, "registration_id": registration_id}, client=client_address(request)
             )
+        except (InvalidInput, NotFound) as exc:
+            # A mistyped domain or id: the check form again, to correct it.
+            return self._page(request, "check.html", {"domain": domain, "error": exc.message}, exc.status)
         except RegistryError as exc:
-            if isinstance(exc, InvalidInput) or not registration_id:
-                return self._page(request, "check.html", {"domain": domain, "error": exc.message}, exc.status)
+            # Already verified, voided or expired claims cannot be checked again; a rate limit can wait.
             return self._claim_page(
                 request,
                 None,
-                check={"error": exc.message, "final": exc.status in (404, 409, 410)},
+                check={"error": exc.message, "final": exc.status in (409, 410)},
                 domain=domain,
                 registration_id=registration_id,
                 status=exc.status,
+                error=exc,
             )
         if result.verified:
             return self._page(request, "verified.html", {"result": result})
