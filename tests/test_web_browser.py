@@ -188,6 +188,14 @@ def test_register_and_verify_a_domain_in_the_browser(
         "Browser.grantPermissions",
         {"origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
     )
+    browser.get(base + "/servers/com.example/nothing-here")
+    wait_for(browser, "p.problem")
+    full_page_screenshot(browser, screens / "not-found.png")
+    # The page's own 404 is the one console entry expected (reading the log empties it).
+    assert [p for p in console_problems(browser) if "404" not in p] == []
+    browser.get(base + "/register/verify")
+    wait_for(browser, "#c-rid")
+    full_page_screenshot(browser, screens / "register-check-later.png")
     browser.get(base + "/register")
     wait_for(browser, "form.register")
     # Every field has a label the browser ties to it.

@@ -122,7 +122,7 @@ async def test_unknown_server_is_an_html_404(http: httpx.AsyncClient) -> None:
     response = await http.get("/servers/com.example/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
-    assert "no listed server is named com.example/nothing-here" in response.text
+    assert "No listed server is named com.example/nothing-here." in response.text
     assert (await http.get("/static/nothing.js")).status_code == 404
     script = await http.get("/static/site.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")

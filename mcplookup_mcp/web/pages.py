@@ -202,8 +202,15 @@ class Pages:
         name = request.path_params["name"]
         try:
             found = await self.service.get_server({"name": name})
-        except (NotFound, InvalidInput) as exc:
-            return self.error(NotFound(exc.message), "No such server")
+        except (NotFound, InvalidInput):
+            # The service's message speaks to models (it names discover_servers); this one to people.
+            return self.error(
+                NotFound(
+                    f"No listed server is named {name}. A claim is listed only once its domain is "
+                    "verified; search for the server instead."
+                ),
+                "No such server",
+            )
         except RegistryError as exc:
             return self.error(exc, "This server cannot be shown")
         health: HealthResult | None
