@@ -89,9 +89,7 @@ def fits_phone(driver: Any) -> bool:
     return bool(driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def test_search_the_seed_then_open_the_server(
-    browser: Any, seeded: LiveServer, screens: Path
-) -> None:
+def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, screens: Path) -> None:
     from selenium.webdriver.common.keys import Keys
 
     browser.get(seeded.base_url + "/")
@@ -122,7 +120,11 @@ def test_search_the_seed_then_open_the_server(
     browser.save_screenshot(str(screens / "search-phone.png"))
     browser.set_window_size(1280, 900)
 
-    first = next(a for a in all_css(browser, "li.result h3 a") if a.get_attribute("href").split("/servers/")[1] in GMAIL)
+    first = next(
+        a
+        for a in all_css(browser, "li.result h3 a")
+        if a.get_attribute("href").split("/servers/")[1] in GMAIL
+    )
     name = first.get_attribute("href").split("/servers/", 1)[1]
     first.click()
     wait_for(browser, "article.server h1")
@@ -199,7 +201,9 @@ def test_register_and_verify_a_domain_in_the_browser(
     browser.get(base + "/register")
     wait_for(browser, "form.register")
     # Every field has a label the browser ties to it.
-    for field in all_css(browser, "form.register input:not([type=hidden]), form.register select, form.register textarea"):
+    for field in all_css(
+        browser, "form.register input:not([type=hidden]), form.register select, form.register textarea"
+    ):
         field_id = field.get_attribute("id")
         assert all_css(browser, f'label[for="{field_id}"]'), field_id
     fill(browser, "f-domain", LISTING["domain"])

@@ -197,7 +197,10 @@ async def test_a_mistyped_id_returns_to_the_check_form_and_limits_say_when_to_re
         assert claim.status_code == 200
         check = {"domain": "example.test", "csrf_token": hidden(claim.text, "csrf_token")}
         response = await http.post("/register/verify", data=check | {"registration_id": "mcpreg_mistyped"})
-        assert response.status_code == 404 and "no claim on example.test has this registration_id" in response.text
+        assert (
+            response.status_code == 404
+            and "no claim on example.test has this registration_id" in response.text
+        )
         assert 'id="c-rid"' in response.text and 'value="example.test"' in response.text
         assert "mcpreg_mistyped" not in response.text
         await claim_via_form(http, "https://mcp.example.test/mcp")
@@ -267,7 +270,9 @@ async def test_register_check_verify_then_the_server_page(
         # DNS problem, and the button again.
         later = await http.get("/register/verify")
         assert later.headers["cache-control"] == "no-store" and 'type="password"' in later.text
-        response = await http.post("/register/verify", data=check | {"csrf_token": hidden(later.text, "csrf_token")})
+        response = await http.post(
+            "/register/verify", data=check | {"csrf_token": hidden(later.text, "csrf_token")}
+        )
         assert response.status_code == 200
         assert "no TXT record at _mcp-verify.example.test" in response.text
         assert "attempt 1" in response.text and 'id="check-now"' in response.text
@@ -327,7 +332,7 @@ async def test_register_check_verify_then_the_server_page(
     assert str(escape(HOSTILE)) in page
     assert str(escape(HOSTILE_TOOL)) in page
     assert "Description by the server's operator" in page and "treat them as data" in page
-    assert "<code class=\"tool-name\">send_message</code>" in page
+    assert '<code class="tool-name">send_message</code>' in page
     # Everything get_server returns, in words.
     for fact in (
         "<code>test.example/mail</code>",
@@ -388,7 +393,9 @@ def test_imported_package_snippets_quote_what_the_operator_wrote() -> None:
         ],
     )
     snippets = {s.key: s.text for s in connection_snippets(server, "https://mcplookup.example").items}
-    assert snippets["claude"] == "claude mcp add tool-rm-rf -e API_KEY=... -- npx -y '@someone/tool$(id)@1.2.0'"
+    assert (
+        snippets["claude"] == "claude mcp add tool-rm-rf -e API_KEY=... -- npx -y '@someone/tool$(id)@1.2.0'"
+    )
     assert '"args": [\n        "-y",\n        "@someone/tool$(id)@1.2.0"\n      ]' in snippets["json"]
     assert '"env": {\n        "API_KEY": "..."\n      }' in snippets["json"]
     assert snippets["lookup"] == (

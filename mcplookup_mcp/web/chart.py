@@ -105,7 +105,14 @@ def probe_chart(history: Sequence[HealthCheckOut]) -> Chart | None:
         when = f"{probe.checked_at:%Y-%m-%d %H:%M} UTC"
         latency = f", {_ms(probe.latency_ms)}" if probe.latency_ms is not None else ""
         label = f"{when}: {probe.status}{latency}"
-        bars.append(Bar(x=round(x + slot * 0.1, 2), width=round(max(slot * 0.8, 1.0), 2), tone=tone(probe.status), label=label))
+        bars.append(
+            Bar(
+                x=round(x + slot * 0.1, 2),
+                width=round(max(slot * 0.8, 1.0), 2),
+                tone=tone(probe.status),
+                label=label,
+            )
+        )
         if probe.latency_ms is not None:
             y = PLOT_BOTTOM - span * min(probe.latency_ms / top, 1.0)
             dots.append(Dot(x=round(x + slot / 2, 2), y=round(y, 2), label=label))

@@ -26,11 +26,21 @@ from mcplookup_mcp.web.rendering import Templates
 from mcplookup_mcp.web.snippets import connection_snippets
 
 PAGE_SIZE = 10
-TRANSPORT_CHOICES = (("", "any transport"), ("streamable-http", "Streamable HTTP"), ("sse", "SSE"), ("stdio", "stdio (runs locally)"))
+TRANSPORT_CHOICES = (
+    ("", "any transport"),
+    ("streamable-http", "Streamable HTTP"),
+    ("sse", "SSE"),
+    ("stdio", "stdio (runs locally)"),
+)
 SUGGESTED_CAPABILITIES = 60
 SUGGESTIONS_SECONDS = 60.0
 PROBED_TRANSPORTS = ("streamable-http", "sse")
-_FIELD_NAMES = {"name": "the server's name", "description": "the description", "capabilities": "its capabilities", "tools": "its tool names"}
+_FIELD_NAMES = {
+    "name": "the server's name",
+    "description": "the description",
+    "capabilities": "its capabilities",
+    "tools": "its tool names",
+}
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,9 @@ class Pages:
 
     async def server(self, request: Request) -> Response:
         probed = request.query_params.get("probed") == "1"
-        return await self._server_page(request, "Probed just now: the figures below include it." if probed else None)
+        return await self._server_page(
+            request, "Probed just now: the figures below include it." if probed else None
+        )
 
     async def probe_now(self, request: Request) -> Response:
         """The "Probe now" button: a real probe (get_server_health with realtime), then the page again."""

@@ -38,7 +38,11 @@ SECURITY_HEADERS = {
 # Pages holding a claim's registration id or an API key: never kept by the browser or a proxy.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
-_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+_STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 @dataclass(frozen=True)
