@@ -92,7 +92,9 @@ def test_the_final_stage_has_no_compiler_cache_or_source_tree() -> None:
         if word == "COPY":
             assert rest.startswith("--from=build /wheels"), f"only wheels enter the final stage: {rest}"
     (base,) = [rest for word, rest in dockerfile_instructions() if word == "ARG" and "PYTHON_IMAGE" in rest]
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.\d+\.\d+-slim-\w+", base), f"base pinned to a release: {base}"
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.\d+\.\d+-slim-\w+", base), (
+        f"base pinned to a release: {base}"
+    )
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build() -> None:
@@ -287,8 +289,10 @@ def test_the_deployment_probes_limits_and_locks_down_its_pods(name: str) -> None
         "kubernetes.io/hostname",
         "topology.kubernetes.io/zone",
     }
-    assert re.fullmatch(r"[\w./-]+:[\w.-]+", container["image"]) and not container["image"].endswith(":latest")
-    entrypoint, cmd = image_command()
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+", container["image"]) and not container["image"].endswith(
+        ":latest"
+    )
+    _entrypoint, cmd = image_command()
     assert "command" not in container, "the image's init process must stay PID 1"
     assert container["args"] == cmd
     job = by_kind(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
@@ -316,7 +320,11 @@ def test_the_overlay_config_names_the_ingress_as_the_only_proxy(name: str) -> No
 
 def test_the_shipped_manifests_used_to_trust_every_proxy() -> None:
     """The defect of issue 20 stays fixed: no shipped file sets MCPLOOKUP_TRUSTED_PROXIES to "*"."""
-    for path in [ROOT / "compose.yaml", *sorted((ROOT / "k8s").rglob("*.yaml")), *(ROOT / "deploy").glob("*.env")]:
+    for path in [
+        ROOT / "compose.yaml",
+        *sorted((ROOT / "k8s").rglob("*.yaml")),
+        *(ROOT / "deploy").glob("*.env"),
+    ]:
         text = path.read_text()
         assert not re.search(r"MCPLOOKUP_TRUSTED_PROXIES\s*[:=]\s*[\"']?\*", text), path
 
@@ -327,7 +335,10 @@ def test_rollout_renders_the_release_with_its_image_tag() -> None:
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     images = {
-        c["image"] for d in docs if d["kind"] in ("Deployment", "Job") for c in d["spec"]["template"]["spec"]["containers"]
+        c["image"]
+        for d in docs
+        if d["kind"] in ("Deployment", "Job")
+        for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert images == {"registry.test/mcplookup:1.2.3-abc"}
     assert not list((ROOT / "k8s" / "overlays").glob(".release-*")), "the throwaway overlay is removed"
