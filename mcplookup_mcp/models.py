@@ -78,11 +78,12 @@ class ServerOut(BaseModel):
     )
     health: HealthSummary
     trust_score: int
-    discovered: dict[str, str] = Field(
-        default_factory=dict,
+    discovered: dict[str, str] | None = Field(
+        None,
         description=(
             "Fields MCPLookup filled itself because the owner left them empty, each with where it was read "
-            "(the domain's _mcp TXT record or its /.well-known/mcp/server-card.json); not the owner's word"
+            "(the domain's _mcp TXT record or its /.well-known/mcp/server-card.json); not the owner's word. "
+            "Given by get_server; null in discovery answers"
         ),
     )
     created_at: datetime

@@ -430,7 +430,7 @@ def server_fields(row: Row) -> dict[str, Any]:
             last_check=row["last_health_check_at"],
         ),
         trust_score=row["trust_score"],
-        discovered=row.get("discovered") or {},
+        discovered=row.get("discovered"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

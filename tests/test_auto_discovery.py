@@ -191,12 +191,15 @@ async def test_registration_fills_what_the_owner_left_empty_and_marks_it(
         )
         assert server.repository == {"url": "https://github.com/example/mail", "source": "unknown"}
         assert server.discovered == claim.discovered
+        by_domain = (await service.get_server({"domain": DOMAIN})).server
+        assert by_domain.discovered == claim.discovered
         # The owner's own word replaces a discovered value and its mark.
         await OwnershipService(service).update_server(
             {"name": "test.example/mail", "title": "Mail by Example"}, api_key=key
         )
         server = (await service.get_server({"name": "test.example/mail"})).server
-        assert server.title == "Mail by Example" and "title" not in server.discovered
+        assert server.title == "Mail by Example" and server.discovered is not None
+        assert "title" not in server.discovered
         assert server.discovered["description"] == CARD_URL
     finally:
         await service.repo.close()

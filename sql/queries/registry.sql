@@ -156,7 +156,7 @@ SELECT id, name, title, description, version, domain, endpoint, transport, capab
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
        website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
        uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       created_at, updated_at, published_at
+       discovered, created_at, updated_at, published_at
   FROM mcp_servers
  WHERE domain = %(domain)s AND status = 'active'
  ORDER BY name;
