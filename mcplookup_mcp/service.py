@@ -206,23 +206,21 @@ class RegistryService:
             if value is None:
                 continue
             try:
-                self._check_discovered(key, value, domain)
+                clean = self._check_discovered(key, value, domain)
             except InvalidInput:
                 continue
-            checked[key] = (value, found.sources[key])
+            if clean:
+                checked[key] = (clean, found.sources[key])
         return checked
 
-    def _check_discovered(self, key: str, value: str, domain: str) -> None:
+    def _check_discovered(self, key: str, value: str, domain: str) -> str | None:
+        """The value as the rules for a submitted one leave it; InvalidInput when they refuse it."""
         if key == "endpoint":
-            validation.endpoint(value, domain, self.settings.allow_http_endpoints)
-        elif key in ("website_url", "repository_url"):
-            validation.web_url(value, key)
-        elif key == "title":
-            validation.text(value, key, validation.MAX_TITLE)
-        elif key == "description":
-            validation.text(value, key, validation.MAX_DESCRIPTION)
-        else:
-            validation.text(value, key, 64)
+            return validation.endpoint(value, domain, self.settings.allow_http_endpoints)
+        if key in ("website_url", "repository_url"):
+            return validation.web_url(value, key)
+        limits = {"title": validation.MAX_TITLE, "description": validation.MAX_DESCRIPTION}
+        return validation.text(value, key, limits.get(key, 64))
 
     async def _require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
         if not api_key:
