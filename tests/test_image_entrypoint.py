@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import redis
 from conftest import create_database, drop_database, free_port
 from deploy_files import REQUIRED, ROOT, compose, env_file, healthcheck, image_command, image_env
 from psycopg.conninfo import conninfo_to_dict
@@ -75,6 +76,7 @@ def container_env(
         "MCPLOOKUP_CURSOR_SECRET": "image-test-cursor-secret",
         # Differences a test on a shared machine needs: loopback only, a free port, its own home.
         "MCPLOOKUP_HOST": "127.0.0.1",
+        "MCPLOOKUP_DNS_NAMESERVERS": f"127.0.0.1:{free_port()}",  # no lookup leaves the machine
         "PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "MCPLOOKUP_DATA_DIR": str(tmp_path / "data"),
@@ -134,6 +136,21 @@ def test_the_image_commands_migrate_serve_and_pass_their_healthcheck(container_e
         elsewhere = container_env | {"PORT": str(free_port())}
         failed = subprocess.run(check, env=elsewhere, capture_output=True, text=True, timeout=10, check=False)
         assert failed.returncode != 0
+
+        # The limits are counted in the local Redis, under this deployment's prefix (the register call is
+        # refused for its domain after it is counted, so nothing is looked up).
+        refused = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/register", json={"domain": "not a domain"}, timeout=5
+        )
+        assert refused.status_code == 422
+        prefix = container_env["MCPLOOKUP_REDIS_PREFIX"]
+        client = redis.Redis.from_url(container_env["REDIS_URL"])
+        try:
+            keys = client.keys(f"{prefix}:rl:register:*")
+            assert len(keys) == 1 and int(client.get(keys[0]) or 0) == 1
+            client.delete(*keys)
+        finally:
+            client.close()
 
         # What the image's production settings switch on is live: metrics, the public URL in OpenAPI.
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
