@@ -295,7 +295,11 @@ def test_the_deployment_probes_limits_and_locks_down_its_pods(name: str) -> None
     _entrypoint, cmd = image_command()
     assert "command" not in container, "the image's init process must stay PID 1"
     assert container["args"] == cmd
+    config_name = by_kind(docs, "ConfigMap")["metadata"]["name"]
+    assert {"configMapRef": {"name": config_name}} in container["envFrom"], "the hashed ConfigMap is used"
+    assert {"secretRef": {"name": "mcplookup-secrets"}} in container["envFrom"]
     job = by_kind(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert {"configMapRef": {"name": config_name}} in job["envFrom"]
     assert job["args"] == compose()["services"]["migrate"]["command"]
     assert "command" not in job
 

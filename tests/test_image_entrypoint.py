@@ -133,6 +133,13 @@ def test_the_image_commands_migrate_serve_and_pass_their_healthcheck(container_e
         # The HEALTHCHECK as Docker runs it, in the container's environment: it finds the server on PORT.
         ok = subprocess.run(check, env=container_env, capture_output=True, text=True, timeout=10, check=False)
         assert ok.returncode == 0, ok.stderr
+        # compose's own healthcheck for the replicas (readiness, same PORT rule) passes too.
+        compose_check = compose()["services"]["app"]["healthcheck"]["test"]
+        assert compose_check[0] == "CMD"
+        ready_check = subprocess.run(
+            compose_check[1:], env=container_env, capture_output=True, text=True, timeout=10, check=False
+        )
+        assert ready_check.returncode == 0, ready_check.stderr
         elsewhere = container_env | {"PORT": str(free_port())}
         failed = subprocess.run(check, env=elsewhere, capture_output=True, text=True, timeout=10, check=False)
         assert failed.returncode != 0
