@@ -134,6 +134,9 @@ def create_app(
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
     openapi_doc = build_openapi(mcp)
+    # MCPLOOKUP_PUBLIC_URL is where clients reach this service (behind nginx or an ingress): the document's
+    # base for "Try it" clients and generated SDKs, instead of whatever address the replica listens on.
+    openapi_doc["servers"] = [{"url": settings.public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -191,7 +194,8 @@ def create_app(
         Route("/mcp", mcp_app, name="mcp"),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        # ENABLE_METRICS=false leaves /metrics out: it then answers 404 like any unknown path.
+        *([Route("/metrics", metrics, methods=["GET"])] if settings.metrics_enabled else []),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
         *health_routes(monitor),
