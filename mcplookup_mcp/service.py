@@ -420,7 +420,7 @@ def server_fields(row: Row) -> dict[str, Any]:
         verified=row["verified"],
         pending=row["status"] == "pending",
         imported=row["source"] == "import",
-        remotes_blocked=row.get("remotes_blocked", False),
+        remotes_blocked=row["remotes_blocked"],
         health=HealthSummary(
             status=row["health_status"],
             uptime_percentage=row["uptime_percentage"],

@@ -147,7 +147,7 @@ VALUES (%(name)s, %(title)s, %(description)s, %(version)s, %(domain)s, %(endpoin
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
        website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
        uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       discovered, created_at, updated_at, published_at
+       discovered, remotes_blocked, created_at, updated_at, published_at
   FROM mcp_servers
  WHERE name = %(name)s AND status <> 'pending';
 
@@ -156,7 +156,7 @@ SELECT id, name, title, description, version, domain, endpoint, transport, capab
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
        website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
        uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       discovered, created_at, updated_at, published_at
+       discovered, remotes_blocked, created_at, updated_at, published_at
   FROM mcp_servers
  WHERE domain = %(domain)s AND status = 'active'
  ORDER BY name;
@@ -187,8 +187,8 @@ UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s;
 INSERT INTO discovery_events (transport, result_count, duration_ms) VALUES (%(transport)s, %(result_count)s, %(duration_ms)s);
 
 -- count_listed_servers --
--- How many servers are listed (for the total_registered_servers gauge)
-SELECT count(*) AS n FROM mcp_servers WHERE status = 'active';
+-- How many servers are listed, counted as discovery_stats counts them (for the total_registered_servers gauge)
+SELECT count(*) AS n FROM mcp_servers WHERE status = 'active' AND (verified OR source = 'import');
 
 -- ping --
 -- Readiness: the database answers
