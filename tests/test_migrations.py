@@ -11,7 +11,7 @@ import pytest
 from conftest import create_database, drop_database
 
 from mcplookup_mcp.migrate import apply_migrations
-from mcplookup_mcp.sqlfiles import migrations, parse_queries, queries
+from mcplookup_mcp.sqlfiles import migrations, parse_queries, queries, sql_dir
 
 EXPECTED_TABLES = {
     "domains",
@@ -73,7 +73,24 @@ def test_migration_files_are_numbered_in_order() -> None:
 
 
 def test_every_query_is_named_and_described() -> None:
-    assert "discover_ranked" in queries() and "insert_claim" in queries()
+    headers: list[str] = []
+    for entry in sorted((sql_dir() / "queries").iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        text = entry.read_text(encoding="utf-8")
+        preamble = re.split(r"^-- [a-z0-9_]+ --\s*$", text, maxsplit=1, flags=re.MULTILINE)[0]
+        code = [line for line in preamble.splitlines() if line.strip() and not line.startswith("--")]
+        assert not code, f"{entry.name}: SQL before the first named query would be lost"
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            found = re.fullmatch(r"-- ([a-z0-9_]+) --\s*", line)
+            if found:
+                headers.append(found.group(1))
+                description = lines[i + 1] if i + 1 < len(lines) else ""
+                assert re.fullmatch(r"-- \S.*", description), (
+                    f"{entry.name}: {found.group(1)} has no description"
+                )
+    assert headers and sorted(headers) == sorted(queries()), "every header is one query, none lost or merged"
     with pytest.raises(ValueError, match="description"):
         parse_queries("-- broken --\nSELECT 1;", "x.sql")
     with pytest.raises(ValueError, match="twice"):

@@ -42,7 +42,11 @@ def test_development_switches_are_refused_in_production(key: str) -> None:
     value = "true" if key.endswith("ENDPOINTS") else "127.0.0.2/32"
     with pytest.raises(ConfigError, match="refused when MCPLOOKUP_ENV=production"):
         load_settings({key: value})
-    assert load_settings({key: value, "MCPLOOKUP_ENV": "test"}).env == "test"
+    outside = load_settings({key: value, "MCPLOOKUP_ENV": "test"})
+    if key.endswith("ENDPOINTS"):
+        assert outside.allow_http_endpoints is True
+    else:
+        assert [str(n) for n in outside.probe_allow_cidrs] == ["127.0.0.2/32"]
 
 
 def test_defaults_are_production() -> None:
