@@ -14,6 +14,7 @@ its replies with the SDK's for the same requests.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pydantic_core
@@ -143,8 +144,17 @@ class DiscoverFastPath:
         encoded = answer.encoded()
         text = pydantic_core.to_json(encoded.decode())
         if len(parts) == 2:  # a revision without structured content
-            return parts[0] + text + parts[1]
-        return parts[0] + text + parts[1] + encoded + parts[2]
+            return self._as_sdk_escapes(parts[0] + text + parts[1], version)
+        return self._as_sdk_escapes(parts[0] + text + parts[1] + encoded + parts[2], version)
+
+    @staticmethod
+    def _as_sdk_escapes(wire: bytes, version: str) -> bytes:
+        """The SDK writes a modern revision's reply with `json.dumps`, which escapes every non-ASCII
+        character (and DEL) as `\\uXXXX`; pydantic writes UTF-8. Same JSON value, but the bytes must match
+        too. Outside strings JSON is plain ASCII, so escaping character by character is exact."""
+        if version not in MODERN_PROTOCOL_VERSIONS or not _NON_ASCII.search(wire.decode()):
+            return wire
+        return _NON_ASCII.sub(_escape, wire.decode()).encode()
 
     def _envelope(self, version: str) -> tuple[bytes, ...]:
         placeholder = CallToolResult(
@@ -165,7 +175,19 @@ class DiscoverFastPath:
                 SERVER_INFO_META_KEY: self.mcp.server_info_stamp,
             }
         # pydantic's encoder: 73 µs for a 25 kB answer of ten servers, the standard library's 202 µs.
-        return pydantic_core.to_json(dumped)
+        return self._as_sdk_escapes(pydantic_core.to_json(dumped), version)
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    """One character as json.dumps escapes it: a \\uXXXX, or a surrogate pair beyond the BMP."""
+    point = ord(found.group())
+    if point < 0x10000:
+        return f"\\u{point:04x}"
+    point -= 0x10000
+    return f"\\u{0xD800 + (point >> 10):04x}\\u{0xDC00 + (point & 0x3FF):04x}"
 
 
 def _parse(body: bytes, version: str, request: Request) -> tuple[int | str, dict[str, Any]] | None:

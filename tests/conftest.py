@@ -291,8 +291,16 @@ def make_live(db_url: str, settings: Settings) -> Iterator[Callable[..., LiveSer
 
 
 @pytest.fixture
-def live(make_live: Callable[..., LiveServer]) -> LiveServer:
-    return make_live()
+def live(
+    make_live: Callable[..., LiveServer], settings: Settings, request: pytest.FixtureRequest
+) -> LiveServer:
+    # Parametrised through BOTH_MCP_PATHS, a test runs once with the discover_servers fast path and
+    # once with the SDK alone, so both answer what the test expects.
+    path = getattr(request, "param", "fast-path")
+    return make_live(replace(settings, mcp_fast_path=path == "fast-path"))
+
+
+BOTH_MCP_PATHS = pytest.mark.parametrize("live", ["fast-path", "sdk-only"], indirect=True)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, mcp_client
+from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from test_registration_flow import LISTING, counts, error_text, register_rest
 
 BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
@@ -61,6 +61,7 @@ async def test_bad_registration_is_refused_everywhere(
     assert counts(db_url) == before
 
 
+@BOTH_MCP_PATHS
 async def test_unknown_fields_are_refused(live: LiveServer, db_url: str) -> None:
     before = counts(db_url)
     async with httpx.AsyncClient(base_url=live.base_url) as http:
@@ -147,6 +148,7 @@ async def test_bad_discovery_is_refused(
     assert expected in response.json()["detail"]
 
 
+@BOTH_MCP_PATHS
 async def test_bad_discovery_over_mcp(live: LiveServer) -> None:
     async with mcp_client(live.base_url) as client:
         assert error_text(await client.call_tool("discover_servers", {"limit": 500}))

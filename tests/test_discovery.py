@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import LiveServer, mcp_client
+from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from psycopg.types.json import Jsonb
 from test_registration_flow import error_text, structured
 
@@ -345,6 +345,7 @@ async def test_relevance_pages_match_one_long_page(service: RegistryService) -> 
     assert await pages(service, {"query": "search the web for news", "limit": 9}) == one
 
 
+@BOTH_MCP_PATHS
 async def test_tampered_or_foreign_cursor_is_refused(service: RegistryService, live: LiveServer) -> None:
     await import_seed(service)
     first = await service.discover({"query": "database", "limit": 2}, transport="test")

@@ -22,6 +22,9 @@ from mcplookup_mcp.sqlfiles import positional, queries
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from synth import synthesize
 
+# Builds and plans against a 100k-row database, far slower than the rest.
+pytestmark = pytest.mark.slow
+
 ROWS = 100_000
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import LiveServer
+from conftest import BOTH_MCP_PATHS, LiveServer
 
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -22,6 +22,7 @@ async def rpc(
     return response.json()
 
 
+@BOTH_MCP_PATHS
 async def test_handshake_list_and_call_over_plain_http(live: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
         init = await rpc(

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from conftest import Clock, LiveServer, mcp_client
+from conftest import BOTH_MCP_PATHS, Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 
 LISTING = {
@@ -58,6 +58,7 @@ async def test_tools_are_listed_with_schemas_and_hints(live: LiveServer) -> None
     assert set(tools["register_server"].input_schema["required"]) == {"domain", "endpoint"}
 
 
+@BOTH_MCP_PATHS
 async def test_register_publish_verify_discover_over_mcp(
     live: LiveServer, dns: ThreadedDnsServer, db_url: str
 ) -> None:

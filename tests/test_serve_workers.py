@@ -19,6 +19,9 @@ from psycopg.conninfo import conninfo_to_dict
 from test_discovery import add
 from test_serve_embedded import _stop, _wait_ready
 
+# Starts the server as worker processes and waits for them.
+pytestmark = pytest.mark.slow
+
 DISCOVER = "/api/v1/discover?" + urlencode({"q": "send email", "limit": 5})
 
 
