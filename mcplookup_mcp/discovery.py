@@ -120,7 +120,7 @@ class DiscoveryService:
         excluded = validation.capabilities(data.get("exclude_capabilities"), "exclude_capabilities")
         filters: dict[str, Any] = {
             "domain": domain,
-            "domain_reversed": _like_escape(("." + domain)[::-1]) + "%" if domain else None,
+            "domain_reversed": validation.like_escape(("." + domain)[::-1]) + "%" if domain else None,
             "caps_all": caps if caps and match == "all" else None,
             "caps_any": caps if caps and match == "any" else None,
             "caps_exclude": excluded or None,
@@ -378,7 +378,3 @@ def _trust(value: object) -> int | None:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -43,13 +43,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcplookup_mcp.http_protocol import MAX_BODY
 from mcplookup_mcp.mcp_tools import DISCOVER_TOOL, RegistryMCPServer
 from mcplookup_mcp.metrics import MCP_FAST_PATH
 from mcplookup_mcp.models import DiscoverResult
 
 log = structlog.get_logger("mcplookup.mcp")
 
-MAX_BODY = 64 * 1024
 _PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower().encode()
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})

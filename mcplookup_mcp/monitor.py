@@ -19,7 +19,7 @@ import dns.asyncresolver
 import structlog
 
 from mcplookup_mcp import validation
-from mcplookup_mcp.errors import Conflict, InvalidInput, NotFound, RateLimited
+from mcplookup_mcp.errors import Conflict, NotFound, RateLimited
 from mcplookup_mcp.health import UP_STATUSES, ProbeResult, Transport, probe
 from mcplookup_mcp.metrics import HEALTH_PROBES, HEALTHY_SERVERS_PERCENTAGE
 from mcplookup_mcp.models import (
@@ -258,20 +258,15 @@ class HealthMonitor:
 
     async def get_health(self, data: Mapping[str, Any], *, client: str) -> HealthResult:
         validation.reject_unknown(data, HEALTH_FIELDS)
-        name, domain = data.get("name"), data.get("domain")
-        if bool(name) == bool(domain):
-            raise InvalidInput(
-                "give exactly one of name (e.g. com.example/mail) or domain (e.g. example.com)"
-            )
+        checked_name, checked_domain = validation.name_or_domain(data)
         realtime = validation.flag(data.get("realtime"), "realtime")
-        checked_name = validation.server_name(name) if name else None
-        checked_domain = validation.domain(domain) if domain else None
         async with self.repo.read() as q:
             rows = await q.get_health_servers(checked_name, checked_domain)
         if not rows:
             what = f"named {checked_name}" if checked_name else f"under {checked_domain}"
             raise NotFound(
-                f"no listed server {what}; search with discover_servers", field="name" if name else "domain"
+                f"no listed server {what}; search with discover_servers",
+                field="name" if checked_name else "domain",
             )
         row, others = rows[0], [r["name"] for r in rows[1:]]
         if realtime:
@@ -279,7 +274,9 @@ class HealthMonitor:
         async with self.repo.read() as q:
             fresh = await q.get_health_servers(row["name"], None)
             if not fresh:
-                raise NotFound(f"{row['name']} is no longer listed", field="name" if name else "domain")
+                raise NotFound(
+                    f"{row['name']} is no longer listed", field="name" if checked_name else "domain"
+                )
             row = fresh[0]
             history = await q.recent_health_checks(row["id"], HISTORY_LIMIT)
             stats = await q.health_stats(row["id"], self.clock())

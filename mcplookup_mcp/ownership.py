@@ -2,7 +2,7 @@
 scheduled re-verification that keeps a domain verified only while its DNS record stays published.
 
 Registration and verification (which issue the first key and recover a lost one) live in service.py;
-the key check itself is `RegistryService._require_key`, so every owner-only call refuses the same way.
+the key check itself is `RegistryService.require_key`, so every owner-only call refuses the same way.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class OwnershipService:
         async with self.repo.transaction() as q:
             row = await self._owned_server(q, name, api_key, now)
             merged = _listing_input(row) | {field: data[field] for field in changed}
-            listing = self.registry._listing(merged, row["domain"], name)
+            listing = self.registry.checked_listing(merged, row["domain"], name)
             # A field the owner now states is the owner's word, no longer a discovered one.
             kept = {k: v for k, v in (row["discovered"] or {}).items() if k not in changed}
             await q.update_server_listing(row["id"], listing | {"now": now, "discovered": kept})
@@ -102,7 +102,7 @@ class OwnershipService:
             raise Forbidden(
                 f"{name} was imported from another registry; change it there, it has no owner key here"
             )
-        await self.registry._require_key(q, api_key, row["domain"], now)
+        await self.registry.require_key(q, api_key, row["domain"], now)
         return row
 
     # keys -------------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class OwnershipService:
         new_key = keys.new_api_key()
         async with self.repo.transaction() as q:
             await q.lock_domain(domain)
-            await self.registry._require_key(q, api_key, domain, now)
+            await self.registry.require_key(q, api_key, domain, now)
             revoked = await q.revoke_domain_keys(domain, now, "replaced by rotate_api_key")
             await q.insert_api_key(
                 domain, keys.digest(new_key), keys.display_prefix(new_key), now, expires_at
@@ -140,7 +140,7 @@ class OwnershipService:
         now = self._now()
         async with self.repo.transaction() as q:
             await q.lock_domain(domain)
-            await self.registry._require_key(q, api_key, domain, now)
+            await self.registry.require_key(q, api_key, domain, now)
             found = await q.find_api_key(keys.digest(api_key or ""))
             assert found is not None
             await q.revoke_api_key(found["id"], now, "revoked by the owner")

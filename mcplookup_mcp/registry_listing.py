@@ -83,10 +83,6 @@ def _since(value: object) -> datetime | None:
     return parsed
 
 
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class RegistryListing:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
@@ -100,7 +96,7 @@ class RegistryListing:
         params = {
             "after_name": after[0] if after else None,
             "after_version": after[1] if after else None,
-            "search": f"%{_like_escape(search)}%" if search else None,
+            "search": f"%{validation.like_escape(search)}%" if search else None,
             "updated_since": updated_since,
             # As the official registry: deleted entries always show to updated_since, so mirrors learn of them.
             "include_deleted": updated_since is not None

@@ -163,12 +163,6 @@ class Queries:
         assert row is not None
         return row
 
-    async def insert_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
-        await self._run(
-            "insert_discovery_event",
-            {"transport": transport, "result_count": result_count, "duration_ms": duration_ms},
-        )
-
     # api keys
     async def insert_api_key(
         self, domain: str, key_hash: bytes, key_prefix: str, now: datetime, expires_at: datetime | None

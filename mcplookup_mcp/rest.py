@@ -13,11 +13,11 @@ from starlette.routing import Route
 
 from mcplookup_mcp import keys
 from mcplookup_mcp.errors import InvalidInput, RegistryError
+from mcplookup_mcp.http_protocol import MAX_BODY
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
-MAX_BODY = 64 * 1024
 PROBLEM_TYPE_BASE = "https://mcplookup.org/problems/"
 
 

@@ -87,7 +87,7 @@ class RegistryService:
         discovered: dict[str, str] = {}
         if self.settings.auto_discovery:
             data, discovered = await self._auto_fill(data, domain)
-        listing = self._listing(data, domain, name) | {"discovered": discovered}
+        listing = self.checked_listing(data, domain, name) | {"discovered": discovered}
         recover = validation.flag(data.get("recover_ownership"), "recover_ownership")
         now = self.clock()
 
@@ -95,7 +95,7 @@ class RegistryService:
             await q.ensure_domain(domain)
             state = await q.lock_domain(domain)
             if state and state["verified"] and not recover:
-                await self._require_key(q, api_key, domain, now)
+                await self.require_key(q, api_key, domain, now)
                 existing = await q.get_server_by_name(name)
                 if existing and existing["status"] != "deleted":
                     raise Conflict(
@@ -154,7 +154,7 @@ class RegistryService:
             ),
         )
 
-    def _listing(self, data: Mapping[str, Any], domain: str, name: str) -> dict[str, Any]:
+    def checked_listing(self, data: Mapping[str, Any], domain: str, name: str) -> dict[str, Any]:
         repo_url = validation.web_url(data.get("repository_url"), "repository_url")
         endpoint = validation.endpoint(data.get("endpoint"), domain, self.settings.allow_http_endpoints)
         transport = validation.choice(
@@ -222,7 +222,7 @@ class RegistryService:
         limits = {"title": validation.MAX_TITLE, "description": validation.MAX_DESCRIPTION}
         return validation.text(value, key, limits.get(key, 64))
 
-    async def _require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
+    async def require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
         if not api_key:
             raise AuthRequired(
                 f"{domain} is already verified: send its API key as 'Authorization: Bearer mcpl_...' to add "
@@ -352,14 +352,10 @@ class RegistryService:
 
     async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:
         validation.reject_unknown(data, ("name", "domain"))
-        name, domain = data.get("name"), data.get("domain")
-        if bool(name) == bool(domain):
-            raise InvalidInput(
-                "give exactly one of name (e.g. com.example/mail) or domain (e.g. example.com)"
-            )
+        name, domain = validation.name_or_domain(data)
         async with self.repo.read() as q:
             if name:
-                row = await q.get_server_by_name(validation.server_name(name))
+                row = await q.get_server_by_name(name)
                 if row is None or row["status"] != "active":
                     raise NotFound(
                         f"no listed server is named {name}; search with discover_servers", field="name"
@@ -368,11 +364,11 @@ class RegistryService:
                     [r["name"] for r in await q.get_servers_by_domain(row["domain"])] if row["domain"] else []
                 )
             else:
-                checked = validation.domain(domain)
-                rows = await q.get_servers_by_domain(checked)
+                assert domain is not None
+                rows = await q.get_servers_by_domain(domain)
                 if not rows:
                     raise NotFound(
-                        f"no listed server under {checked}; a pending claim is listed only once verified",
+                        f"no listed server under {domain}; a pending claim is listed only once verified",
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]

@@ -245,3 +245,16 @@ def flag(value: object, field: str, default: bool = False) -> bool:
     if isinstance(value, str) and value.lower() in ("false", "0", "no"):
         return False
     raise InvalidInput(f"{field} must be true or false", field=field)
+
+
+def name_or_domain(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A server asked for by exactly one of its registry name or its domain, each checked."""
+    name, domain_ = data.get("name"), data.get("domain")
+    if bool(name) == bool(domain_):
+        raise InvalidInput("give exactly one of name (e.g. com.example/mail) or domain (e.g. example.com)")
+    return (server_name(name), None) if name else (None, domain(domain_))
+
+
+def like_escape(value: str) -> str:
+    """`value` matched literally by LIKE/ILIKE (the queries use the default escape character)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

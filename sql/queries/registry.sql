@@ -182,10 +182,6 @@ SELECT id, domain, key_hash, key_prefix, created_at, expires_at, last_used_at, r
 -- Record when a key was last used
 UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s;
 
--- insert_discovery_event --
--- Count a discovery call (no query text is kept)
-INSERT INTO discovery_events (transport, result_count, duration_ms) VALUES (%(transport)s, %(result_count)s, %(duration_ms)s);
-
 -- count_listed_servers --
 -- How many servers are listed, counted as discovery_stats counts them (for the total_registered_servers gauge)
 SELECT count(*) AS n FROM mcp_servers WHERE status = 'active' AND (verified OR source = 'import');
