@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from mcplookup_mcp.errors import InvalidInput
 from mcplookup_mcp.repository import Repository
+from mcplookup_mcp.ssrf import is_forbidden_address
 
 _NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 _REMOTE_TYPES = ("streamable-http", "sse")
@@ -48,7 +49,10 @@ class ImportSummary:
 
 
 def blocked_url(url: str) -> bool:
-    """True for URLs the registry must never hand out as reachable: loopback, private, local names."""
+    """True for URLs the registry must never hand out as reachable: loopback, private, local names.
+
+    Addresses follow the prober's rule (`ssrf.is_forbidden_address`); names are not resolved at import,
+    so only the local ones are caught here, and the prober checks the rest when it resolves them."""
     try:
         host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
@@ -59,7 +63,7 @@ def blocked_url(url: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return not address.is_global or address.is_multicast
+    return is_forbidden_address(address) is not None
 
 
 def entries_of(document: object) -> list[object]:

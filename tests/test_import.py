@@ -83,6 +83,9 @@ def test_blocked_urls() -> None:
         "http://192.168.0.1/",
         "http://app.localhost/",
         "http://0.0.0.0/",
+        # IPv4 addresses inside IPv6 (6to4, NAT64): the prober's rule sees through them, and so must this
+        "http://[2002:7f00:1::]/",
+        "http://[64:ff9b::a00:1]/",
     ]:
         assert blocked_url(url), url
     for url in ["https://mcp.example.com/mcp", "https://8.8.8.8/mcp"]:
