@@ -329,6 +329,26 @@ class Queries:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)
 
+    # schema bookkeeping and session locks (migrate.py, scheduler.py)
+    async def create_migrations_table(self) -> None:
+        await self._run("create_migrations_table")
+
+    async def applied_migrations(self) -> set[str]:
+        return {row["version"] for row in await self._all("applied_migrations")}
+
+    async def record_migration(self, version: str) -> None:
+        await self._run("record_migration", {"version": version})
+
+    async def advisory_lock(self, lock_id: int) -> None:
+        await self._run("advisory_lock", {"lock_id": lock_id})
+
+    async def try_advisory_lock(self, lock_id: int) -> bool:
+        row = await self._one("try_advisory_lock", {"lock_id": lock_id})
+        return bool(row and row["locked"])
+
+    async def advisory_unlock(self, lock_id: int) -> None:
+        await self._run("advisory_unlock", {"lock_id": lock_id})
+
 
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)

@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 import psycopg
 import structlog
+from psycopg.rows import dict_row
 
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.repository import Queries, Row
 
 log = structlog.get_logger("mcplookup.scheduler")
 
@@ -42,7 +44,7 @@ class Scheduler:
         self.conninfo = conninfo
         self.poll_seconds = poll_seconds or min(MAX_POLL_SECONDS, monitor.settings.probe_interval_seconds / 2)
         self.rng = rng
-        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._conn: psycopg.AsyncConnection[Row] | None = None
         self._leader = False
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +63,7 @@ class Scheduler:
                     self.conninfo,
                     autocommit=True,
                     application_name="mcplookup-scheduler",
+                    row_factory=dict_row,
                     connect_timeout=10,
                     # A silently dropped network is noticed by TCP keepalives, on both ends.
                     keepalives=1,
@@ -71,11 +74,10 @@ class Scheduler:
             async with asyncio.timeout(LEADER_CHECK_SECONDS):
                 if self._leader:
                     # Still ours only while the session lives: a dead connection means the lock is gone.
-                    await self._conn.execute("SELECT 1")
+                    await Queries(self._conn).ping()
                     return True
-                cur = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK_ID,))
-                row = await cur.fetchone()
-            self._leader = bool(row and row[0])
+                locked = await Queries(self._conn).try_advisory_lock(LEADER_LOCK_ID)
+            self._leader = locked
             if self._leader:
                 log.info("scheduler leads")
         except (psycopg.Error, TimeoutError) as exc:
@@ -129,7 +131,7 @@ class Scheduler:
             # process has exited, a moment later, and a replica asking meanwhile would be refused.
             with contextlib.suppress(psycopg.Error, TimeoutError):
                 async with asyncio.timeout(LEADER_CHECK_SECONDS):
-                    await self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK_ID,))
+                    await Queries(self._conn).advisory_unlock(LEADER_LOCK_ID)
         await self._drop_connection()
         self._leader = False
 
