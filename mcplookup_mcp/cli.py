@@ -36,7 +36,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.logs import configure_logging
     from mcplookup_mcp.migrate import apply_migrations
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.is_production)
     url = _database_url(settings)
     applied = asyncio.run(apply_migrations(url))
     if applied:
@@ -56,6 +56,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers == 1:
         from mcplookup_mcp.app import create_app
 
+        if settings.enable_metrics and settings.metrics_port is not None:
+            from mcplookup_mcp.metrics import serve_separately
+
+            serve_separately(listen["host"], settings.metrics_port)
+
         uvicorn.run(create_app(settings, url), **listen)
         return 0
     # Several processes on one socket, each with its own pools and answer cache, like replicas behind a
@@ -66,6 +71,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     metrics_dir = tempfile.mkdtemp(prefix="mcplookup-metrics-") if own_dir else os.environ[MULTIPROCESS_DIR]
     os.environ |= {"DATABASE_URL": url, MULTIPROCESS_DIR: metrics_dir}
+    if settings.enable_metrics and settings.metrics_port is not None:
+        from mcplookup_mcp.metrics import serve_separately
+
+        serve_separately(listen["host"], settings.metrics_port)
     try:
         uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
     finally:

@@ -163,6 +163,20 @@ class Queries:
         assert row is not None
         return row
 
+    # discovery analytics (analytics.py)
+    async def record_analytics_events(self, columns: Mapping[str, list[Any]]) -> None:
+        """Several events at once, given column by column (analytics.EventBuffer's batch)."""
+        await self._run("record_analytics_events", columns)
+
+    async def analytics_counts(self) -> list[Row]:
+        return await self._all("analytics_counts")
+
+    async def analytics_top(self, what: str, limit: int) -> list[Row]:
+        return await self._all(f"analytics_top_{what}", {"limit": limit})
+
+    async def prune_discovery_events(self, before: datetime, batch: int) -> int:
+        return await self._run("prune_discovery_events", {"before": before, "batch": batch})
+
     async def insert_discovery_event(self, transport: str, result_count: int, duration_ms: float) -> None:
         await self._run(
             "insert_discovery_event",

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import psycopg
 import structlog
 
+from mcplookup_mcp.analytics import prune_events
 from mcplookup_mcp.errors import RegistryError
+from mcplookup_mcp.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
 from mcplookup_mcp.monitor import HealthMonitor
 
 log = structlog.get_logger("mcplookup.scheduler")
@@ -83,6 +85,7 @@ class Scheduler:
                 log.warning("scheduler lost leadership", error=type(exc).__name__)
             self._leader = False
             await self._drop_connection()
+        SCHEDULER_LEADER.set(1 if self._leader else 0)
         return self._leader
 
     async def tick(self) -> int:
@@ -93,7 +96,11 @@ class Scheduler:
             self._last_prune = time.monotonic()
             if pruned:
                 log.info("health history pruned", rows=pruned)
+            forgotten = await prune_events(self.monitor.repo, self.monitor.settings.analytics_retention_days)
+            if forgotten:
+                log.info("discovery events pruned", rows=forgotten)
         await self.monitor.refresh_gauges()
+        SCHEDULER_LAST_ROUND.set(time.time())
         return probed
 
     async def run(self) -> None:
@@ -132,6 +139,7 @@ class Scheduler:
                     await self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK_ID,))
         await self._drop_connection()
         self._leader = False
+        SCHEDULER_LEADER.set(0)
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

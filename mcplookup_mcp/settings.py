@@ -69,6 +69,9 @@ class Settings:
     discover_cache_seconds: float = 15.0
     mcp_fast_path: bool = True
     workers: int = 1
+    enable_metrics: bool = True
+    metrics_port: int | None = None
+    analytics_retention_days: float = 90.0
 
     @property
     def is_production(self) -> bool:
@@ -254,4 +257,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
+        enable_metrics=_bool(env, "ENABLE_METRICS", True),
+        metrics_port=_int(env, "METRICS_PORT", 0, 1, 65535) if env.get("METRICS_PORT", "").strip() else None,
+        analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
     )
