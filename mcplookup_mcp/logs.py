@@ -69,9 +69,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
     if depth > 4:
         return value
     if isinstance(value, Mapping):
-        return {
-            k: REDACTED if _is_secret_field(k) else _clean(v, depth + 1) for k, v in value.items()
-        }
+        return {k: REDACTED if _is_secret_field(k) else _clean(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(v, depth + 1) for v in value]
     return value

@@ -90,22 +90,28 @@ for _reason in ("buffer_full", "write_failed"):
     ANALYTICS_DROPPED.labels(reason=_reason)
 # Per process; summed over processes (livesum) they read as the whole deployment's.
 DB_POOL_IN_USE = Gauge(
-    "db_pool_connections_in_use", "Database connections lent out by this process's pools", ("pool",),
+    "db_pool_connections_in_use",
+    "Database connections lent out by this process's pools",
+    ("pool",),
     multiprocess_mode="livesum",
 )
 DB_POOL_WAITING = Gauge(
-    "db_pool_requests_waiting", "Requests waiting for a database connection", ("pool",),
+    "db_pool_requests_waiting",
+    "Requests waiting for a database connection",
+    ("pool",),
     multiprocess_mode="livesum",
 )
 DB_UP = Gauge(
     "db_up", "1 when the database answered this process's last check, else 0", multiprocess_mode="livemin"
 )
 REDIS_UP = Gauge(
-    "redis_up", "1 when Redis answered this process's last check, else 0 (absent without REDIS_URL)",
+    "redis_up",
+    "1 when Redis answered this process's last check, else 0 (absent without REDIS_URL)",
     multiprocess_mode="livemin",
 )
 SCHEDULER_LEADER = Gauge(
-    "scheduler_leader", "1 in the process that holds the scheduler's leadership, else 0",
+    "scheduler_leader",
+    "1 in the process that holds the scheduler's leadership, else 0",
     multiprocess_mode="livesum",
 )
 SCHEDULER_LAST_ROUND = Gauge(
