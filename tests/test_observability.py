@@ -12,6 +12,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -341,3 +342,49 @@ def test_console_logs_outside_production_are_readable_text() -> None:
     text = out.getvalue()
     assert not text.startswith("{") and "request" in text and "path=/api/v1/discover" in text
     assert "mcpl_cccc" not in text
+
+
+@pytest.mark.slow
+def test_workers_metrics_port_sums_every_process(db_url: str, tmp_path: Path) -> None:
+    """`serve --workers 2` with METRICS_PORT: the public port has no /metrics; the metrics port reports
+    both workers' requests, their pools, and exactly one scheduler leader between them."""
+    from conftest import free_port
+    from test_serve_embedded import _stop, _wait_ready
+    from test_serve_workers import as_url
+
+    port, metrics_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")} | {
+        "DATABASE_URL": as_url(db_url),
+        "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "MCPLOOKUP_ENV": "test",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcplookup_mcp.cli", "serve", "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base)
+        asked = 0
+        for _ in range(40):
+            with httpx.Client(base_url=base, timeout=20) as fresh:  # new connections reach both workers
+                assert fresh.get("/api/v1/discover", params={"q": "mail"}).status_code == 200
+                assert fresh.get("/metrics").status_code == 404
+            asked += 1
+        deadline = time.monotonic() + 40
+        while True:
+            scraped = samples(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=20).text)
+            if value(scraped, "scheduler_leader") == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        _stop(proc)
+    get = {"method": "GET", "status": "200"}
+    assert value(scraped, "http_requests_total", path="/api/v1/discover", **get) == asked
+    assert value(scraped, "scheduler_leader") == 1
+    assert ("db_pool_connections_in_use", frozenset({("pool", "primary")})) in scraped
+    assert value(scraped, "db_up") == 1
