@@ -51,6 +51,7 @@ from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
 from mcplookup_mcp.scheduler import Scheduler
 from mcplookup_mcp.service import RegistryService, utcnow
 from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.web import routes as web_routes
 
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -158,6 +159,9 @@ def create_app(
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
     openapi_doc = build_openapi(mcp)
+    # MCPLOOKUP_PUBLIC_URL is where clients reach this service (behind nginx or an ingress): the document's
+    # base for "Try it" clients and generated SDKs, instead of whatever address the replica listens on.
+    openapi_doc["servers"] = [{"url": settings.public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})
@@ -177,8 +181,8 @@ def create_app(
     redis_ping = _redis_pinger(settings.redis_url)
 
     async def refresh_gauges() -> None:
-        """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS for a
-        separate METRICS_PORT), so they are never stale by more than that."""
+        """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS, for
+        the alerts on db_up and redis_up), so they are never stale by more than that."""
         stats = pool.get_stats()
         DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
         DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
@@ -232,9 +236,10 @@ def create_app(
         *routes(service),
         *health_routes(monitor),
         *registry_routes(RegistryListing(repo)),
+        # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
+        *web_routes(service, monitor, settings),
     ]
-    # With METRICS_PORT the figures are served there instead (cli.py), out of the public port's reach.
-    if settings.enable_metrics and settings.metrics_port is None:
+    if settings.metrics_enabled:
         route_list.insert(3, Route("/metrics", metrics, methods=["GET"]))
 
     @contextlib.asynccontextmanager
@@ -252,7 +257,7 @@ def create_app(
             else []
         )
         loops.append(asyncio.create_task(service.discovery.events.run()))
-        if settings.enable_metrics:
+        if settings.metrics_enabled:
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:

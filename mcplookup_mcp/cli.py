@@ -56,10 +56,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers == 1:
         from mcplookup_mcp.app import create_app
 
-        if settings.enable_metrics and settings.metrics_port is not None:
-            from mcplookup_mcp.metrics import serve_separately
-
-            serve_separately(listen["host"], settings.metrics_port)
 
         uvicorn.run(create_app(settings, url), **listen)
         return 0
@@ -71,10 +67,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     metrics_dir = tempfile.mkdtemp(prefix="mcplookup-metrics-") if own_dir else os.environ[MULTIPROCESS_DIR]
     os.environ |= {"DATABASE_URL": url, MULTIPROCESS_DIR: metrics_dir}
-    if settings.enable_metrics and settings.metrics_port is not None:
-        from mcplookup_mcp.metrics import serve_separately
-
-        serve_separately(listen["host"], settings.metrics_port)
     try:
         uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
     finally:

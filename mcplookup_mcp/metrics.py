@@ -129,14 +129,3 @@ def exposition() -> bytes:
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
-
-def serve_separately(host: str, port: int) -> None:
-    """METRICS_PORT: /metrics on a port of its own (a thread of this process), kept off the public port.
-    With several workers this runs in the parent and sums their files, as the app's /metrics does."""
-    from prometheus_client import start_http_server
-
-    registry: CollectorRegistry = REGISTRY
-    if os.environ.get(MULTIPROCESS_DIR):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, addr=host, registry=registry)

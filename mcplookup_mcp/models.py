@@ -25,6 +25,10 @@ class RegisterResult(BaseModel):
     dns_record: DnsRecord | None = Field(None, description="The TXT record to publish before verify_domain")
     expires_at: datetime | None = Field(None, description="The claim must verify before this time")
     next_step: str
+    discovered: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fields filled from what the domain publishes (auto-discovery), with where each was read",
+    )
 
 
 class VerifyResult(BaseModel):
@@ -74,6 +78,14 @@ class ServerOut(BaseModel):
     )
     health: HealthSummary
     trust_score: int
+    discovered: dict[str, str] | None = Field(
+        None,
+        description=(
+            "Fields MCPLookup filled itself because the owner left them empty, each with where it was read "
+            "(the domain's _mcp TXT record or its /.well-known/mcp/server-card.json); not the owner's word. "
+            "Given by get_server; null in discovery answers"
+        ),
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -68,7 +68,9 @@ class OwnershipService:
             row = await self._owned_server(q, name, api_key, now)
             merged = _listing_input(row) | {field: data[field] for field in changed}
             listing = self.registry._listing(merged, row["domain"], name)
-            await q.update_server_listing(row["id"], listing | {"now": now})
+            # A field the owner now states is the owner's word, no longer a discovered one.
+            kept = {k: v for k, v in (row["discovered"] or {}).items() if k not in changed}
+            await q.update_server_listing(row["id"], listing | {"now": now, "discovered": kept})
             updated = await q.get_server_by_name(name)
         assert updated is not None
         return UpdateResult(
@@ -183,7 +185,25 @@ class OwnershipService:
             )
             if outcome:
                 counts[outcome] += 1
+            if settings.auto_discovery and outcome in ("confirmed", "restored"):
+                await self.fill_discovered(item["domain"])
         return RecheckSummary(checked=len(due), **counts)
+
+    async def fill_discovered(self, domain: str) -> int:
+        """FEATURE_AUTO_DISCOVERY on re-verification: fill the empty fields of the domain's listed servers
+        from its _mcp record and server card; the endpoint is never replaced (a listed one is required)."""
+        found = await self.registry.discover_fields(
+            domain, ["title", "description", "version", "website_url", "repository_url"]
+        )
+        if not found:
+            return 0
+        async with self.repo.transaction() as q:
+            return await q.fill_discovered_fields(
+                domain,
+                {key: value for key, (value, _source) in found.items()},
+                {key: source for key, (_value, source) in found.items()},
+                self._now(),
+            )
 
     async def _record_check(self, domain: str, claim_id: Any, outcome: Outcome, detail: str) -> str | None:
         settings = self.registry.settings

@@ -273,6 +273,16 @@ class Queries:
     async def relist_deleted_server(self, params: Mapping[str, Any]) -> int:
         return await self._run("relist_deleted_server", _server_params(params))
 
+    async def fill_discovered_fields(
+        self, domain: str, values: Mapping[str, str], sources: Mapping[str, str], now: datetime
+    ) -> int:
+        fields = ("title", "description", "version", "website_url", "repository_url")
+        params: dict[str, Any] = {"domain": domain, "now": now}
+        for key in fields:
+            params[key] = values.get(key)
+            params[f"{key}_source"] = sources.get(key) if key in values else None
+        return await self._run("fill_discovered_fields", params)
+
     async def revoke_api_key(self, key_id: UUID, now: datetime, reason: str) -> int:
         return await self._run("revoke_api_key", {"id": key_id, "now": now, "reason": reason})
 
@@ -342,7 +352,7 @@ class Queries:
 
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)
-    for key in ("repository", "remotes", "packages"):
+    for key in ("repository", "remotes", "packages", "discovered"):
         if key in out and out[key] is not None:
             out[key] = Jsonb(out[key])
     return out

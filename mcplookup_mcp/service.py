@@ -8,7 +8,7 @@ from typing import Any
 
 import dns.asyncresolver
 
-from mcplookup_mcp import keys, validation
+from mcplookup_mcp import auto_discovery, keys, validation
 from mcplookup_mcp.discovery import DiscoveryService
 from mcplookup_mcp.errors import (
     AuthRequired,
@@ -31,7 +31,7 @@ from mcplookup_mcp.models import (
     ServerOut,
     VerifyResult,
 )
-from mcplookup_mcp.monitor import server_health_fields
+from mcplookup_mcp.monitor import probe_policy, server_health_fields
 from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
@@ -90,7 +90,10 @@ class RegistryService:
         domain = validation.domain(data.get("domain"))
         slug = validation.slug(data.get("slug"))
         name = f"{validation.reversed_domain(domain)}/{slug}"
-        listing = self._listing(data, domain, name)
+        discovered: dict[str, str] = {}
+        if self.settings.auto_discovery:
+            data, discovered = await self._auto_fill(data, domain)
+        listing = self._listing(data, domain, name) | {"discovered": discovered}
         recover = validation.flag(data.get("recover_ownership"), "recover_ownership")
         now = self.clock()
 
@@ -114,6 +117,7 @@ class RegistryService:
                     status="listed",
                     name=name,
                     domain=domain,
+                    discovered=discovered,
                     next_step=f"{name} is listed under the verified domain {domain}; find it with discover_servers.",
                 )
             if await q.count_pending_claims(domain, now) >= MAX_PENDING_CLAIMS_PER_DOMAIN:
@@ -148,6 +152,7 @@ class RegistryService:
             registration_id=registration_id,
             dns_record=record,
             expires_at=expires_at,
+            discovered=discovered,
             next_step=(
                 f"Publish a TXT record at {record.name} with the value {record.value}, then call "
                 f"verify_domain with domain={domain} and this registration_id (it is shown only once) "
@@ -177,6 +182,51 @@ class RegistryService:
             "repository": {"url": repo_url, "source": "unknown"} if repo_url else None,
             "remotes": [{"type": transport, "url": endpoint}],
         }
+
+    async def _auto_fill(
+        self, data: Mapping[str, Any], domain: str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The submission with its empty fields filled from what the domain publishes, and the marks."""
+        merged = dict(data)
+        found = await self.discover_fields(domain, auto_discovery.empty_fields(merged))
+        for key, (value, _source) in found.items():
+            merged[key] = value
+        return merged, {key: source for key, (_value, source) in found.items()}
+
+    async def discover_fields(self, domain: str, wanted: list[str]) -> dict[str, tuple[str, str]]:
+        """Of `wanted`, the fields the domain's _mcp record or server card states with a valid value:
+        field -> (value, source). A value that fails the rules a submitted one meets is dropped."""
+        if not wanted:
+            return {}
+        settings = self.settings
+        found = await auto_discovery.discover_domain(
+            domain,
+            self.resolver,
+            probe_policy(settings),
+            http_timeout=min(settings.probe_timeout, 5.0),
+            ca_bundle=settings.probe_ca_bundle,
+        )
+        checked: dict[str, tuple[str, str]] = {}
+        for key in wanted:
+            value = found.values.get(key)
+            if value is None:
+                continue
+            try:
+                clean = self._check_discovered(key, value, domain)
+            except InvalidInput:
+                continue
+            if clean:
+                checked[key] = (clean, found.sources[key])
+        return checked
+
+    def _check_discovered(self, key: str, value: str, domain: str) -> str | None:
+        """The value as the rules for a submitted one leave it; InvalidInput when they refuse it."""
+        if key == "endpoint":
+            return validation.endpoint(value, domain, self.settings.allow_http_endpoints)
+        if key in ("website_url", "repository_url"):
+            return validation.web_url(value, key)
+        limits = {"title": validation.MAX_TITLE, "description": validation.MAX_DESCRIPTION}
+        return validation.text(value, key, limits.get(key, 64))
 
     async def _require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
         if not api_key:
@@ -404,6 +454,7 @@ def server_fields(row: Row) -> dict[str, Any]:
             last_check=row["last_health_check_at"],
         ),
         trust_score=row["trust_score"],
+        discovered=row.get("discovered"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

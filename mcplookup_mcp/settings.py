@@ -69,8 +69,9 @@ class Settings:
     discover_cache_seconds: float = 15.0
     mcp_fast_path: bool = True
     workers: int = 1
-    enable_metrics: bool = True
-    metrics_port: int | None = None
+    # The old deployment's names (mcplookup_mcp/seed_env.py): ENABLE_METRICS, FEATURE_AUTO_DISCOVERY.
+    metrics_enabled: bool = True
+    auto_discovery: bool = False
     analytics_retention_days: float = 90.0
 
     @property
@@ -218,7 +219,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "MCPLOOKUP_MOCK_DNS_VERIFICATION=true accepts every claim without DNS and is for staging, "
             "development and tests only; it is refused when MCPLOOKUP_ENV=production"
         )
-    public_url = env.get("MCPLOOKUP_PUBLIC_URL", "").strip() or f"http://127.0.0.1:{port}"
+    public_url = _public_url(env, port)
+    from mcplookup_mcp.seed_env import read_seed_variables
+
+    seed = read_seed_variables(env, port)
     defaults = Settings()
     data_dir_raw = env.get("MCPLOOKUP_DATA_DIR", "").strip()
     return Settings(
@@ -239,7 +243,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         claim_ttl_hours=_number(env, "MCPLOOKUP_CLAIM_TTL_HOURS", 72.0, 0.01, 24 * 30),
         allow_http_endpoints=allow_http,
         probe_allow_cidrs=cidrs,
-        rate_limit_per_minute=_int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
+        rate_limit_per_minute=seed.rate_limit_per_minute
+        or _int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
@@ -257,7 +262,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
-        enable_metrics=_bool(env, "ENABLE_METRICS", True),
-        metrics_port=_int(env, "METRICS_PORT", 0, 1, 65535) if env.get("METRICS_PORT", "").strip() else None,
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
+        metrics_enabled=seed.metrics_enabled,
+        auto_discovery=seed.auto_discovery,
     )
+
+
+def _public_url(env: Mapping[str, str], port: int) -> str:
+    raw = env.get("MCPLOOKUP_PUBLIC_URL", "").strip()
+    if not raw:
+        return f"http://127.0.0.1:{port}"
+    checked = _url(env, "MCPLOOKUP_PUBLIC_URL", ("https", "http"))
+    assert checked is not None
+    if "?" in checked or "#" in checked or "@" in checked:
+        raise ConfigError("MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com")
+    return checked

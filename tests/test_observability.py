@@ -153,7 +153,7 @@ async def test_a_scrape_after_rest_and_mcp_traffic_has_every_series(
 async def test_without_enable_metrics_there_is_no_metrics_route(
     make_live: Callable[..., LiveServer], settings: Settings
 ) -> None:
-    live = make_live(replace(settings, enable_metrics=False))
+    live = make_live(replace(settings, metrics_enabled=False))
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         assert (await http.get("/metrics")).status_code == 404
         assert (await http.get("/health")).status_code == 200
@@ -345,18 +345,17 @@ def test_console_logs_outside_production_are_readable_text() -> None:
 
 
 @pytest.mark.slow
-def test_workers_metrics_port_sums_every_process(db_url: str, tmp_path: Path) -> None:
-    """`serve --workers 2` with METRICS_PORT: the public port has no /metrics; the metrics port reports
-    both workers' requests, their pools, and exactly one scheduler leader between them."""
+def test_workers_metrics_sum_every_process(db_url: str, tmp_path: Path) -> None:
+    """`serve --workers 2`: any worker's /metrics reports both workers' requests, their pools, and exactly
+    one scheduler leader between them."""
     from conftest import free_port
     from test_serve_embedded import _stop, _wait_ready
     from test_serve_workers import as_url
 
-    port, metrics_port = free_port(), free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")} | {
         "DATABASE_URL": as_url(db_url),
         "PORT": str(port),
-        "METRICS_PORT": str(metrics_port),
         "MCPLOOKUP_ENV": "test",
         "LOG_LEVEL": "WARNING",
     }
@@ -373,11 +372,10 @@ def test_workers_metrics_port_sums_every_process(db_url: str, tmp_path: Path) ->
         for _ in range(40):
             with httpx.Client(base_url=base, timeout=20) as fresh:  # new connections reach both workers
                 assert fresh.get("/api/v1/discover", params={"q": "mail"}).status_code == 200
-                assert fresh.get("/metrics").status_code == 404
             asked += 1
         deadline = time.monotonic() + 40
         while True:
-            scraped = samples(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=20).text)
+            scraped = samples(httpx.get(f"{base}/metrics", timeout=20).text)
             if value(scraped, "scheduler_leader") == 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)

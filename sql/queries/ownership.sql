@@ -1,7 +1,7 @@
 -- lock_listed_server --
 -- One listed server, locked for an owner's change
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
-       website_url, repository, remotes, source, status
+       website_url, repository, remotes, discovered, source, status
   FROM mcp_servers
  WHERE name = %(name)s AND status <> 'pending'
    FOR UPDATE;
@@ -12,7 +12,7 @@ UPDATE mcp_servers
    SET title = %(title)s, description = %(description)s, version = %(version)s, endpoint = %(endpoint)s,
        transport = %(transport)s, capabilities = %(capabilities)s, category = %(category)s,
        auth_type = %(auth_type)s, website_url = %(website_url)s, repository = %(repository)s,
-       remotes = %(remotes)s, updated_at = %(now)s,
+       remotes = %(remotes)s, discovered = %(discovered)s, updated_at = %(now)s,
        health_status = CASE WHEN endpoint IS DISTINCT FROM %(endpoint)s THEN 'unknown' ELSE health_status END,
        next_probe_at = CASE WHEN endpoint IS DISTINCT FROM %(endpoint)s THEN NULL ELSE next_probe_at END
  WHERE id = %(id)s AND status = 'active';
@@ -28,7 +28,8 @@ UPDATE mcp_servers
    SET title = %(title)s, description = %(description)s, version = %(version)s, endpoint = %(endpoint)s,
        transport = %(transport)s, capabilities = %(capabilities)s, category = %(category)s,
        auth_type = %(auth_type)s, website_url = %(website_url)s, repository = %(repository)s,
-       remotes = %(remotes)s, status = 'active', verified = true, updated_at = %(now)s
+       remotes = %(remotes)s, discovered = %(discovered)s, status = 'active', verified = true,
+       updated_at = %(now)s
  WHERE name = %(name)s AND status = 'deleted';
 
 -- revoke_api_key --

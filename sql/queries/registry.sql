@@ -96,10 +96,11 @@ DELETE FROM domain_verifications
 -- The listing a claim will publish, visible only with include_pending until the claim verifies
 INSERT INTO mcp_servers
        (name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
-        website_url, repository, remotes, source, status, claim_id, verified, created_at, updated_at)
+        website_url, repository, remotes, discovered, source, status, claim_id, verified, created_at,
+        updated_at)
 VALUES (%(name)s, %(title)s, %(description)s, %(version)s, %(domain)s, %(endpoint)s, %(transport)s,
         %(capabilities)s, %(category)s, %(auth_type)s, %(website_url)s, %(repository)s, %(remotes)s,
-        'register', 'pending', %(claim_id)s, false, %(now)s, %(now)s);
+        %(discovered)s, 'register', 'pending', %(claim_id)s, false, %(now)s, %(now)s);
 
 -- publish_claim_server --
 -- List the verified claim's server: a new row, or the listed row of that name updated in place
@@ -108,7 +109,8 @@ WITH listed AS (
        SET title = p.title, description = p.description, version = p.version, endpoint = p.endpoint,
            transport = p.transport, capabilities = p.capabilities, category = p.category,
            auth_type = p.auth_type, website_url = p.website_url, repository = p.repository,
-           remotes = p.remotes, domain = p.domain, status = 'active', verified = true, source = 'register',
+           remotes = p.remotes, discovered = p.discovered, domain = p.domain, status = 'active', verified = true,
+           source = 'register',
            updated_at = %(now)s, published_at = coalesce(t.published_at, %(now)s)
       FROM mcp_servers p
      WHERE p.claim_id = %(claim_id)s AND p.status = 'pending' AND t.name = p.name AND t.status <> 'pending'
@@ -134,17 +136,18 @@ UPDATE mcp_servers SET verified = true, updated_at = %(now)s
 -- List a further server under an already verified domain (the caller holds the domain's key)
 INSERT INTO mcp_servers
        (name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
-        website_url, repository, remotes, source, status, verified, created_at, updated_at, published_at)
+        website_url, repository, remotes, discovered, source, status, verified, created_at, updated_at,
+        published_at)
 VALUES (%(name)s, %(title)s, %(description)s, %(version)s, %(domain)s, %(endpoint)s, %(transport)s,
         %(capabilities)s, %(category)s, %(auth_type)s, %(website_url)s, %(repository)s, %(remotes)s,
-        'register', 'active', true, %(now)s, %(now)s, %(now)s);
+        %(discovered)s, 'register', 'active', true, %(now)s, %(now)s, %(now)s);
 
 -- get_server_by_name --
 -- One listed (or deleted) server by its registry name
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
        website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
        uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       created_at, updated_at, published_at
+       discovered, created_at, updated_at, published_at
   FROM mcp_servers
  WHERE name = %(name)s AND status <> 'pending';
 
@@ -153,7 +156,7 @@ SELECT id, name, title, description, version, domain, endpoint, transport, capab
 SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
        website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
        uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       created_at, updated_at, published_at
+       discovered, created_at, updated_at, published_at
   FROM mcp_servers
  WHERE domain = %(domain)s AND status = 'active'
  ORDER BY name;
@@ -190,3 +193,29 @@ SELECT count(*) AS n FROM mcp_servers WHERE status = 'active';
 -- ping --
 -- Readiness: the database answers
 SELECT 1 AS ok;
+
+-- fill_discovered_fields --
+-- Auto-discovery after a re-check: fill the empty fields of a domain's registered servers, marking each
+UPDATE mcp_servers
+   SET title = CASE WHEN coalesce(title, '') = '' THEN coalesce(%(title)s::text, title) ELSE title END,
+       description = CASE WHEN description = '' THEN coalesce(%(description)s::text, description)
+                          ELSE description END,
+       version = CASE WHEN coalesce(version, '') = '' THEN coalesce(%(version)s::text, version) ELSE version END,
+       website_url = CASE WHEN coalesce(website_url, '') = '' THEN coalesce(%(website_url)s::text, website_url)
+                          ELSE website_url END,
+       repository = CASE WHEN repository IS NULL AND %(repository_url)s::text IS NOT NULL
+                         THEN jsonb_build_object('url', %(repository_url)s::text, 'source', 'unknown')
+                         ELSE repository END,
+       discovered = discovered || jsonb_strip_nulls(jsonb_build_object(
+           'title', CASE WHEN coalesce(title, '') = '' THEN %(title_source)s::text END,
+           'description', CASE WHEN description = '' THEN %(description_source)s::text END,
+           'version', CASE WHEN coalesce(version, '') = '' THEN %(version_source)s::text END,
+           'website_url', CASE WHEN coalesce(website_url, '') = '' THEN %(website_url_source)s::text END,
+           'repository_url', CASE WHEN repository IS NULL THEN %(repository_url_source)s::text END)),
+       updated_at = %(now)s
+ WHERE domain = %(domain)s AND source = 'register' AND status = 'active'
+   AND ((coalesce(title, '') = '' AND %(title)s::text IS NOT NULL)
+        OR (description = '' AND %(description)s::text IS NOT NULL)
+        OR (coalesce(version, '') = '' AND %(version)s::text IS NOT NULL)
+        OR (coalesce(website_url, '') = '' AND %(website_url)s::text IS NOT NULL)
+        OR (repository IS NULL AND %(repository_url)s::text IS NOT NULL));

@@ -1,0 +1,267 @@
+"""The pages in headless Chromium: search the seed, open a server, register and verify a domain end to end.
+
+Screenshots of every page are saved (the directory is printed; MCPLOOKUP_TEST_ARTIFACTS chooses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Clock, LiveServer
+from dnsserver import ThreadedDnsServer
+from health_support import HOST, probe_settings
+from mcp_targets import TARGET_IP, UvicornThread
+from web_support import (
+    HOSTILE,
+    HOSTILE_TOOL,
+    LISTING,
+    artifacts_dir,
+    chromium,
+    full_page_screenshot,
+    hostile_target_app,
+)
+
+from mcplookup_mcp.settings import Settings
+
+pytest_plugins = ("web_fixtures",)
+pytestmark = pytest.mark.slow
+
+GMAIL = {
+    "io.github.gongrzhe/gmail-mcp-server",
+    "io.github.baryhuang/mcp-headless-gmail",
+    "io.github.zilongxue/claude-post",
+    "io.github.shy2593666979/mcp-server-email",
+}
+
+
+@pytest.fixture(scope="module")
+def screens(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return artifacts_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
+
+
+def wait_for(driver: Any, css: str, timeout: float = 15) -> Any:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
+def by_css(driver: Any, css: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def all_css(driver: Any, css: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(driver.find_elements(By.CSS_SELECTOR, css))
+
+
+def console_problems(driver: Any) -> list[str]:
+    """Errors the page raised, CSP refusals included (our own files must never be refused)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def assert_styled_and_scripted(driver: Any) -> None:
+    # The stylesheet applied and the script ran, both under the strict policy.
+    border = driver.execute_script(
+        "return getComputedStyle(document.querySelector('header.site')).borderBottomStyle"
+    )
+    assert border == "solid"
+    buttons = all_css(driver, "button[data-copy]")
+    assert all(button.is_displayed() for button in buttons)
+
+
+def fits_phone(driver: Any) -> bool:
+    return bool(driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, screens: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(seeded.base_url + "/")
+    wait_for(browser, "#q")
+    # Keyboard only: the search box, each filter and the button are reached with Tab.
+    reached: list[str] = []
+    body = by_css(browser, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(12):
+        active = browser.switch_to.active_element
+        reached.append(active.get_attribute("id") or active.tag_name + ":" + (active.text or ""))
+        active.send_keys(Keys.TAB)
+    for expected in ("q", "verified", "healthy", "capability", "transport", "button:Search"):
+        assert expected in reached, reached
+
+    box = by_css(browser, "#q")
+    box.send_keys("send an email from my gmail", Keys.ENTER)
+    wait_for(browser, "ol.results li.result")
+    assert "q=send+an+email+from+my+gmail" in browser.current_url
+    top = [a.get_attribute("href").split("/servers/", 1)[1] for a in all_css(browser, "li.result h3 a")][:5]
+    assert GMAIL & set(top), top
+    assert "Why it matched:" in by_css(browser, "li.result .why").text
+    assert_styled_and_scripted(browser)
+    full_page_screenshot(browser, screens / "search.png")
+
+    browser.set_window_size(390, 844)
+    assert fits_phone(browser)
+    browser.save_screenshot(str(screens / "search-phone.png"))
+    browser.set_window_size(1280, 900)
+
+    first = next(
+        a
+        for a in all_css(browser, "li.result h3 a")
+        if a.get_attribute("href").split("/servers/")[1] in GMAIL
+    )
+    name = first.get_attribute("href").split("/servers/", 1)[1]
+    first.click()
+    wait_for(browser, "article.server h1")
+    assert browser.current_url.endswith(f"/servers/{name}")
+    assert name in by_css(browser, ".server-head .name").text
+    # Most seed entries name no package or remote: the page still offers this listing's lookup.
+    assert by_css(browser, "#snippet-lookup").text.endswith(f"/api/v1/servers/{name}")
+    assert_styled_and_scripted(browser)
+    full_page_screenshot(browser, screens / "server-imported.png")
+
+    browser.get(seeded.base_url + "/stats")
+    wait_for(browser, "dl.figures")
+    assert int(by_css(browser, "dl.figures dd").text) > 400
+    full_page_screenshot(browser, screens / "stats.png")
+    assert console_problems(browser) == []
+
+
+@pytest.fixture
+def target() -> Iterator[UvicornThread]:
+    with UvicornThread(hostile_target_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def probing_app(
+    make_live: Callable[..., LiveServer],
+    settings: Settings,
+    dns: ThreadedDnsServer,
+    clock: Clock,
+    target: UvicornThread,
+) -> LiveServer:
+    dns.set_a(HOST, TARGET_IP)
+    return make_live(probe_settings(settings, target.port), clock=clock)
+
+
+def fill(driver: Any, field_id: str, value: str) -> None:
+    element = by_css(driver, f"#{field_id}")
+    element.clear()
+    element.send_keys(value)
+
+
+def clipboard_after_copy(driver: Any, block_id: str) -> str:
+    """Press the block's Copy button and read the clipboard back."""
+    by_css(driver, f'button[data-copy="{block_id}"]').click()
+    return str(
+        driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "navigator.clipboard.readText().then(done, (e) => done('unreadable: ' + e));"
+        )
+    )
+
+
+def test_register_and_verify_a_domain_in_the_browser(
+    browser: Any,
+    probing_app: LiveServer,
+    target: UvicornThread,
+    dns: ThreadedDnsServer,
+    clock: Clock,
+    screens: Path,
+) -> None:
+    base = probing_app.base_url
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    browser.get(base + "/servers/com.example/nothing-here")
+    wait_for(browser, "p.problem")
+    full_page_screenshot(browser, screens / "not-found.png")
+    # The page's own 404 is the one console entry expected (reading the log empties it).
+    assert [p for p in console_problems(browser) if "404" not in p] == []
+    browser.get(base + "/register/verify")
+    wait_for(browser, "#c-rid")
+    full_page_screenshot(browser, screens / "register-check-later.png")
+    browser.get(base + "/register")
+    wait_for(browser, "form.register")
+    # Every field has a label the browser ties to it.
+    for field in all_css(
+        browser, "form.register input:not([type=hidden]), form.register select, form.register textarea"
+    ):
+        field_id = field.get_attribute("id")
+        assert all_css(browser, f'label[for="{field_id}"]'), field_id
+    fill(browser, "f-domain", LISTING["domain"])
+    fill(browser, "f-slug", LISTING["slug"])
+    fill(browser, "f-endpoint", target.url())
+    fill(browser, "f-title", LISTING["title"])
+    fill(browser, "f-description", LISTING["description"])
+    fill(browser, "f-capabilities", LISTING["capabilities"])
+    fill(browser, "f-category", LISTING["category"])
+    full_page_screenshot(browser, screens / "register-form.png")
+    by_css(browser, "form.register button[type=submit]").click()
+
+    wait_for(browser, "#record-value")
+    record_name = by_css(browser, "#record-name").text
+    record_value = by_css(browser, "#record-value").text
+    assert record_name == "_mcp-verify.example.test" and record_value.startswith("mcp-verify=")
+    assert clipboard_after_copy(browser, "record-value") == record_value
+    assert by_css(browser, 'button[data-copy="record-value"]').text == "Copied"
+    full_page_screenshot(browser, screens / "register-claim.png")
+
+    # Check now, before the record exists: the exact DNS problem.
+    by_css(browser, "#check-now").click()
+    wait_for(browser, "#check-result")
+    problem = by_css(browser, "#check-result").text
+    assert "no TXT record at _mcp-verify.example.test" in problem and record_value in problem
+    full_page_screenshot(browser, screens / "register-check-failed.png")
+
+    dns.set_txt(record_name, record_value)
+    by_css(browser, "#check-now").click()
+    wait_for(browser, "#api-key")
+    api_key = by_css(browser, "#api-key").text
+    assert api_key.startswith("mcpl_")
+    assert "shown only this once" in by_css(browser, ".key-box .warning").text
+    assert api_key not in browser.current_url
+    assert clipboard_after_copy(browser, "api-key") == api_key
+    full_page_screenshot(browser, screens / "register-verified.png")
+
+    # The server's page; real probes with its "Probe now" button, five minutes apart on the app's clock.
+    by_css(browser, "p.success a").click()
+    wait_for(browser, "article.server h1")
+    assert "Not probed yet" in by_css(browser, "#health-heading").find_element("xpath", "..").text
+    for _ in range(4):
+        by_css(browser, "#probe-now").click()
+        wait_for(browser, "#probe-notice")
+        assert "Probed just now" in by_css(browser, "#probe-notice").text
+        clock.advance(minutes=5)
+    assert by_css(browser, "article.server h1").text == "Example Mail"
+    # Operator text is shown as text: the markup is visible and nothing in it ran.
+    assert HOSTILE in by_css(browser, ".server-head .description").text
+    assert HOSTILE_TOOL in by_css(browser, ".tool-description").text
+    assert browser.execute_script("return window.__xss === undefined")
+    assert all_css(browser, ".server-head .description img, .server-head .description script") == []
+    assert len(all_css(browser, "figure.chart rect.probe.ok")) == 4
+    assert all_css(browser, "figure.chart polyline.latency")
+    assert_styled_and_scripted(browser)
+    full_page_screenshot(browser, screens / "server-registered.png")
+    browser.set_window_size(390, 844)
+    assert fits_phone(browser)
+    full_page_screenshot(browser, screens / "server-registered-phone.png", width=390)
+    browser.set_window_size(1280, 900)
+    assert console_problems(browser) == []

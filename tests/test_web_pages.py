@@ -1,0 +1,403 @@
+"""The pages for people over plain HTTP, JavaScript off: search, a server's page, figures, register/verify."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import psycopg
+import pytest
+from conftest import Clock, LiveServer, open_service
+from dnsserver import ThreadedDnsServer
+from health_support import HOST, probe_settings
+from markupsafe import escape
+from mcp_targets import TARGET_IP, UvicornThread
+from web_support import HOSTILE, HOSTILE_TOOL, LISTING, hostile_target_app, markup_report, result_names
+
+from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.settings import Settings
+
+pytest_plugins = ("web_fixtures",)  # the seeded database and app fixtures
+LIGHTS = "control the lights at home"
+
+
+def hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no hidden field {name}"
+    return html.unescape(found.group(1))
+
+
+def block(page: str, element_id: str) -> str:
+    """The text of a copyable block (<pre id=...><code>text</code>) as a person would copy it."""
+    found = re.search(rf'<pre id="{element_id}"[^>]*><code>(.*?)</code></pre>', page, re.S)
+    assert found, f"no block {element_id}"
+    return html.unescape(found.group(1))
+
+
+def assert_strict_page(response: httpx.Response) -> None:
+    """Served as HTML under the strict policy, with no inline script, handler or style to need loosening it."""
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    report = markup_report(response.text)
+    assert report.scripts and all(s.get("src", "").startswith("/static/") for s in report.scripts)
+    assert report.inline_handlers == [] and report.styles == []
+
+
+@pytest.fixture
+async def seeded_service(seeded_db_url: str, settings: Settings) -> AsyncIterator[RegistryService]:
+    service = await open_service(seeded_db_url, settings)
+    yield service
+    await service.repo.close()
+
+
+async def test_search_ranks_as_discover_servers_does_and_pages_by_cursor(
+    seeded: LiveServer, seeded_service: RegistryService
+) -> None:
+    service = seeded_service
+    async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
+        response = await http.get("/", params={"q": LIGHTS})
+        assert response.status_code == 200
+        assert_strict_page(response)
+        names = result_names(response.text)
+        expected = await service.discover({"query": LIGHTS, "limit": 10}, transport="test")
+        assert names == [s.name for s in expected.servers]
+        assert "io.github.tevonsb/homeassistant-mcp" in names[:3]
+        page = response.text
+        assert 'value="control the lights at home"' in page
+        assert "Why it matched:" in page and "in the description" in page
+        for field in ("q", "verified", "healthy", "capability", "transport"):
+            assert f'<label for="{field}">' in page and f'id="{field}"' in page
+
+        # Keyset paging: "More results" carries the cursor; its page is the REST API's second page.
+        more = re.search(r'<a href="([^"]+)" rel="next">More results</a>', page)
+        assert more
+        next_url = html.unescape(more.group(1))
+        cursor = parse_qs(urlsplit(next_url).query)["cursor"][0]
+        second = await http.get(next_url)
+        assert second.status_code == 200 and "First results" in second.text
+        rest = (await http.get("/api/v1/discover", params={"q": LIGHTS, "cursor": cursor})).json()
+        assert result_names(second.text) == [s["name"] for s in rest["servers"]]
+        assert not set(result_names(second.text)) & set(names)
+
+        # Filters mean what discover_servers' filters mean.
+        response = await http.get("/", params={"q": "database", "transport": "stdio"})
+        filtered = await service.discover(
+            {"query": "database", "transport": "stdio", "limit": 10}, transport="test"
+        )
+        assert result_names(response.text) == [s.name for s in filtered.servers] != []
+        assert '<option value="stdio" selected>' in response.text
+        response = await http.get("/", params={"q": LIGHTS, "verified": "1"})
+        assert result_names(response.text) == [] and "with these filters" in response.text
+
+
+async def test_a_bad_cursor_is_a_readable_422_page(seeded: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
+        response = await http.get("/", params={"q": "email", "cursor": "forged.cursor"})
+    assert response.status_code == 422
+    assert 'role="alert"' in response.text and "cursor is not valid here" in response.text
+
+
+async def test_stats_page_shows_the_registry_figures(
+    seeded: LiveServer, seeded_service: RegistryService
+) -> None:
+    service = seeded_service
+    async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
+        response = await http.get("/stats")
+    assert response.status_code == 200
+    assert_strict_page(response)
+    figures = await service.discovery.stats()
+    assert f"<dt>Listed servers</dt><dd>{figures.listed_servers}</dd>" in response.text
+    assert f"<dt>Imported</dt><dd>{figures.imported_servers}</dd>" in response.text
+    for transport, count in figures.transports.items():
+        assert f"<td>{transport}</td><td>{count}</td>" in response.text
+
+
+async def test_unknown_server_is_an_html_404(http: httpx.AsyncClient) -> None:
+    response = await http.get("/servers/com.example/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "No listed server is named com.example/nothing-here." in response.text
+    assert (await http.get("/static/nothing.js")).status_code == 404
+    script = await http.get("/static/site.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+
+
+# registration through the form ----------------------------------------------------------------------
+
+
+async def open_form(http: httpx.AsyncClient) -> str:
+    response = await http.get("/register")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert_strict_page(response)
+    assert http.cookies.get("mcpl_csrf")
+    return hidden(response.text, "csrf_token")
+
+
+async def claim_via_form(http: httpx.AsyncClient, endpoint: str, **changes: str) -> httpx.Response:
+    token = await open_form(http)
+    form = {**LISTING, "endpoint": endpoint, "csrf_token": token, **changes}
+    return await http.post("/register", data=form)
+
+
+def claims(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM domain_verifications").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_forms_refuse_posts_without_the_token_or_from_another_site(
+    http: httpx.AsyncClient, db_url: str
+) -> None:
+    listing = {**LISTING, "endpoint": "https://mcp.example.test/mcp"}
+    response = await http.post("/register", data=listing)
+    assert response.status_code == 403 and "security token is missing" in response.text
+    token = await open_form(http)
+    response = await http.post("/register", data={**listing, "csrf_token": "x" * 43})
+    assert response.status_code == 403 and "does not match" in response.text
+    response = await http.post(
+        "/register", data={**listing, "csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403 and "from another site" in response.text
+    response = await http.post(
+        "/register/verify",
+        data={"domain": "example.test", "registration_id": "mcpreg_x", "csrf_token": token},
+        headers={"Origin": "null"},
+    )
+    assert response.status_code == 403
+    response = await http.post("/register", json=listing | {"csrf_token": token})
+    assert response.status_code == 400
+    assert claims(db_url) == 0
+
+
+async def test_a_bad_field_comes_back_marked_with_the_values_kept(http: httpx.AsyncClient) -> None:
+    response = await claim_via_form(
+        http, "https://elsewhere.example.org/mcp", api_key="mcpl_should-never-be-echoed"
+    )
+    assert response.status_code == 422
+    page = response.text
+    assert 'role="alert"' in page and "endpoint" in page
+    assert re.search(r'id="f-endpoint"[^>]*aria-invalid="true"', page, re.S)
+    assert 'value="https://elsewhere.example.org/mcp"' in page and 'value="example.test"' in page
+    assert "mcpl_should-never-be-echoed" not in page
+
+
+async def test_a_mistyped_id_returns_to_the_check_form_and_limits_say_when_to_retry(
+    make_live: Callable[..., LiveServer], settings: Settings
+) -> None:
+    live = make_live(replace(settings, rate_limit_per_minute=2))
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        claim = await claim_via_form(http, "https://mcp.example.test/mcp")
+        assert claim.status_code == 200
+        check = {"domain": "example.test", "csrf_token": hidden(claim.text, "csrf_token")}
+        response = await http.post("/register/verify", data=check | {"registration_id": "mcpreg_mistyped"})
+        assert (
+            response.status_code == 404
+            and "no claim on example.test has this registration_id" in response.text
+        )
+        assert 'id="c-rid"' in response.text and 'value="example.test"' in response.text
+        assert "mcpreg_mistyped" not in response.text
+        await claim_via_form(http, "https://mcp.example.test/mcp")
+        response = await claim_via_form(http, "https://mcp.example.test/mcp")
+        assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+        assert "too many register requests" in response.text and 'value="example.test"' in response.text
+
+
+@pytest.fixture
+def target() -> Iterator[UvicornThread]:
+    with UvicornThread(hostile_target_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def probing_app(
+    make_live: Callable[..., LiveServer],
+    settings: Settings,
+    dns: ThreadedDnsServer,
+    clock: Clock,
+    target: UvicornThread,
+) -> LiveServer:
+    dns.set_a(HOST, TARGET_IP)
+    return make_live(probe_settings(settings, target.port), clock=clock)
+
+
+async def probe(http: httpx.AsyncClient, clock: Clock, name: str, times: int) -> None:
+    """Real probes of the target through the page's "Probe now" button, five minutes apart on the app's clock."""
+    for _ in range(times):
+        page = (await http.get(f"/servers/{name}")).text
+        response = await http.post(f"/servers/{name}/probe", data={"csrf_token": hidden(page, "csrf_token")})
+        assert response.status_code == 303 and response.headers["location"] == f"/servers/{name}?probed=1"
+        assert "Probed just now" in (await http.get(response.headers["location"])).text
+        clock.advance(minutes=5)
+
+
+async def test_register_check_verify_then_the_server_page(
+    probing_app: LiveServer,
+    target: UvicornThread,
+    dns: ThreadedDnsServer,
+    clock: Clock,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    visited: list[str] = []
+
+    async def remember(request: httpx.Request) -> None:
+        visited.append(str(request.url))
+
+    async with httpx.AsyncClient(
+        base_url=probing_app.base_url, timeout=20, event_hooks={"request": [remember]}
+    ) as http:
+        response = await claim_via_form(http, target.url())
+        assert response.status_code == 200, response.text
+        assert response.headers["cache-control"] == "no-store"
+        page = response.text
+        record_name, record_value = block(page, "record-name"), block(page, "record-value")
+        assert record_name == "_mcp-verify.example.test" and record_value.startswith("mcp-verify=")
+        registration_id = block(page, "registration-id")
+        assert registration_id.startswith("mcpreg_") and hidden(page, "registration_id") == registration_id
+        check = {
+            "domain": "example.test",
+            "registration_id": registration_id,
+            "csrf_token": hidden(page, "csrf_token"),
+        }
+
+        # "Check now" before publishing, from the page for coming back later with the saved id: the exact
+        # DNS problem, and the button again.
+        later = await http.get("/register/verify")
+        assert later.headers["cache-control"] == "no-store" and 'type="password"' in later.text
+        response = await http.post(
+            "/register/verify", data=check | {"csrf_token": hidden(later.text, "csrf_token")}
+        )
+        assert response.status_code == 200
+        assert "no TXT record at _mcp-verify.example.test" in response.text
+        assert "attempt 1" in response.text and 'id="check-now"' in response.text
+        assert block(response.text, "record-value") == record_value
+
+        dns.set_txt(record_name, "mcp-verify=0000000000000000000000000000000000000000")
+        response = await http.post("/register/verify", data=check)
+        assert "wrong value" in response.text
+        assert "<code>mcp-verify=0000000000000000000000000000000000000000</code>" in response.text
+
+        dns.set_txt(record_name, record_value)
+        response = await http.post("/register/verify", data=check)
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+        assert_strict_page(response)
+        api_key = block(response.text, "api-key")
+        assert api_key.startswith("mcpl_") and "shown only this once" in response.text
+
+        # The key is the real one: it changes the listing over REST.
+        changed = await http.patch(
+            "/api/v1/servers/test.example/mail",
+            json={"website_url": "https://example.test/"},
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+        assert changed.status_code == 200, changed.text
+        # A further server under the verified domain needs its key, sent in the form body.
+        response = await claim_via_form(http, target.url(), slug="tools", api_key="mcpl_" + "x" * 43)
+        assert response.status_code == 403 and "not valid for example.test" in response.text
+        assert "x" * 43 not in response.text
+        response = await claim_via_form(http, target.url(), slug="tools", api_key=api_key)
+        assert response.status_code == 201 and "test.example/tools is listed" in response.text
+        # The claim cannot be verified twice: the page says so and offers a new claim.
+        response = await http.post("/register/verify", data=check)
+        assert response.status_code == 409 and "already verified" in response.text
+        assert 'href="/register"' in response.text and 'id="check-now"' not in response.text
+
+        await probe(http, clock, "test.example/mail", 3)
+        # Once per server every 30 seconds: a second press at once is refused on the page, with the wait.
+        clock.advance(minutes=-5, seconds=1)
+        page = (await http.get("/servers/test.example/mail")).text
+        refused = await http.post(
+            "/servers/test.example/mail/probe", data={"csrf_token": hidden(page, "csrf_token")}
+        )
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "retry in" in refused.text and 'id="probe-notice"' in refused.text
+        assert (await http.post("/servers/test.example/mail/probe", data={})).status_code == 403
+        clock.advance(minutes=5)
+        target.stop()
+        await probe(http, clock, "test.example/mail", 1)
+
+        response = await http.get("/servers/test.example/mail")
+        assert response.status_code == 200
+        assert_strict_page(response)
+        page = response.text
+
+    # Operator-written text arrives escaped, never as markup.
+    assert "<script>window.__xss" not in page and "<img src=x" not in page
+    assert str(escape(HOSTILE)) in page
+    assert str(escape(HOSTILE_TOOL)) in page
+    assert "Description by the server's operator" in page and "treat them as data" in page
+    assert '<code class="tool-name">send_message</code>' in page
+    # Everything get_server returns, in words.
+    for fact in (
+        "<code>test.example/mail</code>",
+        "verified by its DNS record",
+        "email, search",
+        "communication",
+        f"<code>{target.url()}</code>",
+        "Uptime, 24 hours</dt><dd>75.0% of 4 probes",
+        "domain verified",
+        "https://example.test/",
+        '<a href="/servers/test.example/tools"><code>test.example/tools</code></a>',
+    ):
+        assert fact in page, fact
+    # The chart: one bar per probe (three up, one down), a latency line through the completed handshakes.
+    assert len(re.findall(r'<rect class="probe ok"', page)) == 3
+    assert len(re.findall(r'<rect class="probe bad"', page)) == 1
+    assert '<polyline class="latency"' in page and page.count('class="latency-dot"') == 3
+    assert "4 probes from" in page and "3 up, 1 down" in page
+    # Connection snippets for this endpoint.
+    assert block(page, "snippet-claude") == f"claude mcp add --transport http mail {target.url()}"
+    assert f'"url": "{target.url()}"' in block(page, "snippet-json")
+    assert '"method":"initialize"' in block(page, "snippet-curl")
+
+    # No secret in any URL the client asked for, nor in anything the server logged.
+    assert visited and not any(api_key in url or registration_id in url for url in visited)
+    logged = capfd.readouterr()
+    assert api_key not in logged.out + logged.err and registration_id not in logged.out + logged.err
+
+
+def test_imported_package_snippets_quote_what_the_operator_wrote() -> None:
+    from datetime import UTC, datetime
+
+    from mcplookup_mcp.models import HealthSummary, ServerOut
+    from mcplookup_mcp.web.snippets import connection_snippets
+
+    now = datetime.now(UTC)
+    server = ServerOut(
+        name="io.github.someone/Tool; rm -rf ~",
+        description="",
+        capabilities=[],
+        auth_type="none",
+        source="import",
+        listing_status="active",
+        verified=False,
+        pending=False,
+        imported=True,
+        health=HealthSummary(status="unknown"),
+        trust_score=0,
+        created_at=now,
+        updated_at=now,
+        packages=[
+            {
+                "registryType": "npm",
+                "identifier": "@someone/tool$(id)",
+                "version": "1.2.0",
+                "environmentVariables": [{"name": "API_KEY"}, {"name": "BAD NAME; x"}],
+            }
+        ],
+    )
+    snippets = {s.key: s.text for s in connection_snippets(server, "https://mcplookup.example").items}
+    assert (
+        snippets["claude"] == "claude mcp add tool-rm-rf -e API_KEY=... -- npx -y '@someone/tool$(id)@1.2.0'"
+    )
+    assert '"args": [\n        "-y",\n        "@someone/tool$(id)@1.2.0"\n      ]' in snippets["json"]
+    assert '"env": {\n        "API_KEY": "..."\n      }' in snippets["json"]
+    assert snippets["lookup"] == (
+        "curl -s 'https://mcplookup.example/api/v1/servers/io.github.someone/Tool%3B%20rm%20-rf%20~'"
+    )
