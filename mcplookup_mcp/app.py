@@ -8,7 +8,7 @@ import gc
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,15 +22,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcplookup_mcp import __version__
-from mcplookup_mcp.discovery import EVENT_FLUSH_SECONDS as DISCOVERY_EVENTS_FLUSH_SECONDS
+from mcplookup_mcp import __version__, request_context
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
 from mcplookup_mcp.mcp_tools import build_mcp
 from mcplookup_mcp.metrics import (
+    DB_POOL_IN_USE,
+    DB_POOL_WAITING,
+    DB_UP,
     HTTP_DURATION,
     HTTP_REQUESTS,
+    MCP_TOOL_DURATION,
+    REDIS_UP,
     REVERIFICATIONS,
     TOTAL_REGISTERED_SERVERS,
     exposition,
@@ -52,6 +56,7 @@ from mcplookup_mcp.web import routes as web_routes
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLAIM_SWEEP_SECONDS = 300.0
+GAUGE_REFRESH_SECONDS = 15.0
 REVERIFY_SWEEP_SECONDS = 300.0
 
 
@@ -63,7 +68,12 @@ def _route_template(scope: Scope) -> str:
 
 
 class ObserveMiddleware:
-    """Request id, access log and the HTTP metrics, labelled by route template (bounded cardinality)."""
+    """Request id, access log and the HTTP metrics, labelled by route template (bounded cardinality).
+
+    The request id is the caller's X-Request-ID when it is a plain token, else a new one; either way it
+    is echoed in the response and bound to every log line of the request. An MCP tools/call is also
+    timed under its tool's name (mcp_tool_call_duration_seconds), so MCP discovery has a latency series of
+    its own beside path="/api/v1/discover"."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,6 +85,13 @@ class ObserveMiddleware:
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+        client = scope.get("client")
+        info = request_context.RequestInfo(
+            request_id=request_id,
+            transport="mcp" if scope["path"] == "/mcp" else "rest",
+            client=client[0] if client else None,
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1") or None,
+        )
         status = 500
         started = time.perf_counter()
 
@@ -86,21 +103,29 @@ class ObserveMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        token = request_context.begin(info)
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_wrapper)
             finally:
+                request_context.end(token)
                 elapsed = time.perf_counter() - started
                 path = _route_template(scope)
                 labels = (scope["method"], path, str(status))
                 HTTP_DURATION.labels(*labels).observe(elapsed)
                 HTTP_REQUESTS.labels(*labels).inc()
+                extra: dict[str, str] = {}
+                if info.tool is not None:
+                    outcome = info.outcome or "ok"
+                    MCP_TOOL_DURATION.labels(info.tool, outcome).observe(elapsed)
+                    extra = {"tool": info.tool, "outcome": outcome}
                 log.info(
                     "request",
                     method=scope["method"],
                     path=path,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
+                    **extra,
                 )
 
 
@@ -153,13 +178,26 @@ def create_app(
             return problem(503, "Not ready", f"migrations not applied: {', '.join(waiting)}", "not-ready")
         return JSONResponse({"status": "ready"})
 
-    async def metrics(_: Request) -> Response:
-        # Registry-wide gauges are read from the database at scrape time, so they are never stale.
+    redis_ping = _redis_pinger(settings.redis_url)
+
+    async def refresh_gauges() -> None:
+        """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS, for
+        the alerts on db_up and redis_up), so they are never stale by more than that."""
+        stats = pool.get_stats()
+        DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
+        if redis_ping is not None:
+            REDIS_UP.set(1 if await redis_ping() else 0)
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
+            DB_UP.set(1)
         except RegistryError as exc:
+            DB_UP.set(0)
             log.warning("metrics: database gauges not refreshed", error=exc.message)
+
+    async def metrics(_: Request) -> Response:
+        await refresh_gauges()
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
@@ -194,8 +232,6 @@ def create_app(
         Route("/mcp", mcp_app, name="mcp"),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
-        # ENABLE_METRICS=false leaves /metrics out: it then answers 404 like any unknown path.
-        *([Route("/metrics", metrics, methods=["GET"])] if settings.metrics_enabled else []),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
         *health_routes(monitor),
@@ -203,6 +239,8 @@ def create_app(
         # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
         *web_routes(service, monitor, settings),
     ]
+    if settings.metrics_enabled:
+        route_list.insert(3, Route("/metrics", metrics, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -218,7 +256,9 @@ def create_app(
             if background
             else []
         )
-        loops.append(asyncio.create_task(_flush_discovery_events(service)))
+        loops.append(asyncio.create_task(service.discovery.events.run()))
+        if settings.metrics_enabled:
+            loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -241,6 +281,8 @@ def create_app(
             await service.discovery.flush_events()
             await repo.close()
             await limiter.close()
+            if redis_ping is not None:
+                await redis_ping.close()
 
     app = Starlette(
         routes=route_list,
@@ -258,11 +300,35 @@ def create_app(
     return app
 
 
-async def _flush_discovery_events(service: RegistryService) -> None:
-    """Write counted searches even when no new search comes to trigger it (stats stay current)."""
+async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
     while True:
-        await asyncio.sleep(DISCOVERY_EVENTS_FLUSH_SECONDS)
-        await service.discovery.flush_events()
+        try:
+            await job()
+        except Exception as exc:  # the loop must outlive any one failed round
+            log.warning("periodic job failed", job=job.__name__, error=type(exc).__name__)
+        await asyncio.sleep(seconds)
+
+
+class _RedisPing:
+    """Answers whether Redis answers a PING within a second (for redis_up)."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio
+
+        self._client = redis.asyncio.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    async def __call__(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except Exception:  # any failure means "not answering"
+            return False
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _redis_pinger(url: str | None) -> _RedisPing | None:
+    return _RedisPing(url) if url else None
 
 
 async def _sweep_claims(service: RegistryService) -> None:
@@ -305,7 +371,7 @@ def app_from_environment() -> Starlette:
     from mcplookup_mcp.settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.is_production)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is unset in a worker process; start workers with mcplookup serve")
     return create_app(settings, settings.database_url)

@@ -36,7 +36,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.logs import configure_logging
     from mcplookup_mcp.migrate import apply_migrations
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=settings.is_production)
     url = _database_url(settings)
     applied = asyncio.run(apply_migrations(url))
     if applied:
@@ -55,6 +55,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     }
     if workers == 1:
         from mcplookup_mcp.app import create_app
+
 
         uvicorn.run(create_app(settings, url), **listen)
         return 0

@@ -16,12 +16,12 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from mcplookup_mcp import validation
+from mcplookup_mcp.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.answer_cache import AnswerCache
 from mcplookup_mcp.errors import InvalidInput, Unavailable
 from mcplookup_mcp.metrics import DISCOVER_CACHE
@@ -66,9 +66,6 @@ MAX_CURSOR = 1000
 # (B is the capabilities and category, or the tool names).
 MATCH_FIELDS = ("name", "capabilities", "description", "tools")
 _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
-# Searches are counted in memory and written together: at most this many, or this old, before a write.
-EVENT_BATCH = 256
-EVENT_FLUSH_SECONDS = 1.0
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
 
@@ -99,9 +96,8 @@ class DiscoveryService:
             hashlib.sha256(settings.cursor_secret.encode()).digest() if settings.cursor_secret else None
         )
         self._cursor_key_loading = asyncio.Lock()
-        self._events: list[tuple[str, int, float, datetime]] = []
-        self._events_since = 0.0
-        self._writing: asyncio.Task[None] | None = None
+        # Analytics of every search (and of get, register, verify: RegistryService uses the same buffer).
+        self.events = EventBuffer(repo)
         self.answers: AnswerCache[DiscoverResult] = AnswerCache(
             settings.discover_cache_seconds,
             ANSWER_CACHE_ENTRIES,
@@ -176,7 +172,15 @@ class DiscoveryService:
             # read, so an answer can only be stored under an older generation than its data, never a newer.
             generation = await self._generation.get()
             result = await self.answers.answer(key, generation, lambda: self._search(plan))
-        self._count(transport, result.count, started)
+        self.events.record(
+            "discover",
+            started=started,
+            transport=transport,
+            result_count=result.count,
+            query=plan.query,
+            capabilities=plan.params["caps_all"] or plan.params["caps_any"] or (),
+            domain=plan.params["domain"],
+        )
         return result
 
     async def _read_generation(self) -> int:
@@ -209,16 +213,6 @@ class DiscoveryService:
             next_cursor=next_cursor,
         )
 
-    def _count(self, transport: str, result_count: int, started: float) -> None:
-        finished = time.perf_counter()
-        if not self._events:
-            self._events_since = finished
-        self._events.append((transport, result_count, (finished - started) * 1000, datetime.now(UTC)))
-        due = len(self._events) >= EVENT_BATCH or finished - self._events_since >= EVENT_FLUSH_SECONDS
-        # Written beside the searches, never by one: no answer waits for a statistics write.
-        if due and (self._writing is None or self._writing.done()):
-            self._writing = asyncio.create_task(self.flush_events())
-
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
         validation.reject_unknown(data, ("limit",))
         limit = validation.limit(data.get("limit"), default=100)
@@ -238,19 +232,8 @@ class DiscoveryService:
         )
 
     async def flush_events(self) -> None:
-        """Write the counted searches (also called periodically and at shutdown). A failed write drops them:
-        the counts feed statistics only and must never fail a search."""
-        writing = self._writing
-        if writing is not None and writing is not asyncio.current_task():
-            await asyncio.shield(writing)
-        events, self._events = self._events, []
-        if not events:
-            return
-        try:
-            async with self.repo.read() as q:
-                await q.record_discovery_events(events)
-        except Exception as exc:
-            log.warning("discovery events not recorded", count=len(events), error=type(exc).__name__)
+        """Write the buffered analytics events now (the background writer does it every second)."""
+        await self.events.flush()
 
     async def stats(self) -> DiscoveryStats:
         await self.flush_events()
@@ -269,6 +252,7 @@ class DiscoveryService:
             search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)
             if row["search_p95_ms_24h"] is not None
             else None,
+            **(await analytics_stats(self.repo)),
         )
 
     # cursors: base64url(JSON payload) "." base64url(HMAC-SHA256), bound to the query, filters and sort

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from mcplookup_mcp import __version__, keys
+from mcplookup_mcp import __version__, keys, request_context
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.metrics import MCP_TOOL_CALLS
 from mcplookup_mcp.models import (
@@ -99,6 +99,7 @@ class RegistryMCPServer(MCPServer):
             unknown = sorted(set(arguments) - set(accepted))
             if unknown:
                 MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
+                request_context.note_tool(name, "invalid_arguments")
                 raise ToolError(
                     f"{name} does not take {', '.join(unknown)}; its arguments are: {', '.join(accepted)}"
                 )
@@ -109,6 +110,7 @@ class RegistryMCPServer(MCPServer):
                 raise
             # The SDK's text is pydantic's full report (model names, a docs URL); say what to fix instead.
             MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
+            request_context.note_tool(name, "invalid_arguments")
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: {err['msg']}"
                 f" (got {type(err['input']).__name__})"
@@ -126,8 +128,10 @@ async def _run(tool: str, call: Callable[[], Awaitable[T]]) -> T:
         result = await call()
     except RegistryError as exc:
         MCP_TOOL_CALLS.labels(tool=tool, outcome=exc.slug).inc()
+        request_context.note_tool(tool, exc.slug)
         raise ToolError(exc.message) from None
     MCP_TOOL_CALLS.labels(tool=tool, outcome="ok").inc()
+    request_context.note_tool(tool, "ok")
     return result
 
 

@@ -34,7 +34,20 @@ VERIFICATION_SUCCESSES = Counter("verification_successes_total", "Domain verific
 VERIFICATION_FAILURES = Counter(
     "verification_failures_total", "Domain verifications that did not succeed, by reason", ("reason",)
 )
+# Every reason a verification can fail with (verification.Outcome's values but "verified"). Each series
+# exists from the start at 0: rate() needs a sample before the first failure to see the increase.
+VERIFICATION_FAILURE_REASONS = ("pending", "wrong_value", "dns_error")
+for _reason in VERIFICATION_FAILURE_REASONS:
+    VERIFICATION_FAILURES.labels(reason=_reason)
 MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
+# The whole /mcp request a tool call came in (the SDK's work included), labelled by tool: the series an
+# alert on MCP discovery latency selects (tool="discover_servers"), as path="/api/v1/discover" for REST.
+MCP_TOOL_DURATION = Histogram(
+    "mcp_tool_call_duration_seconds",
+    "MCP tools/call requests by tool and outcome, seconds from request to response",
+    ("tool", "outcome"),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 MCP_FAST_PATH = Counter(
     "mcp_fast_path_total",
     "discover_servers calls answered directly (served) or handed to the SDK after a closer look (declined)",
@@ -46,9 +59,13 @@ TOTAL_REGISTERED_SERVERS = Gauge(
 )
 HEALTHY_SERVERS_PERCENTAGE = Gauge(
     "healthy_servers_percentage",
-    "Listed remote servers, probed at least once, whose last probe counted as up (percent)",
+    "Listed remote servers, probed at least once, whose last probe counted as up (percent); "
+    "NaN while none has been probed",
     multiprocess_mode="mostrecent",
 )
+# NaN, not 0, until a probed server exists: a fresh deployment is not an unhealthy one, and a comparison
+# with NaN is false, so "healthy_servers_percentage < 80" stays quiet.
+HEALTHY_SERVERS_PERCENTAGE.set(float("nan"))
 HEALTH_PROBES = Counter(
     "health_probes_total", "Health probes by resulting status and trigger", ("status", "trigger")
 )
@@ -64,6 +81,45 @@ DISCOVER_CACHE = Counter(
     ("result",),
 )
 
+# Discovery analytics (analytics.py): events dropped because the buffer was full or a write failed.
+ANALYTICS_DROPPED = Counter(
+    "discovery_events_dropped_total", "Discovery analytics events not stored, by reason", ("reason",)
+)
+ANALYTICS_WRITTEN = Counter("discovery_events_written_total", "Discovery analytics events stored")
+for _reason in ("buffer_full", "write_failed"):
+    ANALYTICS_DROPPED.labels(reason=_reason)
+# Per process; summed over processes (livesum) they read as the whole deployment's.
+DB_POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use",
+    "Database connections lent out by this process's pools",
+    ("pool",),
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    "db_pool_requests_waiting",
+    "Requests waiting for a database connection",
+    ("pool",),
+    multiprocess_mode="livesum",
+)
+DB_UP = Gauge(
+    "db_up", "1 when the database answered this process's last check, else 0", multiprocess_mode="livemin"
+)
+REDIS_UP = Gauge(
+    "redis_up",
+    "1 when Redis answered this process's last check, else 0 (absent without REDIS_URL)",
+    multiprocess_mode="livemin",
+)
+SCHEDULER_LEADER = Gauge(
+    "scheduler_leader",
+    "1 in the process that holds the scheduler's leadership, else 0",
+    multiprocess_mode="livesum",
+)
+SCHEDULER_LAST_ROUND = Gauge(
+    "scheduler_last_round_timestamp_seconds",
+    "Unix time the leader last finished a round of probing (probes made or none due)",
+    multiprocess_mode="max",
+)
+
 
 def exposition() -> bytes:
     """The text /metrics serves: this process's figures, or every worker's when there are several."""
@@ -72,3 +128,4 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+

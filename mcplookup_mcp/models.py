@@ -136,6 +136,18 @@ class CapabilitiesResult(BaseModel):
     categories: list[CapabilityCount] = Field(description="Categories, most common first")
 
 
+class TopValue(BaseModel):
+    value: str
+    count: int
+
+
+class EventCounts(BaseModel):
+    last_hour: int
+    last_24h: int
+    last_7d: int
+    last_30d: int
+
+
 class DiscoveryStats(BaseModel):
     listed_servers: int
     verified_servers: int
@@ -147,6 +159,21 @@ class DiscoveryStats(BaseModel):
     average_trust_score: float
     searches_last_24h: int
     search_p95_ms_last_24h: float | None = None
+    top_queries_7d: list[TopValue] = Field(
+        default_factory=list, description="The searches asked most in the last 7 days (lowercased text)"
+    )
+    top_capabilities_7d: list[TopValue] = Field(
+        default_factory=list, description="The capabilities searched for most in the last 7 days"
+    )
+    events: dict[str, EventCounts] = Field(
+        default_factory=dict,
+        description="Calls per kind (discover, get, register, verify) in the last hour, day, 7 and 30 days",
+    )
+    verification_success_rate_30d: float | None = Field(
+        default=None,
+        description="Share (0-1) of verify_domain calls that checked DNS and verified, last 30 days; "
+        "null when there were none",
+    )
 
 
 class TrustSignal(BaseModel):

@@ -252,7 +252,8 @@ class HealthMonitor:
     async def refresh_gauges(self) -> None:
         async with self.repo.read() as q:
             pct = await q.healthy_servers_percentage()
-        HEALTHY_SERVERS_PERCENTAGE.set(pct if pct is not None else 0.0)
+        # NaN while no listed server has been probed: "no figure yet", which no threshold crosses.
+        HEALTHY_SERVERS_PERCENTAGE.set(pct if pct is not None else float("nan"))
 
     # answers -----------------------------------------------------------------------------------------
 

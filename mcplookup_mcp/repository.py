@@ -143,18 +143,6 @@ class Queries:
         assert row is not None
         return int(row["generation"])
 
-    async def record_discovery_events(self, events: list[tuple[str, int, float, datetime]]) -> None:
-        """Several searches at once: (transport, result count, duration in ms, when)."""
-        await self._run(
-            "record_discovery_events",
-            {
-                "transports": [e[0] for e in events],
-                "result_counts": [e[1] for e in events],
-                "durations": [e[2] for e in events],
-                "created": [e[3] for e in events],
-            },
-        )
-
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})
 
@@ -162,6 +150,20 @@ class Queries:
         row = await self._one("discovery_stats")
         assert row is not None
         return row
+
+    # discovery analytics (analytics.py)
+    async def record_analytics_events(self, columns: Mapping[str, list[Any]]) -> None:
+        """Several events at once, given column by column (analytics.EventBuffer's batch)."""
+        await self._run("record_analytics_events", columns)
+
+    async def analytics_counts(self) -> list[Row]:
+        return await self._all("analytics_counts")
+
+    async def analytics_top(self, what: str, limit: int) -> list[Row]:
+        return await self._all(f"analytics_top_{what}", {"limit": limit})
+
+    async def prune_discovery_events(self, before: datetime, batch: int) -> int:
+        return await self._run("prune_discovery_events", {"before": before, "batch": batch})
 
     # api keys
     async def insert_api_key(

@@ -18,7 +18,9 @@ import psycopg
 import structlog
 from psycopg.rows import dict_row
 
+from mcplookup_mcp.analytics import prune_events
 from mcplookup_mcp.errors import RegistryError
+from mcplookup_mcp.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.repository import Queries, Row
 
@@ -85,6 +87,7 @@ class Scheduler:
                 log.warning("scheduler lost leadership", error=type(exc).__name__)
             self._leader = False
             await self._drop_connection()
+        SCHEDULER_LEADER.set(1 if self._leader else 0)
         return self._leader
 
     async def tick(self) -> int:
@@ -95,7 +98,11 @@ class Scheduler:
             self._last_prune = time.monotonic()
             if pruned:
                 log.info("health history pruned", rows=pruned)
+            forgotten = await prune_events(self.monitor.repo, self.monitor.settings.analytics_retention_days)
+            if forgotten:
+                log.info("discovery events pruned", rows=forgotten)
         await self.monitor.refresh_gauges()
+        SCHEDULER_LAST_ROUND.set(time.time())
         return probed
 
     async def run(self) -> None:
@@ -134,6 +141,7 @@ class Scheduler:
                     await Queries(self._conn).advisory_unlock(LEADER_LOCK_ID)
         await self._drop_connection()
         self._leader = False
+        SCHEDULER_LEADER.set(0)
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None

@@ -18,6 +18,7 @@ from mcplookup_mcp.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
+    RegistryError,
 )
 from mcplookup_mcp.metrics import VERIFICATION_ATTEMPTS, VERIFICATION_FAILURES, VERIFICATION_SUCCESSES
 from mcplookup_mcp.models import (
@@ -79,6 +80,11 @@ class RegistryService:
     # registration ------------------------------------------------------------------------------------
 
     async def register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
+        return await self.discovery.events.track(
+            "register", _domain_of(data), lambda: self._register(data, api_key=api_key, client=client)
+        )
+
+    async def _register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
         validation.reject_unknown(data, REGISTER_FIELDS)
         await self.limiter.hit("register", client)
         domain = validation.domain(data.get("domain"))
@@ -245,6 +251,11 @@ class RegistryService:
     # verification ------------------------------------------------------------------------------------
 
     async def verify(self, data: Mapping[str, Any], *, client: str) -> VerifyResult:
+        return await self.discovery.events.track(
+            "verify", _domain_of(data), lambda: self._verify(data, client=client), lambda r: r.status
+        )
+
+    async def _verify(self, data: Mapping[str, Any], *, client: str) -> VerifyResult:
         validation.reject_unknown(data, VERIFY_FIELDS)
         domain = validation.domain(data.get("domain"))
         registration_id = data.get("registration_id")
@@ -351,6 +362,9 @@ class RegistryService:
         return await self.discovery.discover(data, transport=transport)
 
     async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:
+        return await self.discovery.events.track("get", _domain_of(data), lambda: self._get_server(data))
+
+    async def _get_server(self, data: Mapping[str, Any]) -> GetServerResult:
         validation.reject_unknown(data, ("name", "domain"))
         name, domain = validation.name_or_domain(data)
         async with self.repo.read() as q:
@@ -388,6 +402,18 @@ class RegistryService:
     async def listed_server_count(self) -> int:
         async with self.repo.read() as q:
             return await q.count_listed_servers()
+
+
+def _domain_of(data: Mapping[str, Any]) -> str | None:
+    """The call's domain for analytics when it is a valid one (a bad one is the call's error to report),
+    or the domain part of a registered server's name (com.example/mail -> example.com)."""
+    raw = data.get("domain")
+    if raw is None and isinstance(data.get("name"), str) and "/" in data["name"]:
+        raw = ".".join(reversed(data["name"].split("/", 1)[0].split(".")))
+    try:
+        return validation.domain(raw) if isinstance(raw, str) and raw else None
+    except RegistryError:
+        return None
 
 
 def server_out(row: Row) -> ServerOut:

@@ -72,6 +72,7 @@ class Settings:
     # The old deployment's names (mcplookup_mcp/seed_env.py): ENABLE_METRICS, FEATURE_AUTO_DISCOVERY.
     metrics_enabled: bool = True
     auto_discovery: bool = False
+    analytics_retention_days: float = 90.0
 
     @property
     def is_production(self) -> bool:
@@ -261,6 +262,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
+        analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
         metrics_enabled=seed.metrics_enabled,
         auto_discovery=seed.auto_discovery,
     )

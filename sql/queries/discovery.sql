@@ -379,16 +379,6 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
           FROM discovery_events WHERE created_at > now() - interval '24 hours') AS search_p95_ms_24h
   FROM mcp_servers s;
 
--- record_discovery_events --
--- Count searches, buffered in memory and written in one statement, without waiting for a disk flush:
--- losing the last few counts in a crash is acceptable. Each keeps the time it was made.
-WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
-INSERT INTO discovery_events (transport, result_count, duration_ms, created_at)
-SELECT e.transport, e.result_count, e.duration_ms, e.created_at
-  FROM relaxed,
-       unnest(%(transports)s::text[], %(result_counts)s::int[], %(durations)s::real[], %(created)s::timestamptz[])
-           AS e (transport, result_count, duration_ms, created_at);
-
 -- discovery_generation --
 -- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005)
 SELECT last_value AS generation FROM discovery_generation;
