@@ -62,7 +62,18 @@ async def test_openapi_describes_every_route(live: LiveServer, http: httpx.Async
     assert {"domain", "endpoint", "slug", "capabilities"} <= set(register_body["properties"])
 
 
+def _sample(text: str, series: str) -> float:
+    """The value of one series in a Prometheus exposition, 0 when absent (counters are process-wide,
+    so tests compare before and after)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def test_metrics_use_route_templates(http: httpx.AsyncClient) -> None:
+    other_404 = 'http_requests_total{method="GET",path="other",status="404"}'
+    before = _sample((await http.get("/metrics")).text, other_404)
     await http.get("/api/v1/servers/com.example/one")
     await http.get("/api/v1/servers/com.example/two")
     await http.post("/api/v1/verify", json={"domain": "example.test", "registration_id": "mcpreg_nope"})
@@ -74,7 +85,7 @@ async def test_metrics_use_route_templates(http: httpx.AsyncClient) -> None:
         in text
     )
     assert "com.example/one" not in text
-    assert 'http_requests_total{method="GET",path="other",status="404"} 2.0' in text
+    assert _sample(text, other_404) == before + 2
     assert "page-1" not in text
     assert "verification_attempts_total" in text and "verification_failures_total" in text
     assert "total_registered_servers 0.0" in text
