@@ -64,6 +64,22 @@ DISCOVER_CACHE = Counter(
     ("result",),
 )
 
+DISCOVER_SHARED_CACHE = Counter(
+    "discover_shared_cache_total",
+    "Discovery answers this process did not hold, looked up in Redis: found (hit), not there (miss), "
+    "or Redis unavailable (unavailable)",
+    ("result",),
+)
+REDIS_FALLBACKS = Counter(
+    "redis_fallbacks_total",
+    "Redis calls not made or failed, answered without Redis, by use (cache, ratelimit)",
+    ("use",),
+)
+REDIS_OUTAGES = Counter("redis_outages_total", "Times Redis stopped answering (one per outage)")
+RATE_LIMITED = Counter(
+    "rate_limited_total", "Requests refused by the rate limits, by action and subject", ("action", "subject")
+)
+
 
 def exposition() -> bytes:
     """The text /metrics serves: this process's figures, or every worker's when there are several."""

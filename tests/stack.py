@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -187,6 +188,9 @@ class Nginx:
     def ca(self) -> str:
         return str(self.root / "tls" / "mcplookup.crt")
 
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca)
+
     def start(self) -> Nginx:
         (self.root / "tls").mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
@@ -215,7 +219,9 @@ class Nginx:
         site = nginx_config(self.upstreams, self.http_port, self.https_port, self.root)
         (self.root / "mcplookup.conf").write_text(site)
         (self.root / "nginx.conf").write_text(
-            f"daemon off;\nworker_processes 1;\npid {self.root}/nginx.pid;\n"
+            # Started as root, nginx's workers would switch to nobody, who cannot enter pytest's directories.
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"daemon off;\nworker_processes 1;\npid {self.root}/nginx.pid;\n"
             f"error_log {self.root}/logs/error.log warn;\n"
             "events { worker_connections 1024; }\n"
             "http {\n"
@@ -240,7 +246,7 @@ class Nginx:
             stderr=subprocess.STDOUT,
         )
         _wait(
-            lambda: httpx.get(f"{self.base_url}/health", verify=self.ca, timeout=2).status_code == 200,
+            lambda: httpx.get(f"{self.base_url}/health", verify=self.tls(), timeout=2).status_code == 200,
             "nginx",
             self.proc,
         )
