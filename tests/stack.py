@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,7 +179,8 @@ class Nginx:
     http_port: int
     https_port: int
     proc: subprocess.Popen[bytes] | None = None
-    log: list[str] = field(default_factory=list)
+    # Only bench/replicas.py changes the config further (it lifts the limits it would measure instead).
+    adjust: Callable[[str], str] = field(default=lambda text: text)
 
     @property
     def base_url(self) -> str:
@@ -216,7 +218,7 @@ class Nginx:
             check=True,
             capture_output=True,
         )
-        site = nginx_config(self.upstreams, self.http_port, self.https_port, self.root)
+        site = self.adjust(nginx_config(self.upstreams, self.http_port, self.https_port, self.root))
         (self.root / "mcplookup.conf").write_text(site)
         (self.root / "nginx.conf").write_text(
             # Started as root, nginx's workers would switch to nobody, who cannot enter pytest's directories.

@@ -180,3 +180,32 @@ async def test_two_app_replicas_enforce_one_register_limit(
         async with httpx.AsyncClient(base_url=live.base_url) as http:
             statuses.append((await http.post("/api/v1/register", json=LISTING)).status_code)
     assert statuses == [202, 202, 429]
+
+
+async def test_a_redis_that_stops_answering_costs_one_deadline_then_none(own_redis: RedisProcess) -> None:
+    import os
+    import signal
+    import time
+
+    store = RedisStore(own_redis.url, f"test:{secrets.token_hex(4)}", timeout=0.2, retry_seconds=30)
+    limiter = RedisRateLimiter(store, Budgets(1000))
+    assert own_redis.proc is not None
+    try:
+        await limiter.hit("verify", "a")
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)  # alive, connected, silent
+        try:
+            started = time.perf_counter()
+            await limiter.hit("verify", "a")
+            first = time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(20):
+                await limiter.hit("verify", "a")
+            after = time.perf_counter() - started
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        # The first call waited for its deadline; the next ones did not try while Redis is known away.
+        assert 0.15 <= first < 2.0
+        assert after < first
+        assert not store.available
+    finally:
+        await store.close()

@@ -96,3 +96,41 @@ async def test_a_discovery_get_revalidates_with_its_etag(make_live: Any, setting
             headers={"If-None-Match": etag},
         )
         assert pending.status_code == 200 and pending.json()["count"] == 1
+
+
+async def test_an_answer_from_redis_is_the_one_computed_byte_for_byte(
+    make_live: Any, settings: Any, own_redis: RedisProcess
+) -> None:
+    from prometheus_client import REGISTRY
+
+    shared = replace(
+        settings,
+        redis_url=own_redis.url,
+        redis_prefix=f"test-{secrets.token_hex(4)}",
+        mock_dns_verification=True,
+        discover_cache_seconds=30,
+    )
+    first, second = make_live(shared), make_live(shared)
+    async with httpx.AsyncClient(base_url=first.base_url) as http:
+        claim = await http.post(
+            "/api/v1/register",
+            json={
+                "domain": "otter.example.test",
+                "endpoint": "https://mcp.otter.example.test/mcp",
+                "description": "otter sightings by river",
+                "capabilities": ["wildlife"],
+            },
+        )
+        verified = await http.post(
+            "/api/v1/verify",
+            json={"domain": "otter.example.test", "registration_id": claim.json()["registration_id"]},
+        )
+        assert verified.status_code == 200
+        computed = await http.get("/api/v1/discover", params={"q": "otter river"})
+    hits = REGISTRY.get_sample_value("discover_shared_cache_total", {"result": "hit"}) or 0.0
+    async with httpx.AsyncClient(base_url=second.base_url) as http:
+        shared_answer = await http.get("/api/v1/discover", params={"q": "otter river"})
+    assert computed.json()["count"] == 1
+    assert shared_answer.content == computed.content
+    assert shared_answer.headers["etag"] == computed.headers["etag"]
+    assert REGISTRY.get_sample_value("discover_shared_cache_total", {"result": "hit"}) == hits + 1
