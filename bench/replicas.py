@@ -185,6 +185,7 @@ def main() -> int:
                         )
                 finally:
                     nginx.stop()
+                    del os.environ["SSL_CERT_FILE"]  # the replicas started next must not inherit it
             for kind in ("rest", "mcp"):
                 ratio = figures["two", kind]["rps"] / figures["one", kind]["rps"]
                 print(f"  ratio two/one {kind:<5} {ratio:.2f}x")

@@ -143,7 +143,7 @@ async def test_over_the_discovery_limit_rest_says_429_and_mcp_says_when(
         redis_prefix=f"test-{secrets.token_hex(4)}",
         rate_limit_discover_per_minute=2,
     )
-    first, second = make_live(limited), make_live(limited)
+    first, second = make_live(limited), make_live(replace(limited, mcp_fast_path=False))
     async with httpx.AsyncClient(base_url=first.base_url) as http:
         assert (await http.get("/api/v1/discover", params={"q": "mail"})).status_code == 200
     async with mcp_client(second.base_url) as client:
@@ -152,6 +152,10 @@ async def test_over_the_discovery_limit_rest_says_429_and_mcp_says_when(
     assert refused.is_error
     text = refused.content[0].text
     assert "the limit is 2 a minute" in text and "retry in" in text
+    # The direct path for discover_servers (first) and the SDK's own pipeline (second) both count.
+    async with mcp_client(first.base_url) as client:
+        direct = await client.call_tool("discover_servers", {"query": "mail"})
+    assert direct.is_error and "retry in" in direct.content[0].text
     async with httpx.AsyncClient(base_url=first.base_url) as http:
         response = await http.get("/api/v1/discover", params={"q": "mail"})
     assert response.status_code == 429

@@ -216,6 +216,19 @@ async def test_the_next_request_past_a_budget_is_refused_per_client_and_per_key(
     assert "from this API key" in response.json()["detail"]
 
 
+async def test_mcp_clients_behind_nginx_are_told_apart(stack: Stack) -> None:
+    async with mcp_through(stack, "127.0.0.21") as client:
+        for n in range(DISCOVER_BUDGET):
+            assert not (await client.call_tool("discover_servers", {"query": f"mcp budget {n}"})).is_error
+            await asyncio.sleep(0.05)  # under nginx's own 10 a second with its burst of 20
+        refused = await client.call_tool("discover_servers", {"query": "mcp budget over"})
+    assert refused.is_error and "from this client address" in refused.content[0].text
+    assert re.search(r"retry in (5[5-9]|60) s", refused.content[0].text)
+    # Another address behind the same nginx has its own budget.
+    async with mcp_through(stack, "127.0.0.22") as client:
+        assert not (await client.call_tool("discover_servers", {"query": "mcp budget over"})).is_error
+
+
 async def test_nginx_refuses_past_its_burst_as_a_problem(stack: Stack) -> None:
     async with stack.client("127.0.0.11") as http:
         answers = await asyncio.gather(*(http.get("/api/v1/stats") for _ in range(80)))
