@@ -21,7 +21,7 @@ from mcplookup_mcp.service import RegistryService
 
 MAX_BODY = 64 * 1024
 # For a cache in front (nginx, a CDN): a listing's change reaches a cache that honours these headers
-# within max-age + stale-while-revalidate = 30 s (docs/architecture.md, "Caches in front").
+# within max-age + stale-while-revalidate = 30 s (docs/architecture.md, "the caches in front").
 DISCOVER_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=20"
 PROBLEM_TYPE_BASE = "https://mcplookup.org/problems/"
 
