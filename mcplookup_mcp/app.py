@@ -220,6 +220,11 @@ def create_app(
                 "never use this outside staging, development and tests",
                 env=settings.env,
             )
+        if "*" in settings.trusted_proxies:
+            log.warning(
+                "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
+                "name the proxies in front instead"
+            )
         loops = (
             [asyncio.create_task(_sweep_claims(service)), asyncio.create_task(_reverify_domains(owner))]
             if background
