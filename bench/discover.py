@@ -137,6 +137,8 @@ def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess
             # Discovery alone: the synthesized endpoints are not real, and probing them would both load
             # the machine and flip their health while the bench runs.
             "MCPLOOKUP_SCHEDULER": "false",
+            # wrk sends every request from one address: the per-address discovery budget would refuse it.
+            "MCPLOOKUP_RATE_LIMIT_DISCOVER_PER_MINUTE": "10000000",
         }
         | extra_env
     )

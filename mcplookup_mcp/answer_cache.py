@@ -1,4 +1,4 @@
-"""Recent discovery answers, kept in this replica's memory.
+"""Recent discovery answers, kept in this replica's memory, and (`SharedAnswers`) in Redis for all.
 
 An answer is reused only while the registry's discovery generation (a sequence that every change to a
 listing moves, whichever replica or process makes it: see migration 0005) is the one it was computed
@@ -13,6 +13,8 @@ time, so answers that expire together do not all hit the database at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -20,6 +22,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
+from mcplookup_mcp.redis_store import RedisStore, StoreUnavailable
 from mcplookup_mcp.shared_read import quietly_retrieved
 
 Answer = TypeVar("Answer")
@@ -146,4 +149,64 @@ class AnswerCache(Generic[Answer]):
         finally:
             del self._in_flight[flight]
         future.set_result(answer)
+        return answer
+
+
+class SharedAnswers(Generic[Answer]):
+    """The second tier, in Redis, shared by every replica: what one replica computed, another that does
+    not hold it serves without searching. Keys carry the discovery generation, so a write on any replica
+    makes every replica's next answer fresh (older entries are never read again and expire). An entry
+    lives `ttl` seconds; with this process's tier in front an answer may so be up to three TTLs old for
+    what moves no generation (the prober's figures), never older for a listing's change."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        ttl: float,
+        encode: Callable[[Answer], bytes],
+        decode: Callable[[bytes], Answer],
+        count: Callable[[str], None] = lambda outcome: None,
+    ) -> None:
+        self.store = store
+        self.ttl_ms = max(1, int(ttl * 1000))
+        self._encode = encode
+        self._decode = decode
+        self._count = count
+
+    def _key(self, key: Hashable, generation: int) -> str:
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:40]
+        return f"{self.store.prefix}:answer:{generation}:{digest}"
+
+    async def get(self, key: Hashable, generation: int) -> Answer | None:
+        try:
+            raw = await self.store.run("cache", lambda r: r.get(self._key(key, generation)))
+        except StoreUnavailable:
+            self._count("unavailable")
+            return None
+        if raw is None:
+            self._count("miss")
+            return None
+        try:
+            answer = self._decode(raw if isinstance(raw, bytes) else raw.encode())
+        except ValueError:  # written by another version of the service: compute it again
+            self._count("miss")
+            return None
+        self._count("hit")
+        return answer
+
+    async def put(self, key: Hashable, generation: int, answer: Answer) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.run(
+                "cache", lambda r: r.set(self._key(key, generation), self._encode(answer), px=self.ttl_ms)
+            )
+
+    async def answer(
+        self, key: Hashable, generation: int, compute: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
+        """The shared answer, else `compute`'s, then shared."""
+        found = await self.get(key, generation)
+        if found is not None:
+            return found
+        answer = await compute()
+        await self.put(key, generation, answer)
         return answer

@@ -23,6 +23,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__, request_context
+from mcplookup_mcp.answer_cache import SharedAnswers
+from mcplookup_mcp.client_address import ClientAddressMiddleware, TrustedProxies
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
@@ -31,6 +33,7 @@ from mcplookup_mcp.metrics import (
     DB_POOL_IN_USE,
     DB_POOL_WAITING,
     DB_UP,
+    DISCOVER_SHARED_CACHE,
     HTTP_DURATION,
     HTTP_REQUESTS,
     MCP_TOOL_DURATION,
@@ -40,10 +43,12 @@ from mcplookup_mcp.metrics import (
     exposition,
 )
 from mcplookup_mcp.migrate import pending_migrations
+from mcplookup_mcp.models import DiscoverResult
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.openapi import build_openapi
 from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
-from mcplookup_mcp.ratelimit import make_limiter
+from mcplookup_mcp.ratelimit import Budgets, make_limiter
+from mcplookup_mcp.redis_store import RedisStore
 from mcplookup_mcp.registry_api import routes as registry_routes
 from mcplookup_mcp.registry_listing import RegistryListing
 from mcplookup_mcp.repository import Repository, make_pool
@@ -139,8 +144,17 @@ def create_app(
     pool = make_pool(database_url, settings.db_pool_size)
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    limiter = make_limiter(settings.redis_url, settings.rate_limit_per_minute, settings.redis_prefix)
+    store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    limiter = make_limiter(Budgets.from_settings(settings), store)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
+    if store is not None and service.discovery.answers.enabled:
+        service.discovery.shared = SharedAnswers(
+            store,
+            settings.discover_cache_seconds,
+            encode=lambda answer: answer.encoded(),
+            decode=DiscoverResult.model_validate_json,
+            count=lambda outcome: DISCOVER_SHARED_CACHE.labels(outcome).inc(),
+        )
     owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
     mcp = build_mcp(service, monitor)
@@ -251,6 +265,11 @@ def create_app(
                 "never use this outside staging, development and tests",
                 env=settings.env,
             )
+        if "*" in settings.trusted_proxies:
+            log.warning(
+                "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
+                "name the proxies in front instead"
+            )
         loops = (
             [asyncio.create_task(_sweep_claims(service)), asyncio.create_task(_reverify_domains(owner))]
             if background
@@ -283,11 +302,16 @@ def create_app(
             await limiter.close()
             if redis_ping is not None:
                 await redis_ping.close()
+            if store is not None:
+                await store.close()
 
     app = Starlette(
         routes=route_list,
         lifespan=lifespan,
-        middleware=[Middleware(ObserveMiddleware)],
+        middleware=[
+            Middleware(ClientAddressMiddleware, proxies=TrustedProxies(settings.trusted_proxies)),
+            Middleware(ObserveMiddleware),
+        ],
         exception_handlers={
             404: not_found,
             405: method_not_allowed,

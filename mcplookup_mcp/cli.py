@@ -50,8 +50,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "port": args.port or settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.trusted_proxies,
+        # The app reads X-Forwarded-For itself (client_address.py): uvicorn's reading takes the leftmost
+        # entry, which the client writes, whenever it is told to trust every peer.
+        "proxy_headers": False,
     }
     if workers == 1:
         from mcplookup_mcp.app import create_app

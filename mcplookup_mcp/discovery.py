@@ -22,7 +22,7 @@ import structlog
 
 from mcplookup_mcp import validation
 from mcplookup_mcp.analytics import EventBuffer, analytics_stats
-from mcplookup_mcp.answer_cache import AnswerCache
+from mcplookup_mcp.answer_cache import AnswerCache, SharedAnswers
 from mcplookup_mcp.errors import InvalidInput, Unavailable
 from mcplookup_mcp.metrics import DISCOVER_CACHE
 from mcplookup_mcp.models import (
@@ -104,6 +104,8 @@ class DiscoveryService:
             count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
         )
         self._generation = SharedRead(self._read_generation)
+        # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
+        self.shared: SharedAnswers[DiscoverResult] | None = None
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -171,7 +173,13 @@ class DiscoveryService:
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
             generation = await self._generation.get()
-            result = await self.answers.answer(key, generation, lambda: self._search(plan))
+            shared = self.shared
+            search = (
+                (lambda: shared.answer(key, generation, lambda: self._search(plan)))
+                if shared is not None
+                else (lambda: self._search(plan))
+            )
+            result = await self.answers.answer(key, generation, search)
         self.events.record(
             "discover",
             started=started,

@@ -119,6 +119,21 @@ SCHEDULER_LAST_ROUND = Gauge(
     "Unix time the leader last finished a round of probing (probes made or none due)",
     multiprocess_mode="max",
 )
+DISCOVER_SHARED_CACHE = Counter(
+    "discover_shared_cache_total",
+    "Discovery answers this process did not hold, looked up in Redis: found (hit), not there (miss), "
+    "or Redis unavailable (unavailable)",
+    ("result",),
+)
+REDIS_FALLBACKS = Counter(
+    "redis_fallbacks_total",
+    "Redis calls not made or failed, answered without Redis, by use (cache, ratelimit)",
+    ("use",),
+)
+REDIS_OUTAGES = Counter("redis_outages_total", "Times Redis stopped answering (one per outage)")
+RATE_LIMITED = Counter(
+    "rate_limited_total", "Requests refused by the rate limits, by action and subject", ("action", "subject")
+)
 
 
 def exposition() -> bytes:

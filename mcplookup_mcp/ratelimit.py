@@ -1,107 +1,170 @@
-"""Per-client limits on costly or abusable actions (register, verify): a fixed window per minute.
+"""Rate limits on every surface: per client address and, counted apart, per API key, with a budget per
+action (discover, register, verify; anything else takes the default budget).
 
-`RateLimiter` counts in process: behind N replicas a client may get up to N times the limit.
-`RedisRateLimiter` counts in Redis, shared by every replica; when Redis does not answer it falls back
-to counting in process, so an outage of the cache never takes registration down with it.
+A window opens at a subject's first request and lasts a minute; past its budget a request is refused
+with the seconds left in that window. `RateLimiter` counts in process: behind N replicas a client may
+get up to N times its budget. `RedisRateLimiter` counts in Redis, shared by every replica, with one
+script call per request (every counter moved and read atomically); while Redis does not answer it counts
+in process, so an outage of the cache never takes a surface down with it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
-from typing import Protocol
-
-import redis.asyncio
-import redis.exceptions
-import structlog
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from mcplookup_mcp.errors import RateLimited
+from mcplookup_mcp.metrics import RATE_LIMITED
+from mcplookup_mcp.redis_store import RedisStore, StoreUnavailable
 
 _MAX_KEYS = 100_000
-_WINDOW = 60
+WINDOW = 60
 
-log = structlog.get_logger("mcplookup.ratelimit")
+# KEYS: the counters; ARGV: the cost, the window in ms. Returns each counter's count and ms left.
+_COUNT = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCRBY', key, ARGV[1])
+  local left = redis.call('PTTL', key)
+  if left < 0 then
+    redis.call('PEXPIRE', key, ARGV[2])
+    left = tonumber(ARGV[2])
+  end
+  out[2 * i - 1] = count
+  out[2 * i] = left
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Requests a minute for each action, per subject; `default` for actions not named."""
+
+    default: int
+    per_action: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, action: str) -> int:
+        return self.per_action.get(action, self.default)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Budgets:
+        default = settings.rate_limit_per_minute
+        return cls(
+            default,
+            {
+                "discover": settings.rate_limit_discover_per_minute,
+                "register": settings.rate_limit_register_per_minute or default,
+                "verify": settings.rate_limit_verify_per_minute or default,
+            },
+        )
 
 
 class Limiter(Protocol):
-    per_minute: int
+    budgets: Budgets
 
-    async def hit(self, action: str, client: str, cost: int = 1) -> None: ...
+    async def hit(self, action: str, client: str, cost: int = 1, *, api_key: str | None = None) -> None: ...
 
     async def close(self) -> None: ...
 
 
-def _refuse(action: str, limit: int, retry_after: int) -> RateLimited:
+def _subjects(client: str, api_key: str | None) -> list[tuple[str, str]]:
+    """(kind, id) pairs; a key is counted by a digest of it, never by the key itself."""
+    subjects = [("address", client)]
+    if api_key:
+        subjects.append(("key", hashlib.sha256(api_key.encode()).hexdigest()[:32]))
+    return subjects
+
+
+def _refuse(action: str, kind: str, limit: int, retry_after: int) -> RateLimited:
+    RATE_LIMITED.labels(action=action, subject=kind).inc()
+    who = "this client address" if kind == "address" else "this API key"
+    retry_after = max(1, retry_after)
     return RateLimited(
-        f"too many {action} requests from this client: the limit is {limit} a minute; retry in {retry_after} s",
-        retry_after=max(1, retry_after),
+        f"too many {action} requests from {who}: the limit is {limit} a minute; retry in {retry_after} s",
+        retry_after=retry_after,
     )
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        budgets: Budgets | None = None,
+    ) -> None:
+        self.budgets = budgets or Budgets(per_minute)
         self._clock = clock
         self._windows: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    async def hit(self, action: str, client: str, cost: int = 1) -> None:
-        """Count one request; raise RateLimited when the client is over its limit for this minute."""
-        self.count(action, client, cost)
+    @property
+    def per_minute(self) -> int:
+        return self.budgets.default
 
-    def count(self, action: str, client: str, cost: int = 1) -> None:
+    async def hit(self, action: str, client: str, cost: int = 1, *, api_key: str | None = None) -> None:
+        """Count one request; raise RateLimited when a subject is over its budget for this window."""
+        self.count(action, client, cost, api_key=api_key)
+
+    def count(self, action: str, client: str, cost: int = 1, *, api_key: str | None = None) -> None:
+        limit = self.budgets.of(action)
         now = self._clock()
-        key = f"{action}\x00{client}"
+        over: tuple[str, float] | None = None
         with self._lock:
             if len(self._windows) > _MAX_KEYS:
-                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < _WINDOW}
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= _WINDOW:
-                start, count = now, 0
-            count += cost
-            self._windows[key] = (start, count)
-        if count > self.per_minute:
-            raise _refuse(action, self.per_minute, math.ceil(_WINDOW - (now - start)))
+                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < WINDOW}
+            for kind, subject in _subjects(client, api_key):
+                key = f"{action}\x00{kind}\x00{subject}"
+                start, count = self._windows.get(key, (now, 0))
+                if now - start >= WINDOW:
+                    start, count = now, 0
+                count += cost
+                self._windows[key] = (start, count)
+                if count > limit and over is None:
+                    over = (kind, WINDOW - (now - start))
+        if over is not None:
+            raise _refuse(action, over[0], limit, math.ceil(over[1]))
 
     async def close(self) -> None:
         return None
 
 
 class RedisRateLimiter:
-    """The same window, counted in Redis under `<prefix>:<action>:<client>:<minute>`."""
+    """The same windows, counted in Redis under `<prefix>:rl:<action>:<kind>:<subject>`."""
 
-    def __init__(self, url: str, per_minute: int, prefix: str = "mcplookup:rl") -> None:
-        self.per_minute = per_minute
-        self.prefix = prefix
-        self._redis = redis.asyncio.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self._fallback = RateLimiter(per_minute)
+    def __init__(self, store: RedisStore, budgets: Budgets) -> None:
+        self.budgets = budgets
+        self.store = store
+        self._script = store.client.register_script(_COUNT)
+        self._fallback = RateLimiter(budgets.default, budgets=budgets)
 
-    async def hit(self, action: str, client: str, cost: int = 1) -> None:
-        now = time.time()
-        window = int(now // _WINDOW)
-        key = f"{self.prefix}:{action}:{client}:{window}"
+    async def hit(self, action: str, client: str, cost: int = 1, *, api_key: str | None = None) -> None:
+        subjects = _subjects(client, api_key)
+        keys = [f"{self.store.prefix}:rl:{action}:{kind}:{subject}" for kind, subject in subjects]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incrby(key, cost)
-                pipe.expire(key, _WINDOW * 2)
-                count, _ = await pipe.execute()
-        except (redis.exceptions.RedisError, OSError) as exc:
-            log.warning("rate limit store unavailable; counting in process", error=type(exc).__name__)
-            self._fallback.count(action, client, cost)
+            counted = await self.store.run(
+                "ratelimit", lambda _: self._script(keys=keys, args=[cost, WINDOW * 1000])
+            )
+        except StoreUnavailable:
+            self._fallback.count(action, client, cost, api_key=api_key)
             return
-        if int(count) > self.per_minute:
-            raise _refuse(action, self.per_minute, math.ceil((window + 1) * _WINDOW - now))
+        limit = self.budgets.of(action)
+        for (kind, _), count, left in zip(subjects, counted[::2], counted[1::2], strict=True):
+            if int(count) > limit:
+                raise _refuse(action, kind, limit, math.ceil(int(left) / 1000))
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        return None  # the store is closed by its owner
 
 
-def make_limiter(redis_url: str | None, per_minute: int, prefix: str = "mcplookup") -> Limiter:
-    """Keys live under `<prefix>:rl:`, so environments sharing one Redis keep their counts apart."""
+def make_limiter(budgets: Budgets, store: RedisStore | None) -> Limiter:
     return (
-        RedisRateLimiter(redis_url, per_minute, prefix=f"{prefix}:rl")
-        if redis_url
-        else RateLimiter(per_minute)
+        RedisRateLimiter(store, budgets)
+        if store is not None
+        else RateLimiter(budgets.default, budgets=budgets)
     )

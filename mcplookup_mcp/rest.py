@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,10 +15,14 @@ from starlette.routing import Route
 from mcplookup_mcp import keys
 from mcplookup_mcp.errors import InvalidInput, RegistryError
 from mcplookup_mcp.http_protocol import MAX_BODY
+from mcplookup_mcp.models import DiscoverResult
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
+# For a cache in front (nginx, a CDN): a listing's change reaches a cache that honours these headers
+# within max-age + stale-while-revalidate = 30 s (docs/architecture.md, "the caches in front").
+DISCOVER_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=20"
 PROBLEM_TYPE_BASE = "https://mcplookup.org/problems/"
 
 
@@ -111,6 +116,22 @@ async def _body_with_path(request: Request, field: str, message: str) -> dict[st
     return data
 
 
+def _etag(answer: DiscoverResult) -> str:
+    """A strong validator naming the answer's content, computed once per cached answer."""
+    digest = answer.encoded_as("etag", lambda a: hashlib.sha256(a.encoded()).hexdigest()[:32].encode())
+    return '"' + digest.decode() + '"'
+
+
+def _conditional(request: Request, body: bytes, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": DISCOVER_CACHE_CONTROL}
+    asked = request.headers.get("if-none-match")
+    if asked is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in asked.split(",")}
+        if etag in tags or "*" in tags:
+            return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -142,7 +163,7 @@ def routes(service: RegistryService) -> list[Route]:
             lists=("capability", "capabilities", "exclude_capability", "exclude_capabilities"),
         )
         answer = await service.discover(data, transport="rest")
-        return Response(answer.encoded(), media_type="application/json")
+        return _conditional(request, answer.encoded(), _etag(answer))
 
     async def capabilities(request: Request) -> Response:
         return _json(await service.discovery.browse_capabilities(_query(request, {"limit": "limit"})))

@@ -9,6 +9,7 @@ from typing import Any
 import dns.asyncresolver
 
 from mcplookup_mcp import auto_discovery, keys, validation
+from mcplookup_mcp.client_address import ORIGIN
 from mcplookup_mcp.discovery import DiscoveryService
 from mcplookup_mcp.errors import (
     AuthRequired,
@@ -86,7 +87,7 @@ class RegistryService:
 
     async def _register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
         validation.reject_unknown(data, REGISTER_FIELDS)
-        await self.limiter.hit("register", client)
+        await self.limiter.hit("register", client, api_key=api_key)
         domain = validation.domain(data.get("domain"))
         slug = validation.slug(data.get("slug"))
         name = f"{validation.reversed_domain(domain)}/{slug}"
@@ -359,6 +360,9 @@ class RegistryService:
     # discovery ---------------------------------------------------------------------------------------
 
     async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        origin = ORIGIN.get()
+        if origin is not None:  # an HTTP request (MCP or REST); the CLI has no limit
+            await self.limiter.hit("discover", origin.address, api_key=origin.api_key)
         return await self.discovery.discover(data, transport=transport)
 
     async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:

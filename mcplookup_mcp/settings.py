@@ -52,8 +52,13 @@ class Settings:
     allow_http_endpoints: bool = False
     probe_allow_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     rate_limit_per_minute: int = 30
+    # Per client address and, counted apart, per API key; None: rate_limit_per_minute.
+    rate_limit_discover_per_minute: int = 600
+    rate_limit_register_per_minute: int | None = None
+    rate_limit_verify_per_minute: int | None = None
     db_pool_size: int = 10
-    trusted_proxies: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For is believed (see client_address.py); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     probe_ports: frozenset[int] = frozenset({443})
     probe_interval_seconds: float = 300.0
     probe_timeout: float = 10.0
@@ -183,6 +188,21 @@ def _ca_bundle(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    from mcplookup_mcp.client_address import parse_proxies
+
+    entries = _list(env, "MCPLOOKUP_TRUSTED_PROXIES") or ()
+    try:
+        parse_proxies(entries)
+    except ValueError as exc:
+        raise ConfigError(f"MCPLOOKUP_TRUSTED_PROXIES: {exc}") from None
+    return entries
+
+
+def _optional_int(env: Mapping[str, str], key: str, low: int, high: int) -> int | None:
+    return _int(env, key, 0, low, high) if env.get(key, "").strip() else None
+
+
 def _redis_prefix(env: Mapping[str, str]) -> str:
     raw = env.get("MCPLOOKUP_REDIS_PREFIX", "").strip()
     if not raw:
@@ -245,11 +265,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         probe_allow_cidrs=cidrs,
         rate_limit_per_minute=seed.rate_limit_per_minute
         or _int(env, "MCPLOOKUP_RATE_LIMIT_PER_MINUTE", 30, 1, 100_000),
+        rate_limit_discover_per_minute=_int(
+            env, "MCPLOOKUP_RATE_LIMIT_DISCOVER_PER_MINUTE", 600, 1, 10_000_000
+        ),
+        rate_limit_register_per_minute=_optional_int(
+            env, "MCPLOOKUP_RATE_LIMIT_REGISTER_PER_MINUTE", 1, 100_000
+        ),
+        rate_limit_verify_per_minute=_optional_int(env, "MCPLOOKUP_RATE_LIMIT_VERIFY_PER_MINUTE", 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
         mcp_fast_path=_bool(env, "MCPLOOKUP_MCP_FAST_PATH", True),
-        trusted_proxies=env.get("MCPLOOKUP_TRUSTED_PROXIES", "127.0.0.1").strip() or "127.0.0.1",
+        trusted_proxies=_proxies(env),
         probe_ports=_ports(env, mode == "production"),
         probe_interval_seconds=_number(env, "MCPLOOKUP_PROBE_INTERVAL_SECONDS", 300.0, 10.0, 86400.0),
         probe_timeout=_number(env, "MCPLOOKUP_PROBE_TIMEOUT", 10.0, 0.5, 120.0),

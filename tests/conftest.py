@@ -204,6 +204,7 @@ def settings(dns: ThreadedDnsServer) -> Settings:
         dns_nameservers=tuple(dns.nameservers),
         dns_timeout=1.0,
         rate_limit_per_minute=1000,
+        rate_limit_discover_per_minute=100_000,
         # Tests that probe start the scheduler or call the monitor themselves.
         scheduler=False,
     )
