@@ -134,6 +134,15 @@ REDIS_OUTAGES = Counter("redis_outages_total", "Times Redis stopped answering (o
 RATE_LIMITED = Counter(
     "rate_limited_total", "Requests refused by the rate limits, by action and subject", ("action", "subject")
 )
+# Every known label set exists at 0 from the start, so rate() and increase() see the first refusal or
+# fallback instead of a series that appears with it.
+for _result in ("hit", "miss", "unavailable"):
+    DISCOVER_SHARED_CACHE.labels(result=_result)
+for _use in ("cache", "ratelimit"):
+    REDIS_FALLBACKS.labels(use=_use)
+for _action in ("discover", "register", "verify"):
+    for _subject in ("address", "key"):
+        RATE_LIMITED.labels(action=_action, subject=_subject)
 
 
 def exposition() -> bytes:
