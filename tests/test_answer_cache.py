@@ -210,13 +210,17 @@ async def test_concurrent_askers_of_one_question_share_one_search(
 ) -> None:
     replica, _ = replicas
     add(db_url, "io.example/mailer", description="Send email")
-    misses, joined = counted("miss"), counted("joined")
+    misses, joined, hits = counted("miss"), counted("joined"), counted("hit")
     answers = await asyncio.gather(
         *(replica.discover({"query": "email"}, transport="rest") for _ in range(8))
     )
     assert all(answer is answers[0] for answer in answers)
     assert counted("miss") == misses + 1
-    assert counted("joined") == joined + 7
+    # The first asker's generation read runs alone; the other seven share the next one (SharedRead). Their
+    # search then joins the first asker's while it runs, or, when it has already finished (a loaded machine
+    # gives the first asker's search its connection before the second read's), finds its stored answer.
+    # Either way one search served all eight.
+    assert (counted("joined") - joined) + (counted("hit") - hits) == 7
 
 
 async def test_when_the_first_asker_goes_away_a_waiter_runs_the_search_itself() -> None:
