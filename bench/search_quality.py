@@ -1,4 +1,5 @@
-"""Search quality yardstick: intent queries over the imported real data, scored hit@1, hit@5 and MRR.
+"""Search quality yardstick: intent queries over the imported real data, scored hit@1, hit@5, MRR,
+precision@3 and abstention (questions no server fits must come back with no_confident_match).
 
     python bench/search_quality.py               # DATABASE_URL, else the embedded PostgreSQL
     MCPLOOKUP_SEED_FILE=other.json python bench/search_quality.py
@@ -16,7 +17,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's package, whatever else is installed
@@ -65,7 +66,11 @@ CASES: list[tuple[str, list[str]]] = [
     ("chat with my team on slack", ["io.github.korotovsky/slack-mcp-server"]),
     (
         "what's the weather forecast",
-        ["io.github.mschneider82/mcp-openweather", "io.github.isdaniel/mcp_weather_server"],
+        [
+            "io.github.mschneider82/mcp-openweather",
+            "io.github.isdaniel/mcp_weather_server",
+            "io.github.dappierai/dappier-mcp",  # its data includes weather
+        ],
     ),
     (
         "read and write files on my computer",
@@ -100,7 +105,11 @@ CASES: list[tuple[str, list[str]]] = [
     ),
     (
         "take a screenshot of a web page",
-        ["io.github.screenshotone/mcp", "io.github.executeautomation/mcp-playwright"],
+        [
+            "io.github.screenshotone/mcp",
+            "io.github.executeautomation/mcp-playwright",
+            "io.github.djannot/puppeteer-vision-mcp",
+        ],
     ),
     (
         "run python code in a sandbox",
@@ -118,6 +127,7 @@ CASES: list[tuple[str, list[str]]] = [
             "io.github.calvernaz/alphavantage",
             "io.github.financial-datasets/mcp-server",
             "io.github.stefanoamorelli/nasdaq-data-link-mcp",
+            "io.github.octagonai/octagon-mcp-server",  # "stock market data"
         ],
     ),
     (
@@ -202,7 +212,11 @@ CASES: list[tuple[str, list[str]]] = [
     ),
     (
         "generate images with AI",
-        ["io.github.gongrzhe/image-generation-mcp-server", "io.github.felores/placid-mcp-server"],
+        [
+            "io.github.gongrzhe/image-generation-mcp-server",
+            "io.github.felores/placid-mcp-server",
+            "io.github.deepfates/mcp-replicate",  # Replicate runs image models
+        ],
     ),
     ("make a chart", ["io.github.gongrzhe/quickchart-mcp-server"]),
     (
@@ -228,6 +242,56 @@ CASES: list[tuple[str, list[str]]] = [
         ["io.github.simon-kansara/ableton-live-mcp-server", "io.github.ahujasid/ableton-mcp"],
     ),
     ("flight tracking", ["io.github.sunsetcoder/flightradar24-mcp-server"]),
+    ("monitor metrics with prometheus", ["io.github.pab1it0/prometheus-mcp-server"]),
+    (
+        "run sql on bigquery",
+        ["io.github.ergut/mcp-bigquery-server", "io.github.lucashild/mcp-server-bigquery"],
+    ),
+    (
+        "project management issues in linear",
+        [
+            "io.github.geropl/linear-mcp-go",
+            "io.github.jerhadf/linear-mcp-server",
+            "io.github.tacticlaunch/mcp-linear",
+        ],
+    ),
+    ("microsoft teams chat", ["io.github.inditextech/mcp-teams-server"]),
+    ("send a telegram message", ["io.github.chaindead/telegram-mcp"]),
+    ("scan code for security vulnerabilities", ["io.github.semgrep/mcp", "io.github.snyk/snyk-ls"]),
+    (
+        "neo4j graph database",
+        [
+            "io.github.neo4j-contrib/mcp-neo4j",
+            "io.github.da-okazaki/mcp-neo4j-server",
+            "io.github.memgraph/mcp-memgraph",
+        ],
+    ),
+    (
+        "convert a web page to markdown",
+        ["io.github.zcaceres/mcp-markdownify-server", "io.github.zcaceres/fetch-mcp"],
+    ),
+    ("find a place to stay on airbnb", ["io.github.openbnb-org/mcp-server-airbnb"]),
+    ("study flashcards in anki", ["io.github.scorzeth/anki-mcp-server"]),
+    ("do math calculations", ["io.github.githejie/mcp-server-calculator"]),
+    ("edit word documents", ["io.github.gongrzhe/office-word-mcp-server"]),
+    ("search logs in elasticsearch", ["io.github.elastic/mcp-server-elasticsearch"]),
+    ("publish messages to rabbitmq", ["io.github.kenliao94/mcp-server-rabbitmq"]),
+    ("look up facts on wikidata", ["io.github.zzaebok/mcp-wikidata"]),
+    ("deploy my app to heroku", ["io.github.heroku/heroku-mcp-server"]),
+    ("build a game in unity", ["io.github.codergamester/mcp-unity", "io.github.quazaai/unitymcpintegration"]),
+    ("datadog", ["io.github.geli2001/datadog-mcp-server"]),
+    ("translate text", ["io.github.translated/lara-mcp"]),
+    ("my strava runs", ["io.github.r-huijts/strava-mcp"]),
+    # No server in the seed fits these: the accepted answer is no_confident_match.
+    ("postgres database", []),
+    ("transcribe audio recordings", []),
+    ("order food delivery", []),
+    ("recipes for dinner tonight", []),
+    ("print a document on my printer", []),
+    ("file my taxes", []),
+    ("learn a language with duolingo", []),
+    ("find a hotel in Paris", []),
+    ("control my tesla car", []),
 ]
 
 
@@ -244,20 +308,56 @@ def shares_no_word(query: str, expected: list[str]) -> bool:
     return all(not (words & name_words(name)) for name in expected)
 
 
-def score(results: list[tuple[str, list[str], list[str]]]) -> dict[str, Any]:
-    """results: (query, expected names, returned names in rank order)."""
+class Answer(NamedTuple):
+    query: str
+    expected: list[str]
+    returned: list[str]  # names in rank order
+    confident: list[str]  # the names among them marked exact or partial, in rank order
+    abstained: bool  # no_confident_match
+
+
+def score(answers: list[Answer]) -> dict[str, Any]:
+    """hit@1, hit@5, MRR and precision@3 over the questions a server fits; abstention over the others.
+
+    precision@3: of the top three results presented as matches (strength exact or partial), the share a
+    person would accept. A result marked weak is presented as a guess, not a match, and is not counted.
+    """
+    fitting = [a for a in answers if a.expected]
+    unfitting = [a for a in answers if not a.expected]
     hit1 = hit5 = 0
     reciprocal = 0.0
-    misses = []
-    for query, expected, returned in results:
-        rank = next((i + 1 for i, name in enumerate(returned) if name in expected), None)
+    shown = accepted = 0
+    misses: list[str] = []
+    for a in fitting:
+        rank = next((i + 1 for i, name in enumerate(a.returned) if name in a.expected), None)
         hit1 += rank == 1
         hit5 += rank is not None and rank <= 5
         reciprocal += 1.0 / rank if rank else 0.0
         if rank is None or rank > 5:
-            misses.append({"query": query, "rank": rank, "top3": returned[:3]})
-    n = len(results)
-    return {"queries": n, "hit@1": hit1 / n, "hit@5": hit5 / n, "mrr": reciprocal / n, "misses": misses}
+            misses.append(f"not in the top 5: {a.query!r} rank={rank} top3={a.returned[:3]}")
+        top = [name for name in a.returned[:3] if name in a.confident]
+        shown += len(top)
+        accepted += sum(name in a.expected for name in top)
+        wrong = [name for name in top if name not in a.expected]
+        if wrong:
+            misses.append(f"presented as a match but not one: {a.query!r} {wrong}")
+        if a.abstained:
+            misses.append(f"said no confident match, yet a server fits: {a.query!r} top3={a.returned[:3]}")
+    for a in unfitting:
+        if not a.abstained:
+            misses.append(f"no server fits, yet answered with confidence: {a.query!r} {a.confident[:3]}")
+    n = len(fitting)
+    return {
+        "fitting": n,
+        "unfitting": len(unfitting),
+        "hit@1": hit1 / n,
+        "hit@5": hit5 / n,
+        "mrr": reciprocal / n,
+        "precision@3": accepted / shown if shown else 0.0,
+        "abstention": sum(a.abstained for a in unfitting) / len(unfitting) if unfitting else 0.0,
+        "false_abstention": sum(a.abstained for a in fitting) / n,
+        "misses": misses,
+    }
 
 
 async def _measure(database_url: str) -> dict[str, Any]:
@@ -283,10 +383,18 @@ async def _measure(database_url: str) -> dict[str, Any]:
         try:
             entries = entries_of(json.loads(seed_file().read_text(encoding="utf-8")))
             await Importer(service.repo, utcnow).run(entries)
-            results = []
+            answers = []
             for query, expected in CASES:
                 found = await service.discover({"query": query, "limit": 10}, transport="bench")
-                results.append((query, expected, [s.name for s in found.servers]))
+                answers.append(
+                    Answer(
+                        query,
+                        expected,
+                        [s.name for s in found.servers],
+                        [s.name for s in found.servers if s.match.strength in ("exact", "partial")],
+                        bool(found.no_confident_match),
+                    )
+                )
         finally:
             await service.repo.close()
     finally:
@@ -294,7 +402,7 @@ async def _measure(database_url: str) -> dict[str, Any]:
             await conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
             )
-    return score(results)
+    return score(answers)
 
 
 def database_url() -> str:
@@ -307,14 +415,24 @@ def database_url() -> str:
 
 
 def main() -> int:
-    no_shared = sum(shares_no_word(q, e) for q, e in CASES)
+    no_shared = sum(shares_no_word(q, e) for q, e in CASES if e)
     figures = asyncio.run(_measure(database_url()))
     print(f"seed: {seed_file()}")
-    print(f"queries: {figures['queries']} ({no_shared} share no word with an expected server's name)")
-    print(f"hit@1 {figures['hit@1']:.3f}   hit@5 {figures['hit@5']:.3f}   MRR {figures['mrr']:.3f}")
-    print("targets: hit@5 >= 0.9, MRR >= 0.8")
+    print(
+        f"questions: {figures['fitting']} a server fits ({no_shared} share no word with an expected server's "
+        f"name), {figures['unfitting']} none fits"
+    )
+    print(
+        f"hit@1 {figures['hit@1']:.3f}   hit@5 {figures['hit@5']:.3f}   MRR {figures['mrr']:.3f}   "
+        f"precision@3 {figures['precision@3']:.3f}"
+    )
+    print(
+        f"abstention (no confident match where none fits) {figures['abstention']:.3f}   "
+        f"false abstention (where one fits) {figures['false_abstention']:.3f}"
+    )
+    print("targets: hit@5 >= 0.9, MRR >= 0.8, precision@3 >= 0.8, abstention >= 0.8")
     for miss in figures["misses"]:
-        print(f"  miss: {miss['query']!r} rank={miss['rank']} top3={miss['top3']}")
+        print(f"  {miss}")
     return 0
 
 

@@ -62,6 +62,18 @@ CANDIDATE_POOL = 50
 # Stored words a query word of four letters or more stands for as a prefix, shortest first.
 PREFIX_EXPANSIONS = 16
 MAX_CURSOR = 1000
+# A listing without query text counts its servers up to this many (DiscoverResult.total).
+COUNT_CAP = 1000
+# What each level of discover_ranked's term evidence is called in match.terms.
+_HELD = {
+    "6": "name",
+    "5": "text",
+    "4": "completed",
+    "3": "completed",
+    "2": "related",
+    "1": "related",
+    "0": "missing",
+}
 # match.matched's fields, in the order they are listed, and the document weight each one is stored under
 # (B is the capabilities and category, or the tool names).
 MATCH_FIELDS = ("name", "capabilities", "description", "tools")
@@ -148,6 +160,8 @@ class DiscoveryService:
                 "query": query,
                 "sort": sort,
                 "fuzzy": _fuzzy_words(query),
+                "typed_words": _typed_words(query),
+                "open_word": _open_word(query),
                 "pool": CANDIDATE_POOL,
                 "prefix_expansions": PREFIX_EXPANSIONS,
                 # Any filter (include_pending too) takes the any-term pool from the GIN index.
@@ -198,9 +212,14 @@ class DiscoveryService:
     async def _search(self, plan: Plan) -> DiscoverResult:
         async with self.repo.read(kept_plans=plan.reuse_plan) as q:
             rows = await q.discover(plan.query_name, plan.params)
-        return self._result(plan, rows)
+            listed = (
+                None
+                if "query" in plan.params
+                else await q.count_listing(plan.params | {"count_cap": COUNT_CAP + 1})
+            )
+        return self._result(plan, rows, listed)
 
-    def _result(self, plan: Plan, rows: list[Row]) -> DiscoverResult:
+    def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
         from mcplookup_mcp.service import server_fields
 
         more = len(rows) > plan.limit
@@ -209,13 +228,30 @@ class DiscoveryService:
         servers = [
             DiscoveredServer(
                 **server_fields(row),
-                match=Match(relevance=round(float(row["relevance"]), 6), matched=_matched(row)),
+                match=Match(
+                    strength=row.get("strength"),
+                    terms=_terms(row),
+                    relevance=round(float(row["relevance"]), 6),
+                    matched=_matched(row),
+                ),
             )
             for row in rows
         ]
+        first_page = plan.params["after_name"] is None
+        if listed is not None:
+            total: int | None = min(listed, COUNT_CAP)
+            no_confident_match = None
+        elif rows:
+            total, no_confident_match = int(rows[0]["total"]), not rows[0]["confident"]
+        else:
+            # Nothing ranked at all; past the last page (a cursor) the earlier pages said it.
+            total, no_confident_match = (0, True) if first_page else (None, None)
         return DiscoverResult(
             servers=servers,
             count=len(servers),
+            total=total,
+            total_is_lower_bound=listed is not None and listed > COUNT_CAP,
+            no_confident_match=no_confident_match,
             query=plan.query or None,
             sort=plan.sort,
             next_cursor=next_cursor,
@@ -331,6 +367,15 @@ def _matched(row: Row) -> dict[str, list[str]]:
     return {field: sorted(fields[field]) for field in MATCH_FIELDS if field in fields}
 
 
+def _terms(row: Row) -> dict[str, str]:
+    """match.terms: how the server holds each query term (discover_ranked's term_evidence, "level:term")."""
+    evidence = {}
+    for entry in row.get("term_evidence") or ():
+        level, _, term = entry.partition(":")
+        evidence[term] = _HELD[level]
+    return evidence
+
+
 def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:
     try:
         if ranked or sort == "latency":
@@ -347,6 +392,17 @@ def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:
 def _fingerprint(query: str, sort: str, filters: Mapping[str, Any]) -> str:
     canonical = json.dumps([query, sort, dict(sorted(filters.items()))], default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _typed_words(query: str) -> list[str]:
+    """The query's words as typed, lowercased: a stored word may complete one of them (discover_ranked)."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:16]
+
+
+def _open_word(query: str) -> str | None:
+    """The last word when the query ends in it, as when it is still being typed ("kube")."""
+    found = _WORD.findall(query)
+    return found[-1].lower() if found and query.rstrip() == query and query.endswith(found[-1]) else None
 
 
 def _fuzzy_words(query: str) -> list[str]:

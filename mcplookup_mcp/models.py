@@ -91,8 +91,28 @@ class ServerOut(BaseModel):
 
 
 class Match(BaseModel):
+    strength: Literal["exact", "partial", "weak"] | None = Field(
+        None,
+        description=(
+            "How well this server matches the query, on the same scale for every question: exact = every "
+            "query term found as typed, one of them in the name, capabilities or tool names; partial = at "
+            "least half the query covered (a completed prefix counts 3/4, a synonym or spelling "
+            "correction 1/2); weak = less: a guess, not a match. Null without a query"
+        ),
+    )
+    terms: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Query term (stemmed) -> how this server holds it: name (as typed, in the name, title, "
+            "capabilities or tool names), text (as typed, in the description), completed (a stored word the "
+            "typed prefix begins), related (a synonym or a spelling correction), missing"
+        ),
+    )
     relevance: float = Field(
-        description="Full-text relevance of the stored fields to the query (0 without one)"
+        description=(
+            "Score used for ordering, blending text relevance with verification, health and trust (0 "
+            "without a query). Compare it only within one answer; use strength across answers"
+        )
     )
     matched: dict[str, list[str]] = Field(
         default_factory=dict, description="Stored field -> query terms (stemmed) found in it"
@@ -105,7 +125,25 @@ class DiscoveredServer(ServerOut):
 
 class DiscoverResult(BaseModel):
     servers: list[DiscoveredServer]
-    count: int
+    count: int = Field(description="Servers in this page (at most limit)")
+    total: int | None = Field(
+        None,
+        description=(
+            "Servers this question returns across all pages. Exact for a query (its ranked candidates); "
+            "for a listing without a query, counted up to 1000 (total_is_lower_bound says when there are "
+            "more). Null on a page after the last"
+        ),
+    )
+    total_is_lower_bound: bool = Field(
+        False, description="True when total stopped counting at 1000: there are more servers than that"
+    )
+    no_confident_match: bool | None = Field(
+        None,
+        description=(
+            "True when no server matched the query well: the servers given, if any, are weak guesses "
+            "(match.strength = weak); say so rather than recommend them. Null without a query"
+        ),
+    )
     query: str | None = None
     sort: str = "relevance"
     next_cursor: str | None = Field(

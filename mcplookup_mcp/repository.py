@@ -128,6 +128,12 @@ class Queries:
             raise ValueError(f"{query_name} is not a discovery query")
         return await self._all(query_name, params)
 
+    async def count_listing(self, params: Mapping[str, Any]) -> int:
+        """How many servers a browse_by_<sort> listing returns across its pages, up to params["count_cap"]."""
+        row = await self._one("count_listing", params)
+        assert row is not None
+        return int(row["total"])
+
     async def set_plan_mode(self, kept: bool) -> None:
         await self._run("kept_plans" if kept else "custom_plans")
 

@@ -87,12 +87,17 @@ async def names(service: RegistryService, **data: Any) -> list[str]:
 
 
 async def test_intent_finds_the_server_in_the_top_five(service: RegistryService) -> None:
+    """Every question a seed server fits finds one in its top five; none that no server fits is answered
+    with confidence."""
     await import_seed(service)
     misses = {}
     for query, expected in search_quality.CASES:
-        found = await names(service, query=query, limit=5)
-        if not set(found) & set(expected):
+        result = await service.discover({"query": query, "limit": 5}, transport="test")
+        found = [s.name for s in result.servers]
+        if expected and not set(found) & set(expected):
             misses[query] = found
+        if not expected and not result.no_confident_match:
+            misses[query] = [s.name for s in result.servers if s.match.strength != "weak"]
     assert not misses
 
 
@@ -117,13 +122,39 @@ async def test_results_say_which_stored_fields_matched(service: RegistryService)
 
 async def test_a_word_beginning_a_stored_word_matches_it(service: RegistryService) -> None:
     await import_seed(service)
-    top = (await service.discover({"query": "kube", "limit": 3}, transport="test")).servers
+    result = await service.discover({"query": "kube", "limit": 3}, transport="test")
+    top = result.servers
     assert top and all("kubernetes" in s.name or "kube" in s.description.lower() for s in top), top
-    # Both words are prefixes: the every-word pool is looked up through their stored expansions.
-    both = await names(service, query="kube clust", limit=5)
+    assert {s.match.terms["kube"] for s in top} == {"completed"} and not result.no_confident_match
+    # Most of a word completes it wherever it stands; the last word, still being typed, completes
+    # from four letters.
+    both = await names(service, query="kubernete clust", limit=5)
     assert any("kubernetes" in name for name in both), both
+    assert any("multicluster" in name for name in both), both
     # Three letters are too few to stand for longer words.
     assert await names(service, query="kub") == []
+
+
+async def test_a_shared_first_syllable_is_no_match(service: RegistryService) -> None:
+    """Two different words that begin alike never match each other, as a prefix or as a misspelling."""
+    await import_seed(service)
+    for query, other in (
+        ("control the lights at home", "lightdash"),  # "lights" no prefix of lightdash
+        ("postgres", "postman"),  # six letters of stem, three edits away: no correction
+        ("Paris", "paradex"),  # four letters: too short to correct
+        ("I need an MCP server", "needl"),
+    ):
+        result = await service.discover({"query": query, "limit": 10}, transport="test")
+        for server in result.servers:
+            assert server.match.strength == "weak" or other not in json.dumps(server.match.matched), (
+                query,
+                server.name,
+                server.match,
+            )
+    assert (await service.discover({"query": "postgres", "limit": 10}, transport="test")).servers == []
+    # "home" is a word servers hold: it completes nothing (homeassistant holds it only as a synonym).
+    result = await service.discover({"query": "home", "limit": 10}, transport="test")
+    assert result.servers and {s.match.terms["home"] for s in result.servers} <= {"name", "text"}
 
 
 async def test_relevant_unverified_beats_irrelevant_verified(service: RegistryService, db_url: str) -> None:

@@ -101,6 +101,26 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
  ORDER BY s.name
  LIMIT %(limit)s;
 
+-- count_listing --
+-- How many servers a listing without query text returns across its pages, counted up to a cap
+SELECT count(*) AS total
+  FROM (SELECT 1
+          FROM mcp_servers s
+         WHERE true
+       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
+       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
+       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
+       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
+       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
+       AND (%(category)s::text IS NULL OR s.category = %(category)s)
+       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
+       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
+       AND (NOT %(verified_only)s OR s.verified)
+       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
+       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+         LIMIT %(count_cap)s) AS listed;
+
 -- discover_ranked --
 -- Text search: a bounded candidate pool from the indexes, then the full relevance and quality blend
 WITH words AS (
@@ -109,84 +129,142 @@ WITH words AS (
            x.w = ANY ('{mcp,server,model,context,protocol,tool,need,want,use,help,find,let,like,abl,way,
                         someth,thing,app,applic,integr,servic,pleas,could,would,via,ai,agent,llm,claud,
                         allow,enabl,provid,interact,support,implement,access,connect,manag,work,make,get,
-                        i,can,show,look,good,best}'::text[]) AS filler
+                        i,can,show,look,good,best}'::text[]) AS filler,
+           -- Actions: the verb of a question ("accept payments", "deploy my app to heroku") says what
+           -- to do, the rest what with; every server of a kind does several, and descriptions word them
+           -- freely. They rank, but weigh little in match.strength and are never its key term.
+           x.w = ANY ('{take,accept,save,play,click,run,send,post,read,write,edit,creat,build,track,convert,
+                        deploy,learn,order,studi,add,updat,delet,list,open,check,start,stop,control,autom,
+                        generat,upload,download,publish,monitor,queri,analyz,talk,call,fetch,keep,give,put,
+                        set,view,watch,share}'::text[]) AS action
       FROM (SELECT replace(w, E'\\', '') AS w
               FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s::text))) AS w) AS x
      WHERE x.w <> ''
 ), kept AS (
     -- Filler never decides a match, unless it is all there is.
-    SELECT w FROM words WHERE NOT filler
+    SELECT w, action FROM words WHERE NOT filler
     UNION ALL
-    SELECT w FROM words WHERE NOT EXISTS (SELECT 1 FROM words WHERE NOT filler)
+    SELECT w, action FROM words WHERE NOT EXISTS (SELECT 1 FROM words WHERE NOT filler)
+), typed_words AS (
+    -- The query's words as typed (lowercased, four letters or more), for prefix completion.
+    SELECT r.word
+      FROM unnest(%(typed_words)s::text[]) AS r (word)
+     WHERE length(r.word) >= 4
+), completions AS (
+    -- A word servers hold as typed is a whole word and completes nothing ("home" is no prefix of
+    -- homeassistant, "need" of needle). Otherwise a stored word completes a typed one when it begins
+    -- with the word as typed and either the typed word is most of it (postgres -> postgresql,
+    -- markdown -> markdownify: 70% of its length or more) or it is the question's last word, still
+    -- being typed (kube -> kubernetes). Never a shared first syllable of two words: "lights" is no
+    -- prefix of lightdash.
+    SELECT DISTINCT r.word AS typed_word, replace(v.word, E'\\', '') AS word
+      FROM typed_words r,
+           LATERAL (SELECT replace((tsvector_to_array(to_tsvector('english', r.word)))[1], E'\\', '') AS stem) AS st,
+           LATERAL (SELECT v.word FROM search_lexicon v
+                     WHERE v.word > r.word AND v.word < r.word || chr(1114111)
+                       AND (length(r.word) >= 0.7 * length(v.word) OR r.word = %(open_word)s::text)
+                     ORDER BY length(v.word), v.word
+                     LIMIT %(prefix_expansions)s) AS v
+     WHERE NOT EXISTS (SELECT 1 FROM search_postings sp WHERE sp.lexeme = st.stem)
 ), misspelt AS (
-    -- Words no stored document holds, even as a prefix (misspellings), get spelling corrections from
-    -- the lexicon of stored lexemes; a word that matches as typed needs none.
+    -- Words no stored document holds as typed, and that no stored word completes, may be misspelt.
     SELECT fw, stem
       FROM (SELECT fw, replace((tsvector_to_array(to_tsvector('english', fw)))[1], E'\\', '') AS stem
               FROM unnest(%(fuzzy)s::text[]) AS fw) AS w
      WHERE stem <> ''
-       AND NOT EXISTS (SELECT 1 FROM search_lexicon x
-                        WHERE x.word >= w.stem AND x.word < w.stem || chr(1114111))
+       AND NOT EXISTS (SELECT 1 FROM search_lexicon x WHERE x.word = w.stem)
+       AND NOT EXISTS (SELECT 1 FROM completions c WHERE c.typed_word = w.fw)
 ), corrections AS (
-    SELECT m.stem, c.word
-      FROM misspelt m,
-           LATERAL (SELECT v.word FROM search_lexicon v
-                     WHERE v.word %% m.stem
-                     ORDER BY similarity(v.word, m.stem) DESC, v.word
-                     LIMIT 3) AS c
+    -- A correction is a stored word within one edit per four letters of the misspelt stem (kubernetse
+    -- -> kubernet; two edits from eight letters), with the same first letter, and only for stems of five
+    -- letters or more: shorter ones have too many neighbours one edit away (pari -> part). Only the
+    -- nearest: a word one edit away says more than one two edits away.
+    SELECT x.stem, x.word
+      FROM (SELECT m.stem, c.word, rank() OVER (PARTITION BY m.stem ORDER BY c.edits) AS nearness
+              FROM misspelt m,
+                   LATERAL (SELECT v.word, levenshtein(v.word, m.stem) AS edits
+                              FROM search_lexicon v
+                             WHERE length(m.stem) >= 5
+                               AND v.word %% m.stem
+                               AND left(v.word, 1) = left(m.stem, 1)
+                             ORDER BY similarity(v.word, m.stem) DESC, v.word
+                             LIMIT 8) AS c
+             WHERE c.edits <= length(m.stem) / 4) AS x
+     WHERE x.nearness = 1
 ), terms AS (
     SELECT k.w,
-           (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*' ELSE '' END)::tsquery AS exact,
-           (quote_literal(k.w) || CASE WHEN length(k.w) >= 4 THEN ':*AB' ELSE ':AB' END)::tsquery AS strong,
-           lw.words AS lookup_words,
+           quote_literal(k.w)::tsquery AS as_typed,
+           (quote_literal(k.w) || ':AB')::tsquery AS as_typed_strong,
+           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(cw.words) AS x)::tsquery AS completed,
+           (SELECT string_agg(quote_literal(x) || ':AB', ' | ') FROM unnest(cw.words) AS x)::tsquery
+               AS completed_strong,
+           k.w || coalesce(cw.words, '{}') AS lookup_words,
            rw.words AS related_words,
-           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(lw.words) AS x)::tsquery AS lookup,
+           rw.query AS related,
+           rw.query_strong AS related_strong,
+           -- Rarer words say more about which server fits: a term's weight is 1 / (1 + the listed
+           -- servers holding it, counted up to 1000), so "telegram" outweighs "message". A word nothing can
+           -- match (no server holds it, and it has no completion or related word) weighs as much as one
+           -- three servers hold: it may name what is asked ("postgres" in a registry without one) or be
+           -- a word no description happens to use ("prices"). An action weighs 0.05. A distinctive word (held by at
+           -- most 0.1% of the servers, or two) in a server's name, capabilities or tool names names
+           -- what the server is about ("grafana" in mcp-grafana).
+           NOT k.action AND (df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL) AS holdable,
+           CASE WHEN k.action THEN 0.05
+                WHEN df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL THEN 1.0 / (1 + df.n)
+                ELSE 0.25 END AS weight,
+           df.n BETWEEN 1 AND greatest(2, (SELECT reltuples FROM pg_class WHERE oid = 'mcp_servers'::regclass) / 1000)
+               AS distinctive,
+           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(k.w || coalesce(cw.words, '{}')) AS x)::tsquery
+               AS lookup,
            -- The every-term branch looks up the word alone when listed servers hold it as typed (see
-           -- all_hits). One btree probe of the postings: an EXISTS on the lexicon was planned as a hashed
-           -- subplan reading the whole lexicon at every search, and an equality there takes the slower
-           -- trigram index.
-           CASE WHEN (SELECT true FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 1)
-                THEN quote_literal(k.w)::tsquery END AS typed,
-           (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(rw.words) AS x)::tsquery AS related
+           -- all_hits).
+           CASE WHEN df.n > 0 THEN quote_literal(k.w)::tsquery END AS typed
       FROM kept k
-      -- The word for index lookups: a prefix becomes the shortest stored lexemes it begins, so each
-      -- lookup is exact. A GIN prefix lookup (`kube:*`) merges every matching posting list into a
-      -- bitmap first: on 1M rows that was most of a search's time.
+      -- Completions of the typed word this term was stemmed from, each an exact lookup: a GIN prefix
+      -- lookup (`kube:*`) merges every matching posting list into a bitmap first, on 1M rows most of
+      -- a search's time.
       CROSS JOIN LATERAL (
-          SELECT array_agg(x.word) AS words
-            FROM (SELECT k.w AS word
-                  UNION
-                  (SELECT replace(v.word, E'\\', '') FROM search_lexicon v
-                    WHERE length(k.w) >= 4 AND v.word > k.w AND v.word < k.w || chr(1114111)
-                    ORDER BY length(v.word), v.word
-                    LIMIT %(prefix_expansions)s)) AS x
-           WHERE x.word <> '') AS lw
-      -- Related words: synonyms and spelling corrections.
+          SELECT array_agg(DISTINCT c.word) AS words
+            FROM completions c
+           WHERE c.typed_word ^@ k.w AND c.word <> k.w) AS cw
       CROSS JOIN LATERAL (
-          SELECT array_agg(r.x) AS words
-            FROM (SELECT replace(x, E'\\', '') AS x
+          SELECT count(*) AS n FROM (SELECT 1 FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 1000) AS held
+      ) AS df
+      -- Related words: synonyms (a phrase matches only whole: "home assistant" is home & assist) and
+      -- spelling corrections.
+      CROSS JOIN LATERAL (
+          SELECT array_agg(DISTINCT l.x) AS words,
+                 string_agg(DISTINCT '(' || ph.query || ')', ' | ')::tsquery AS query,
+                 string_agg(DISTINCT '(' || ph.query_strong || ')', ' | ')::tsquery AS query_strong
+            FROM (SELECT (SELECT string_agg(quote_literal(x), ' & ') FROM unnest(p.lexemes) AS x) AS query,
+                         (SELECT string_agg(quote_literal(x) || ':AB', ' & ') FROM unnest(p.lexemes) AS x)
+                             AS query_strong,
+                         p.lexemes
                     FROM search_synonyms syn,
-                         unnest(tsvector_to_array(to_tsvector('english', array_to_string(syn.related, ' ')))) AS x
-                   WHERE syn.term = k.w
-                  UNION
-                  SELECT replace(c.word, E'\\', '')
+                         unnest(syn.related) AS phrase,
+                         LATERAL (SELECT array_agg(replace(x, E'\\', '')) FILTER (WHERE replace(x, E'\\', '') <> '')
+                                         AS lexemes
+                                    FROM unnest(tsvector_to_array(to_tsvector('english', phrase))) AS x) AS p
+                   WHERE syn.term = k.w AND p.lexemes IS NOT NULL
+                  UNION ALL
+                  SELECT quote_literal(c.word), quote_literal(c.word) || ':AB', ARRAY[c.word]
                     FROM corrections c
-                   WHERE c.stem = k.w) AS r
-           WHERE r.x <> '') AS rw
+                   WHERE c.stem = k.w) AS ph,
+                 unnest(ph.lexemes) AS l (x)) AS rw
      LIMIT 16
 ), q AS (
     SELECT (SELECT string_agg('(' || coalesce(typed, lookup)::text || ')', ' & ')::tsquery FROM terms) AS tsq_all,
-           (SELECT string_agg('(' || exact::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
-              FROM terms) AS tsq_any,
            (SELECT string_agg('(' || lookup::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
-              FROM terms) AS tsq_any_lookup,
+              FROM terms) AS tsq_any,
            (SELECT ceil(%(pool)s::numeric / greatest(count(*), 1))::int FROM terms) AS term_share,
            (SELECT count(*) FROM terms) AS term_count,
+           -- The key terms: those a server can hold weighing at least half the heaviest such term.
+           (SELECT 0.5 * max(weight) FROM terms WHERE holdable) AS key_weight,
            NOT EXISTS (SELECT 1 FROM words WHERE NOT filler) AS filler_only,
-           -- What a stored lexeme must be, or begin with, to have matched (for match.matched)
-           (SELECT array_agg(DISTINCT x) FROM terms t, unnest(array_append(coalesce(t.related_words, '{}'), t.w)) AS x
-             WHERE length(t.w) < 4 OR x <> t.w) AS match_words,
-           (SELECT array_agg(t.w) FROM terms t WHERE length(t.w) >= 4) AS match_prefixes
+           -- The stored lexemes that count as matched (for match.matched)
+           (SELECT array_agg(DISTINCT x) FROM terms t, unnest(t.lookup_words || coalesce(t.related_words, '{}')) AS x)
+               AS match_words
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
     -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
@@ -239,7 +317,7 @@ WITH words AS (
     SELECT s.id
       FROM mcp_servers s
      WHERE %(filtered)s
-       AND s.search_vector @@ (SELECT tsq_any_lookup FROM q)
+       AND s.search_vector @@ (SELECT tsq_any FROM q)
        AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
        AND (s.verified OR s.source = 'import' OR s.status = 'pending')
        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
@@ -267,7 +345,7 @@ WITH words AS (
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
            s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
            s.published_at, s.remotes_blocked,
-           rel.relevance,
+           ev.terms AS term_evidence, ev.strength,
            rel.relevance * (0.8 + 0.2 * (0.4 * s.verified::int
             + 0.3 * CASE s.health_status WHEN 'healthy' THEN 1 WHEN 'degraded' THEN 0.6
                     WHEN 'auth_required' THEN 0.6 WHEN 'unknown' THEN 0.3 ELSE 0 END
@@ -275,12 +353,38 @@ WITH words AS (
       FROM cand c
       JOIN mcp_servers s ON s.id = c.id
       CROSS JOIN q
+      -- How this server holds each term: 6 as typed in its name, title, capabilities, category or tool
+      -- names; 5 as typed elsewhere; 4 and 3 the same for a completion of a typed prefix; 2 and 1 for a
+      -- related word (synonym or spelling correction); 0 not at all.
       CROSS JOIN LATERAL (
-          SELECT 0.55 * coalesce((SELECT avg(CASE WHEN s.search_vector @@ t.strong THEN 1.0
-                                                  WHEN s.search_vector @@ t.exact THEN 0.75
-                                                  WHEN s.search_vector @@ t.related THEN 0.5
-                                                  ELSE 0 END)
-                                    FROM terms t), 0)
+          SELECT array_agg(e.held || ':' || e.w ORDER BY e.w) AS terms,
+                 sum(e.weight * CASE e.held WHEN 6 THEN 1.0 WHEN 5 THEN 0.75 WHEN 4 THEN 0.9 WHEN 3 THEN 0.65
+                                            WHEN 2 THEN 0.6 WHEN 1 THEN 0.5 ELSE 0 END) / sum(e.weight)
+                     AS term_score,
+                 -- exact: every term as typed, one of them in a strong field. partial: a key term held
+                 -- and at least half the question's weight covered (a related word counts 3/4), or a
+                 -- distinctive key term as typed in a strong field, or three quarters of the weight
+                 -- covered. weak: less, a guess.
+                 CASE WHEN min(e.held) >= 5 AND max(e.held) = 6 THEN 'exact'
+                      WHEN (bool_or(e.held > 0 AND e.key)
+                            AND sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
+                                >= 0.5 * sum(e.weight))
+                        OR bool_or(e.distinctive AND e.key AND e.held = 6)
+                        OR sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
+                               >= 0.75 * sum(e.weight) THEN 'partial'
+                      ELSE 'weak' END AS strength
+            FROM (SELECT t.w, t.weight, t.distinctive, t.holdable AND t.weight >= q.key_weight AS key,
+                         CASE WHEN s.search_vector @@ t.as_typed_strong THEN 6
+                              WHEN s.search_vector @@ t.as_typed THEN 5
+                              WHEN s.search_vector @@ t.completed_strong THEN 4
+                              WHEN s.search_vector @@ t.completed THEN 3
+                              WHEN s.search_vector @@ t.related_strong THEN 2
+                              WHEN s.search_vector @@ t.related THEN 1
+                              ELSE 0 END AS held
+                    FROM terms t) AS e
+      ) AS ev
+      CROSS JOIN LATERAL (
+          SELECT 0.55 * coalesce(ev.term_score, 0)
                + 0.30 * coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0)
                       / (coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0) + 0.1)
                -- The name after its namespace ("io.github.user/"): the namespace says who published
@@ -290,16 +394,22 @@ WITH words AS (
                                               THEN max(word_similarity(m.fw, substr(s.name, strpos(s.name, '/') + 1))) END
                                     FROM misspelt m), 0) AS relevance
       ) AS rel
+), shown AS (
+    -- Weak candidates follow the confident ones, marked weak; when none matched well the answer says
+    -- no_confident_match.
+    SELECT r.*, bool_or(r.strength <> 'weak') OVER () AS confident FROM ranked r
 ), keyed AS (
     SELECT r.*,
+           count(*) OVER () AS total,
            CASE %(sort)s
-               WHEN 'relevance' THEN -r.score
+               -- Exact matches first, then partial, then weak ones, each by score.
+               WHEN 'relevance' THEN -r.score - CASE r.strength WHEN 'exact' THEN 2 WHEN 'partial' THEN 1 ELSE 0 END
                WHEN 'trust' THEN -r.trust_score::float8
                WHEN 'latency' THEN coalesce(r.avg_response_time_ms, 'Infinity'::real)::float8
                WHEN 'newest' THEN -extract(epoch FROM r.created_at)::float8
                ELSE 0
            END AS k
-      FROM ranked r
+      FROM shown r
 ), page AS (
     SELECT * FROM keyed
      WHERE %(after_name)s::text IS NULL OR (k, name) > (%(after_real)s::float8, %(after_name)s::text)
@@ -316,6 +426,7 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
        p.source, p.status, p.verified, p.health_status, p.trust_score, p.uptime_percentage,
        p.avg_response_time_ms, p.last_health_check_at, p.created_at, p.updated_at,
        p.published_at, p.remotes_blocked, p.score AS relevance, p.k::text AS sort_key,
+       p.strength, p.term_evidence, p.confident, p.total,
        ml.lexemes AS matched_lexemes,
        CASE WHEN ml.strong IS NOT NULL THEN
            ARRAY(SELECT unnest(ml.strong)
@@ -336,7 +447,7 @@ SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.
      SELECT array_agg(array_to_string(v.weights, '') || ':' || v.lexeme) AS lexemes,
             array_agg(v.lexeme) FILTER (WHERE 'B' = ANY (v.weights)) AS strong
        FROM mcp_servers x, unnest(x.search_vector) AS v (lexeme, positions, weights)
-      WHERE x.id = p.id AND (v.lexeme = ANY (q.match_words) OR v.lexeme ^@ ANY (q.match_prefixes))
+      WHERE x.id = p.id AND v.lexeme = ANY (q.match_words)
  ) AS ml
  ORDER BY p.k, p.name;
 
