@@ -31,7 +31,7 @@ class Database:
     described: str
 
 
-def _database(settings: Settings) -> Database:
+def _database(settings: Settings, *, serving: bool = False) -> Database:
     """DATABASE_URL when set; else the embedded PostgreSQL of the data directory, started or joined."""
     if settings.database_url:
         return Database(settings.database_url, describe_url(settings.database_url))
@@ -42,11 +42,16 @@ def _database(settings: Settings) -> Database:
     # whether it was already running tells whether a `serve` on this directory sees the same data.
     shared = embedded_running(pgdata)
     url = start_embedded(settings.data_dir)
-    how = (
-        "already running: a mcplookup serve on this data directory shares it"
-        if shared
-        else "started for this command: no mcplookup serve is using this data directory now"
-    )
+    if shared:
+        how = "already running: shared with the other mcplookup processes on this data directory"
+        how += "" if serving else ", a running serve included, which sees the same data"
+    elif serving:
+        how = "started by this server; other mcplookup commands on this data directory share it"
+    else:
+        how = (
+            "started for this command and stopped after it: no mcplookup serve is using this data "
+            "directory now; one started on it later sees the same data"
+        )
     return Database(url, f"the embedded PostgreSQL in {pgdata} ({how})")
 
 
@@ -93,8 +98,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.migrate import apply_migrations
 
     configure_logging(settings.log_level, json_lines=settings.is_production)
-    database = _database(settings)
-    _say(f"serving {database.described}")
+    database = _database(settings, serving=True)
+    _say(f"serving with {database.described}")
     url = database.url
     applied = asyncio.run(apply_migrations(url))
     if applied:

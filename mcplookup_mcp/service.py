@@ -166,8 +166,8 @@ class RegistryService:
             discovered=discovered,
             next_step=(
                 f"Publish a TXT record at {record.name} with the value {record.value}, then "
-                f"{steps.verify(domain)} (it is shown only once) before {expires_at:%Y-%m-%d %H:%M} UTC. "
-                "Until then the server is not listed."
+                f"{steps.verify(domain)} before {expires_at:%Y-%m-%d %H:%M} UTC. The registration_id is "
+                "shown only in this answer: keep it. Until then the server is not listed."
             ),
         )
 

@@ -157,7 +157,10 @@ def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Pat
         # MCPLOOKUP_DATA_DIR, as the README's walkthrough sets it for serve, reaches the same database.
         joined = cli("import", str(tmp_path / "more.json"), env=_env(MCPLOOKUP_DATA_DIR=str(data_dir)))
         assert joined.returncode == 0, joined.stderr
-        assert "already running: a mcplookup serve on this data directory shares it" in joined.stderr
+        assert "already running: shared with the other mcplookup processes on this data directory" in (
+            joined.stderr
+        )
+        assert "a running serve included" in joined.stderr
         listed = httpx.get(f"{base}/v0.1/servers", params={"search": "cli/kube"}, timeout=10).json()
         assert [s["server"]["name"] for s in listed["servers"]] == ["io.github.cli/kube"]
         found = httpx.get(f"{base}/api/v1/discover", params={"q": "lights at home"}, timeout=10).json()
