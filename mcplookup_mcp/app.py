@@ -172,10 +172,7 @@ def create_app(
     )
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
-    openapi_doc = build_openapi(mcp)
-    # MCPLOOKUP_PUBLIC_URL is where clients reach this service (behind nginx or an ingress): the document's
-    # base for "Try it" clients and generated SDKs, instead of whatever address the replica listens on.
-    openapi_doc["servers"] = [{"url": settings.public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
+    openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__})

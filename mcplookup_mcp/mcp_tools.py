@@ -29,6 +29,7 @@ from mcplookup_mcp.models import (
     VerifyResult,
 )
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.next_steps import MCP
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
@@ -267,7 +268,9 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
         domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
     ) -> GetServerResult:
-        return await _run("get_server", lambda: service.get_server(_given(name=name, domain=domain)))
+        return await _run(
+            "get_server", lambda: service.get_server(_given(name=name, domain=domain), steps=MCP)
+        )
 
     @mcp.tool(
         name="register_server",
@@ -330,7 +333,8 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
             recover_ownership=recover_ownership,
         )
         return await _run(
-            "register_server", lambda: service.register(data, api_key=_api_key(ctx), client=_client(ctx))
+            "register_server",
+            lambda: service.register(data, api_key=_api_key(ctx), client=_client(ctx), steps=MCP),
         )
 
     @mcp.tool(
@@ -349,7 +353,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         registration_id: Annotated[str, Field(description="The mcpreg_... id register_server returned")],
     ) -> VerifyResult:
         data = {"domain": domain, "registration_id": registration_id}
-        return await _run("verify_domain", lambda: service.verify(data, client=_client(ctx)))
+        return await _run("verify_domain", lambda: service.verify(data, client=_client(ctx), steps=MCP))
 
     @mcp.tool(
         name="get_server_health",
@@ -368,7 +372,9 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         realtime: Annotated[bool, Field(description="Probe now instead of reading stored results")] = False,
     ) -> HealthResult:
         data = _given(name=name, domain=domain, realtime=realtime)
-        return await _run("get_server_health", lambda: monitor.get_health(data, client=_client(ctx)))
+        return await _run(
+            "get_server_health", lambda: monitor.get_health(data, client=_client(ctx), steps=MCP)
+        )
 
     _ownership_tools(mcp, OwnershipService(service))
     return mcp
@@ -429,7 +435,9 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             repository_url=repository_url,
             version=version,
         )
-        return await _run("update_server", lambda: owner.update_server(data, api_key=_api_key(ctx)))
+        return await _run(
+            "update_server", lambda: owner.update_server(data, api_key=_api_key(ctx), steps=MCP)
+        )
 
     @mcp.tool(
         name="delete_server",
@@ -441,7 +449,9 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ),
     )
     async def delete_server(ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
-        return await _run("delete_server", lambda: owner.delete_server({"name": name}, api_key=_api_key(ctx)))
+        return await _run(
+            "delete_server", lambda: owner.delete_server({"name": name}, api_key=_api_key(ctx), steps=MCP)
+        )
 
     @mcp.tool(
         name="rotate_api_key",
@@ -461,7 +471,7 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ] = None,
     ) -> KeyResult:
         data = _given(domain=domain, expires_in_days=expires_in_days)
-        return await _run("rotate_api_key", lambda: owner.rotate_key(data, api_key=_api_key(ctx)))
+        return await _run("rotate_api_key", lambda: owner.rotate_key(data, api_key=_api_key(ctx), steps=MCP))
 
     @mcp.tool(
         name="revoke_api_key",
@@ -475,5 +485,5 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
     )
     async def revoke_api_key(ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
         return await _run(
-            "revoke_api_key", lambda: owner.revoke_key({"domain": domain}, api_key=_api_key(ctx))
+            "revoke_api_key", lambda: owner.revoke_key({"domain": domain}, api_key=_api_key(ctx), steps=MCP)
         )

@@ -29,6 +29,7 @@ from mcplookup_mcp.models import (
     TrustBreakdown,
     UntrustedTools,
 )
+from mcplookup_mcp.next_steps import MCP, Steps
 from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Repository, Row
 from mcplookup_mcp.settings import Settings
@@ -257,7 +258,7 @@ class HealthMonitor:
 
     # answers -----------------------------------------------------------------------------------------
 
-    async def get_health(self, data: Mapping[str, Any], *, client: str) -> HealthResult:
+    async def get_health(self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP) -> HealthResult:
         validation.reject_unknown(data, HEALTH_FIELDS)
         checked_name, checked_domain = validation.name_or_domain(data)
         realtime = validation.flag(data.get("realtime"), "realtime")
@@ -266,7 +267,7 @@ class HealthMonitor:
         if not rows:
             what = f"named {checked_name}" if checked_name else f"under {checked_domain}"
             raise NotFound(
-                f"no listed server {what}; search with discover_servers",
+                f"no listed server {what}; {steps.search}",
                 field="name" if checked_name else "domain",
             )
         row, others = rows[0], [r["name"] for r in rows[1:]]

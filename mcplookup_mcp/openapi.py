@@ -27,10 +27,7 @@ _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schema
 
 
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
-    }
+    return _ref_ok(model.__name__, description)
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
@@ -51,8 +48,13 @@ def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
     return schema
 
 
-def build_openapi(mcp: MCPServer) -> dict[str, Any]:
-    """One definition of each input: request bodies are the matching MCP tools' input schemas."""
+def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, Any]:
+    """One definition of each input: request bodies are the matching MCP tools' input schemas.
+
+    `public_url` (MCPLOOKUP_PUBLIC_URL) is where clients reach the service, behind nginx or an ingress:
+    the document's base for "Try it" clients and generated SDKs. Without it the base is "/", which a
+    client resolves against the address it fetched the document from, rather than whatever address a
+    replica listens on."""
     components: dict[str, Any] = {}
     for model in (
         DiscoverResult,
@@ -234,12 +236,25 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
         },
     }
     _add_ownership_paths(paths, mcp)
+    _add_registry_paths(paths, components)
+    _add_operator_paths(paths, components)
+    servers = (
+        [{"url": public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
+        if public_url
+        else [{"url": "/", "description": "the address this document was fetched from"}]
+    )
     return {
         "openapi": "3.1.0",
+        "servers": servers,
         "info": {
             "title": "MCPLookup REST API",
             "version": __version__,
-            "description": "REST shim over the MCPLookup registry; the MCP endpoint is /mcp.",
+            "description": (
+                "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
+                "(/v0.1) and the operators' probes (/health, /ready). Not described here: the MCP endpoint "
+                "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
+                "and the web pages for people."
+            ),
         },
         "paths": paths,
         "components": {
@@ -310,4 +325,134 @@ def _add_ownership_paths(paths: dict[str, Any], mcp: MCPServer) -> None:
             "parameters": [domain],
             "responses": {"200": _ok(RevokeResult, "Revoked"), **refusals},
         }
+    }
+
+
+_ENTRY_DESCRIPTION = (
+    "A server.json document (the official registry's shape) and its _meta: "
+    "io.modelcontextprotocol.registry/official {status, publishedAt, updatedAt, isLatest} and "
+    "org.mcplookup/discovery {source, verified, remotesBlocked}"
+)
+
+
+def _add_registry_paths(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """/v0.1: the official MCP Registry read API (registry_api.py), in the registry's own shapes."""
+    text = {"type": "string"}
+    components["RegistryEntry"] = {
+        "type": "object",
+        "description": _ENTRY_DESCRIPTION,
+        "required": ["server", "_meta"],
+        "properties": {
+            "server": {"type": "object", "description": "server.json: name, description, version, ..."},
+            "_meta": {"type": "object"},
+        },
+    }
+    components["RegistryList"] = {
+        "type": "object",
+        "required": ["servers", "metadata"],
+        "properties": {
+            "servers": {"type": "array", "items": {"$ref": "#/components/schemas/RegistryEntry"}},
+            "metadata": {
+                "type": "object",
+                "required": ["count"],
+                "properties": {
+                    "count": {"type": "integer"},
+                    "nextCursor": {"type": "string", "description": "Pass as cursor for the next page"},
+                },
+            },
+        },
+    }
+    name = _param("name", "path", text, "Registry name, URL-encoded: io.github.user%2Ftool", required=True)
+    include_deleted = _param("include_deleted", "query", {"type": "boolean"}, "Also entries marked deleted")
+    paths["/v0.1/servers"] = {
+        "get": {
+            "operationId": "registry_list",
+            "summary": "Every listed server.json entry, by name and version, in keyset pages",
+            "parameters": [
+                _param("search", "query", text, "Only names containing this text"),
+                _param("cursor", "query", text, "metadata.nextCursor of the previous page"),
+                _param(
+                    "limit",
+                    "query",
+                    {"type": "integer", "minimum": 1, "maximum": 100},
+                    "1 to 100, default 30",
+                ),
+                _param(
+                    "updated_since",
+                    "query",
+                    {"type": "string", "format": "date-time"},
+                    "Only entries changed since (RFC 3339 with a zone); deleted ones included",
+                ),
+                _param("version", "query", text, "Only this version, or latest"),
+                include_deleted,
+            ],
+            "responses": {"200": _ref_ok("RegistryList", "A page of entries"), **_problems(422)},
+        }
+    }
+    paths["/v0.1/servers/{name}/versions"] = {
+        "get": {
+            "operationId": "registry_versions",
+            "summary": "Every version of one server",
+            "parameters": [name, include_deleted],
+            "responses": {"200": _ref_ok("RegistryList", "The versions"), **_problems(404, 422)},
+        }
+    }
+    paths["/v0.1/servers/{name}/versions/{version}"] = {
+        "get": {
+            "operationId": "registry_version",
+            "summary": "One version of one server, or latest",
+            "parameters": [
+                name,
+                _param("version", "path", text, "A version, or latest", required=True),
+                include_deleted,
+            ],
+            "responses": {"200": _ref_ok("RegistryEntry", "The entry"), **_problems(404, 422)},
+        }
+    }
+
+
+def _add_operator_paths(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """Liveness, readiness and this document, as orchestrators and clients call them (app.py)."""
+    components["Health"] = {
+        "type": "object",
+        "required": ["status", "version"],
+        "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+    }
+    components["Ready"] = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "ready"}},
+    }
+    paths["/health"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness: the process answers (no dependency is checked)",
+            "responses": {"200": _ref_ok("Health", "Alive")},
+        }
+    }
+    paths["/ready"] = {
+        "get": {
+            "operationId": "ready",
+            "summary": "Readiness: the database answers and every migration is applied",
+            "responses": {"200": _ref_ok("Ready", "Ready to serve"), **_problems(503)},
+        }
+    }
+    paths["/api/v1/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+
+
+def _ref_ok(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }

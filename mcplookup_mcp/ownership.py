@@ -15,6 +15,7 @@ from typing import Any
 from mcplookup_mcp import keys, validation
 from mcplookup_mcp.errors import Forbidden, InvalidInput, NotFound
 from mcplookup_mcp.models import DeleteResult, KeyResult, RevokeResult, UpdateResult
+from mcplookup_mcp.next_steps import MCP, Steps
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.service import LISTING_FIELDS, RegistryService, server_out
 from mcplookup_mcp.verification import Outcome, check_claim_record
@@ -57,7 +58,11 @@ class OwnershipService:
 
     # owner-only changes -----------------------------------------------------------------------------
 
-    async def update_server(self, data: Mapping[str, Any], *, api_key: str | None) -> UpdateResult:
+    # `steps`: the calling interface's names for the next call (next_steps.py), as in service.py.
+
+    async def update_server(
+        self, data: Mapping[str, Any], *, api_key: str | None, steps: Steps = MCP
+    ) -> UpdateResult:
         validation.reject_unknown(data, UPDATE_FIELDS)
         name = validation.server_name(data.get("name"))
         changed = [field for field in LISTING_FIELDS if field in data]
@@ -65,7 +70,7 @@ class OwnershipService:
             raise InvalidInput(f"give at least one field to change besides name: {', '.join(LISTING_FIELDS)}")
         now = self._now()
         async with self.repo.transaction() as q:
-            row = await self._owned_server(q, name, api_key, now)
+            row = await self._owned_server(q, name, api_key, now, steps)
             merged = _listing_input(row) | {field: data[field] for field in changed}
             listing = self.registry.checked_listing(merged, row["domain"], name)
             # A field the owner now states is the owner's word, no longer a discovered one.
@@ -80,34 +85,40 @@ class OwnershipService:
             message=f"{name} is updated ({', '.join(changed)}).",
         )
 
-    async def delete_server(self, data: Mapping[str, Any], *, api_key: str | None) -> DeleteResult:
+    async def delete_server(
+        self, data: Mapping[str, Any], *, api_key: str | None, steps: Steps = MCP
+    ) -> DeleteResult:
         validation.reject_unknown(data, DELETE_FIELDS)
         name = validation.server_name(data.get("name"))
         now = self._now()
         async with self.repo.transaction() as q:
-            row = await self._owned_server(q, name, api_key, now)
+            row = await self._owned_server(q, name, api_key, now, steps)
             await q.mark_server_deleted(row["id"], now)
         return DeleteResult(
             name=name,
             status="deleted",
-            message=f"{name} is deleted: it no longer appears in discovery or get_server.",
+            message=f"{name} is deleted: it no longer appears in discovery or {steps.server(name)}.",
         )
 
-    async def _owned_server(self, q: Queries, name: str, api_key: str | None, now: datetime) -> Row:
+    async def _owned_server(
+        self, q: Queries, name: str, api_key: str | None, now: datetime, steps: Steps
+    ) -> Row:
         """The listed server, locked, after the caller's key proved it may change it."""
         row = await q.lock_listed_server(name)
         if row is None or row["status"] != "active":
-            raise NotFound(f"no listed server is named {name}; search with discover_servers", field="name")
+            raise NotFound(f"no listed server is named {name}; {steps.search}", field="name")
         if row["source"] != "register" or not row["domain"]:
             raise Forbidden(
                 f"{name} was imported from another registry; change it there, it has no owner key here"
             )
-        await self.registry.require_key(q, api_key, row["domain"], now)
+        await self.registry.require_key(q, api_key, row["domain"], now, steps)
         return row
 
     # keys -------------------------------------------------------------------------------------------
 
-    async def rotate_key(self, data: Mapping[str, Any], *, api_key: str | None) -> KeyResult:
+    async def rotate_key(
+        self, data: Mapping[str, Any], *, api_key: str | None, steps: Steps = MCP
+    ) -> KeyResult:
         validation.reject_unknown(data, ROTATE_FIELDS)
         domain = validation.domain(data.get("domain"))
         days = _key_days(data.get("expires_in_days"))
@@ -116,7 +127,7 @@ class OwnershipService:
         new_key = keys.new_api_key()
         async with self.repo.transaction() as q:
             await q.lock_domain(domain)
-            await self.registry.require_key(q, api_key, domain, now)
+            await self.registry.require_key(q, api_key, domain, now, steps)
             revoked = await q.revoke_domain_keys(domain, now, "replaced by rotate_api_key")
             await q.insert_api_key(
                 domain, keys.digest(new_key), keys.display_prefix(new_key), now, expires_at
@@ -134,13 +145,15 @@ class OwnershipService:
             ),
         )
 
-    async def revoke_key(self, data: Mapping[str, Any], *, api_key: str | None) -> RevokeResult:
+    async def revoke_key(
+        self, data: Mapping[str, Any], *, api_key: str | None, steps: Steps = MCP
+    ) -> RevokeResult:
         validation.reject_unknown(data, REVOKE_FIELDS)
         domain = validation.domain(data.get("domain"))
         now = self._now()
         async with self.repo.transaction() as q:
             await q.lock_domain(domain)
-            await self.registry.require_key(q, api_key, domain, now)
+            await self.registry.require_key(q, api_key, domain, now, steps)
             found = await q.find_api_key(keys.digest(api_key or ""))
             assert found is not None
             await q.revoke_api_key(found["id"], now, "revoked by the owner")
@@ -149,8 +162,7 @@ class OwnershipService:
             revoked=True,
             message=(
                 f"The API key for {domain} is revoked; {domain} now has no working key. To get a new one, "
-                "call register_server with recover_ownership=true, publish the new record and call "
-                "verify_domain."
+                f"{steps.recover}, publish the new claim's record and verify it as the answer says."
             ),
         )
 

@@ -17,6 +17,7 @@ from mcplookup_mcp.errors import InvalidInput, RegistryError
 from mcplookup_mcp.http_protocol import MAX_BODY
 from mcplookup_mcp.models import DiscoverResult
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.next_steps import REST
 from mcplookup_mcp.ownership import OwnershipService
 from mcplookup_mcp.service import RegistryService
 
@@ -174,22 +175,22 @@ def routes(service: RegistryService) -> list[Route]:
 
     async def get_server(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.get_server({"name": request.path_params["name"]}))
+        return _json(await service.get_server({"name": request.path_params["name"]}, steps=REST))
 
     async def get_domain(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.get_server({"domain": request.path_params["domain"]}))
+        return _json(await service.get_server({"domain": request.path_params["domain"]}, steps=REST))
 
     async def register(request: Request) -> Response:
         _query(request, {})
         result = await service.register(
-            await _body(request), api_key=_api_key(request), client=_client(request)
+            await _body(request), api_key=_api_key(request), client=_client(request), steps=REST
         )
         return _json(result, status=201 if result.status == "listed" else 202)
 
     async def verify(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.verify(await _body(request), client=_client(request)))
+        return _json(await service.verify(await _body(request), client=_client(request), steps=REST))
 
     return [
         Route("/api/v1/discover", _guard(discover), methods=["GET"], name="discover"),
@@ -211,18 +212,20 @@ def _ownership_routes(owner: OwnershipService) -> list[Route]:
         data = await _body_with_path(
             request, "name", "the server's name is in the path; it cannot be changed"
         )
-        return _json(await owner.update_server(data, api_key=_api_key(request)))
+        return _json(await owner.update_server(data, api_key=_api_key(request), steps=REST))
 
     async def delete_server(request: Request) -> Response:
         _query(request, {})
         return _json(
-            await owner.delete_server({"name": request.path_params["name"]}, api_key=_api_key(request))
+            await owner.delete_server(
+                {"name": request.path_params["name"]}, api_key=_api_key(request), steps=REST
+            )
         )
 
     async def rotate_key(request: Request) -> Response:
         _query(request, {})
         data = await _body_with_path(request, "domain", "the domain is in the path")
-        return _json(await owner.rotate_key(data, api_key=_api_key(request)))
+        return _json(await owner.rotate_key(data, api_key=_api_key(request), steps=REST))
 
     async def revoke_key(request: Request) -> Response:
         _query(request, {})
@@ -230,7 +233,9 @@ def _ownership_routes(owner: OwnershipService) -> list[Route]:
         if data:
             raise InvalidInput("this route takes no body fields; the domain is in the path")
         return _json(
-            await owner.revoke_key({"domain": request.path_params["domain"]}, api_key=_api_key(request))
+            await owner.revoke_key(
+                {"domain": request.path_params["domain"]}, api_key=_api_key(request), steps=REST
+            )
         )
 
     return [
@@ -251,6 +256,6 @@ def health_routes(monitor: HealthMonitor) -> list[Route]:
         target = request.path_params["name"]
         # Registry names hold a slash (com.example/mail); domains never do.
         data["name" if "/" in target else "domain"] = target
-        return _json(await monitor.get_health(data, client=_client(request)))
+        return _json(await monitor.get_health(data, client=_client(request), steps=REST))
 
     return [Route("/api/v1/health/{name:path}", _guard(health), methods=["GET"], name="server_health")]

@@ -33,6 +33,7 @@ from mcplookup_mcp.models import (
     VerifyResult,
 )
 from mcplookup_mcp.monitor import probe_policy, server_health_fields
+from mcplookup_mcp.next_steps import MCP, Steps
 from mcplookup_mcp.ratelimit import Limiter
 from mcplookup_mcp.repository import Queries, Repository, Row
 from mcplookup_mcp.settings import Settings
@@ -80,12 +81,21 @@ class RegistryService:
 
     # registration ------------------------------------------------------------------------------------
 
-    async def register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
+    # Every answer that says what to do next words it with `steps`, the calling interface's names for
+    # the next call (next_steps.py); MCP's tool names unless the caller passes its own.
+
+    async def register(
+        self, data: Mapping[str, Any], *, api_key: str | None, client: str, steps: Steps = MCP
+    ) -> RegisterResult:
         return await self.discovery.events.track(
-            "register", _domain_of(data), lambda: self._register(data, api_key=api_key, client=client)
+            "register",
+            _domain_of(data),
+            lambda: self._register(data, api_key=api_key, client=client, steps=steps),
         )
 
-    async def _register(self, data: Mapping[str, Any], *, api_key: str | None, client: str) -> RegisterResult:
+    async def _register(
+        self, data: Mapping[str, Any], *, api_key: str | None, client: str, steps: Steps
+    ) -> RegisterResult:
         validation.reject_unknown(data, REGISTER_FIELDS)
         await self.limiter.hit("register", client, api_key=api_key)
         domain = validation.domain(data.get("domain"))
@@ -102,7 +112,7 @@ class RegistryService:
             await q.ensure_domain(domain)
             state = await q.lock_domain(domain)
             if state and state["verified"] and not recover:
-                await self.require_key(q, api_key, domain, now)
+                await self.require_key(q, api_key, domain, now, steps)
                 existing = await q.get_server_by_name(name)
                 if existing and existing["status"] != "deleted":
                     raise Conflict(
@@ -119,7 +129,7 @@ class RegistryService:
                     name=name,
                     domain=domain,
                     discovered=discovered,
-                    next_step=f"{name} is listed under the verified domain {domain}; find it with discover_servers.",
+                    next_step=f"{name} is listed under the verified domain {domain}; {steps.search} to find it.",
                 )
             if await q.count_pending_claims(domain, now) >= MAX_PENDING_CLAIMS_PER_DOMAIN:
                 raise RateLimited(
@@ -155,9 +165,9 @@ class RegistryService:
             expires_at=expires_at,
             discovered=discovered,
             next_step=(
-                f"Publish a TXT record at {record.name} with the value {record.value}, then call "
-                f"verify_domain with domain={domain} and this registration_id (it is shown only once) "
-                f"before {expires_at:%Y-%m-%d %H:%M} UTC. Until then the server is not listed."
+                f"Publish a TXT record at {record.name} with the value {record.value}, then "
+                f"{steps.verify(domain)} before {expires_at:%Y-%m-%d %H:%M} UTC. The registration_id is "
+                "shown only in this answer: keep it. Until then the server is not listed."
             ),
         )
 
@@ -229,12 +239,14 @@ class RegistryService:
         limits = {"title": validation.MAX_TITLE, "description": validation.MAX_DESCRIPTION}
         return validation.text(value, key, limits.get(key, 64))
 
-    async def require_key(self, q: Queries, api_key: str | None, domain: str, now: datetime) -> None:
+    async def require_key(
+        self, q: Queries, api_key: str | None, domain: str, now: datetime, steps: Steps = MCP
+    ) -> None:
         if not api_key:
             raise AuthRequired(
                 f"{domain} is already verified: send its API key as 'Authorization: Bearer mcpl_...' to add "
-                "or change servers. If the key is lost or the domain changed hands, call register_server "
-                "again with recover_ownership=true and prove control with a new DNS record."
+                f"or change servers. If the key is lost or the domain changed hands, {steps.recover} and "
+                "prove control with a new DNS record."
             )
         row = await q.find_api_key(keys.digest(api_key))
         if row is None or not keys.matches(api_key, row["key_hash"]):
@@ -251,18 +263,21 @@ class RegistryService:
 
     # verification ------------------------------------------------------------------------------------
 
-    async def verify(self, data: Mapping[str, Any], *, client: str) -> VerifyResult:
+    async def verify(self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP) -> VerifyResult:
         return await self.discovery.events.track(
-            "verify", _domain_of(data), lambda: self._verify(data, client=client), lambda r: r.status
+            "verify",
+            _domain_of(data),
+            lambda: self._verify(data, client=client, steps=steps),
+            lambda r: r.status,
         )
 
-    async def _verify(self, data: Mapping[str, Any], *, client: str) -> VerifyResult:
+    async def _verify(self, data: Mapping[str, Any], *, client: str, steps: Steps) -> VerifyResult:
         validation.reject_unknown(data, VERIFY_FIELDS)
         domain = validation.domain(data.get("domain"))
         registration_id = data.get("registration_id")
         if not isinstance(registration_id, str) or not registration_id.startswith(keys.REGISTRATION_PREFIX):
             raise InvalidInput(
-                "registration_id is required: the mcpreg_... value register_server returned for this claim",
+                f"registration_id is required: the mcpreg_... value {steps.register} returned for this claim",
                 field="registration_id",
             )
         if len(registration_id) > 200:
@@ -273,13 +288,13 @@ class RegistryService:
 
         async with self.repo.read() as q:
             claim = await q.get_claim_for_update(domain, reg_hash)
-        claim = self._usable_claim(claim, domain)
+        claim = self._usable_claim(claim, domain, steps)
         if claim["expires_at"] <= now:
             async with self.repo.transaction() as q:
                 await q.mark_claim_expired(claim["id"])
             raise ClaimExpired(
-                f"this claim on {domain} expired at {claim['expires_at']:%Y-%m-%d %H:%M} UTC; call "
-                "register_server again to get a new record to publish and a new registration_id"
+                f"this claim on {domain} expired at {claim['expires_at']:%Y-%m-%d %H:%M} UTC; "
+                f"{steps.register_again} to get a new record to publish and a new registration_id"
             )
 
         VERIFICATION_ATTEMPTS.inc()
@@ -297,7 +312,7 @@ class RegistryService:
                 verified=False,
                 domain=domain,
                 name=claim["server_name"],
-                message=_failure_message(result.outcome, result.detail, expected),
+                message=_failure_message(result.outcome, result.detail, expected, steps),
                 retryable=True,
                 attempts=claim["attempts"] + 1,
                 expected_record=expected,
@@ -308,7 +323,7 @@ class RegistryService:
         async with self.repo.transaction() as q:
             await q.lock_domain(domain)
             # Re-read under the domain lock: a competing claim may have verified meanwhile.
-            claim = self._usable_claim(await q.get_claim_for_update(domain, reg_hash), domain)
+            claim = self._usable_claim(await q.get_claim_for_update(domain, reg_hash), domain, steps)
             await q.mark_claim_verified(claim["id"], now)
             await q.void_competing_claims(domain, claim["id"])
             await q.mark_domain_verified(domain, now, "verified by DNS TXT record")
@@ -334,11 +349,11 @@ class RegistryService:
         )
 
     @staticmethod
-    def _usable_claim(claim: Row | None, domain: str) -> Row:
+    def _usable_claim(claim: Row | None, domain: str, steps: Steps) -> Row:
         if claim is None:
             raise NotFound(
-                f"no claim on {domain} has this registration_id: use the registration_id that register_server "
-                "returned for this domain (it is shown only once), or register again",
+                f"no claim on {domain} has this registration_id: use the registration_id that {steps.register} "
+                f"returned for this domain (it is shown only once), or {steps.register_again}",
                 field="registration_id",
             )
         if claim["status"] == "verified":
@@ -346,10 +361,10 @@ class RegistryService:
         if claim["status"] == "voided":
             raise Conflict(
                 f"another claim verified {domain} first, so this one is void; if you control the domain, "
-                "register again with recover_ownership=true"
+                f"{steps.recover}"
             )
         if claim["status"] == "expired":
-            raise ClaimExpired(f"this claim on {domain} expired; call register_server again to start over")
+            raise ClaimExpired(f"this claim on {domain} expired; {steps.register_again} to start over")
         return claim
 
     async def expire_claims(self) -> int:
@@ -365,19 +380,19 @@ class RegistryService:
             await self.limiter.hit("discover", origin.address, api_key=origin.api_key)
         return await self.discovery.discover(data, transport=transport)
 
-    async def get_server(self, data: Mapping[str, Any]) -> GetServerResult:
-        return await self.discovery.events.track("get", _domain_of(data), lambda: self._get_server(data))
+    async def get_server(self, data: Mapping[str, Any], *, steps: Steps = MCP) -> GetServerResult:
+        return await self.discovery.events.track(
+            "get", _domain_of(data), lambda: self._get_server(data, steps)
+        )
 
-    async def _get_server(self, data: Mapping[str, Any]) -> GetServerResult:
+    async def _get_server(self, data: Mapping[str, Any], steps: Steps) -> GetServerResult:
         validation.reject_unknown(data, ("name", "domain"))
         name, domain = validation.name_or_domain(data)
         async with self.repo.read() as q:
             if name:
                 row = await q.get_server_by_name(name)
                 if row is None or row["status"] != "active":
-                    raise NotFound(
-                        f"no listed server is named {name}; search with discover_servers", field="name"
-                    )
+                    raise NotFound(f"no listed server is named {name}; {steps.search}", field="name")
                 others = (
                     [r["name"] for r in await q.get_servers_by_domain(row["domain"])] if row["domain"] else []
                 )
@@ -386,7 +401,8 @@ class RegistryService:
                 rows = await q.get_servers_by_domain(domain)
                 if not rows:
                     raise NotFound(
-                        f"no listed server under {domain}; a pending claim is listed only once verified",
+                        f"no listed server under {domain}; a pending claim is listed only once verified; "
+                        f"{steps.search}",
                         field="domain",
                     )
                 row, others = rows[0], [r["name"] for r in rows]
@@ -460,10 +476,13 @@ def server_fields(row: Row) -> dict[str, Any]:
     )
 
 
-def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord) -> str:
+def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord, steps: Steps) -> str:
     publish = f"publish a TXT record at {expected.name} with the value {expected.value}"
+    again = steps.verify_again
     if outcome is Outcome.MISSING:
-        return f"Not verified yet: {detail}. {publish[0].upper()}{publish[1:]}, wait for DNS to update, then call verify_domain again."
+        return f"Not verified yet: {detail}. {publish[0].upper()}{publish[1:]}, wait for DNS to update, then {again}."
     if outcome is Outcome.WRONG_VALUE:
-        return f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then call verify_domain again."
-    return f"Not verified: {detail}. This is usually temporary: call verify_domain again in a minute."
+        return (
+            f"Not verified: {detail}. Change it so that the value is exactly {expected.value}, then {again}."
+        )
+    return f"Not verified: {detail}. This is usually temporary: {again} in a minute."

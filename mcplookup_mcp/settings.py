@@ -37,6 +37,9 @@ class Settings:
     redis_prefix: str = "mcplookup"
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("mcplookup")))
     public_url: str = "http://127.0.0.1:8000"
+    # Whether MCPLOOKUP_PUBLIC_URL was set: only then is public_url known to be what clients reach (the
+    # OpenAPI document's base); the default merely follows PORT.
+    public_url_given: bool = False
     allowed_hosts: tuple[str, ...] = (
         "127.0.0.1",
         "127.0.0.1:*",
@@ -256,6 +259,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_prefix=_redis_prefix(env),
         data_dir=Path(data_dir_raw).expanduser() if data_dir_raw else defaults.data_dir,
         public_url=public_url.rstrip("/"),
+        public_url_given=bool(env.get("MCPLOOKUP_PUBLIC_URL", "").strip()),
         allowed_hosts=_list(env, "MCPLOOKUP_ALLOWED_HOSTS") or defaults.allowed_hosts,
         allowed_origins=_list(env, "MCPLOOKUP_ALLOWED_ORIGINS") or defaults.allowed_origins,
         dns_nameservers=_nameservers(env),

@@ -162,7 +162,8 @@ def test_the_image_commands_migrate_serve_and_pass_their_healthcheck(container_e
         # What the image's production settings switch on is live: metrics, the public URL in OpenAPI.
         assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
         document = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=5).json()
-        assert document["servers"][0]["url"] == f"http://127.0.0.1:{port}"
+        # compose passes MCPLOOKUP_PUBLIC_URL from .env; without it the base is relative.
+        assert document["servers"][0]["url"] == container_env.get("MCPLOOKUP_PUBLIC_URL", "/")
 
         # docker stop sends SIGTERM to PID 1; tini passes it on and the server shuts down cleanly (uvicorn
         # then re-raises the signal, so the exit status is 128 + SIGTERM, as `docker stop` reports it).

@@ -198,7 +198,7 @@ async def test_expired_claim_says_how_to_start_again(
         response = await verify_rest(http, claim)
         assert response.status_code == 410
         assert response.headers["content-type"] == "application/problem+json"
-        assert "register_server again" in response.json()["detail"]
+        assert "POST /api/v1/register again" in response.json()["detail"]
         async with mcp_client(live.base_url) as client:
             text = error_text(
                 await call(
@@ -207,7 +207,7 @@ async def test_expired_claim_says_how_to_start_again(
                     {"domain": "example.test", "registration_id": claim["registration_id"]},
                 )
             )
-        assert "expired" in text
+        assert "expired" in text and "call register_server again" in text
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT status FROM domain_verifications").fetchone() == ("expired",)
 

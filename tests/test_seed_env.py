@@ -81,10 +81,15 @@ def test_public_url_must_be_a_plain_base_url() -> None:
 
 
 async def test_the_openapi_document_names_the_public_url(make_live: Any, settings: Settings) -> None:
-    live = make_live(replace(settings, public_url="https://mcplookup.example.com"))
-    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as client:
-        document = (await client.get("/api/v1/openapi.json")).json()
+    live = make_live(replace(settings, public_url="https://mcplookup.example.com", public_url_given=True))
+    unset = make_live(settings)
+    async with httpx.AsyncClient(timeout=20) as client:
+        document = (await client.get(f"{live.base_url}/api/v1/openapi.json")).json()
+        relative = (await client.get(f"{unset.base_url}/api/v1/openapi.json")).json()
     assert [server["url"] for server in document["servers"]] == ["https://mcplookup.example.com"]
+    # Unset, the default public URL only follows PORT: a relative base is right wherever the document
+    # was fetched from (a proxy in front included).
+    assert [server["url"] for server in relative["servers"]] == ["/"]
 
 
 async def test_enable_metrics_false_leaves_metrics_out(make_live: Any, settings: Settings) -> None:

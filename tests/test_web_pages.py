@@ -276,6 +276,9 @@ async def test_register_check_verify_then_the_server_page(
         assert response.status_code == 200
         assert "no TXT record at _mcp-verify.example.test" in response.text
         assert "attempt 1" in response.text and 'id="check-now"' in response.text
+        # The next step in the page's own terms: its button, not an MCP tool or a REST route.
+        assert "press Check now again" in response.text
+        assert "verify_domain" not in response.text and "/api/v1/verify" not in response.text
         assert block(response.text, "record-value") == record_value
 
         dns.set_txt(record_name, "mcp-verify=0000000000000000000000000000000000000000")

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from mcplookup_mcp.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.models import DiscoveredServer, HealthResult
 from mcplookup_mcp.monitor import HealthMonitor
+from mcplookup_mcp.next_steps import WEB
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.web.chart import probe_chart, tone
 from mcplookup_mcp.web.csrf import FIELD as CSRF_FIELD
@@ -193,7 +194,9 @@ class Pages:
         except (BadForm, CsrfRejected) as exc:
             return self.error(RegistryError(str(exc)), "The form was refused", status=403)
         try:
-            await self.monitor.get_health({"name": name, "realtime": True}, client=client_address(request))
+            await self.monitor.get_health(
+                {"name": name, "realtime": True}, client=client_address(request), steps=WEB
+            )
         except NotFound as exc:
             return self.error(exc, "No such server")
         except (RateLimited, Conflict, InvalidInput) as exc:
@@ -213,9 +216,9 @@ class Pages:
     ) -> Response:
         name = request.path_params["name"]
         try:
-            found = await self.service.get_server({"name": name})
+            found = await self.service.get_server({"name": name}, steps=WEB)
         except (NotFound, InvalidInput):
-            # The service's message speaks to models (it names discover_servers); this one to people.
+            # Said for the page's reader, whatever the argument's fault was (the service's message names it).
             return self.error(
                 NotFound(
                     f"No listed server is named {name}. A claim is listed only once its domain is "
@@ -227,7 +230,7 @@ class Pages:
             return self.error(exc, "This server cannot be shown")
         health: HealthResult | None
         try:
-            health = await self.monitor.get_health({"name": found.server.name}, client="web")
+            health = await self.monitor.get_health({"name": found.server.name}, client="web", steps=WEB)
         except NotFound:
             health = None
         server = found.server

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from mcplookup_mcp import validation
 from mcplookup_mcp.errors import InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.models import RegisterResult
+from mcplookup_mcp.next_steps import WEB
 from mcplookup_mcp.service import RegistryService
 from mcplookup_mcp.web.csrf import FIELD as CSRF_FIELD
 from mcplookup_mcp.web.csrf import Csrf, CsrfRejected
@@ -101,7 +102,9 @@ class Registration:
             data["recover_ownership"] = True
         api_key = form.get("api_key", "").strip() or None
         try:
-            result = await self.service.register(data, api_key=api_key, client=client_address(request))
+            result = await self.service.register(
+                data, api_key=api_key, client=client_address(request), steps=WEB
+            )
         except RegistryError as exc:
             # The API key is never written back into the page.
             return self._form_page(request, form, exc, status=exc.status)
@@ -145,7 +148,9 @@ class Registration:
         registration_id = form.get("registration_id", "").strip()
         try:
             result = await self.service.verify(
-                {"domain": domain, "registration_id": registration_id}, client=client_address(request)
+                {"domain": domain, "registration_id": registration_id},
+                client=client_address(request),
+                steps=WEB,
             )
         except (InvalidInput, NotFound) as exc:
             # A mistyped domain or id: the check form again, to correct it.
