@@ -180,7 +180,7 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
             print(discover_table(result, width))
         else:
             print(
-                "no server matched. An empty registry? Load entries with: mcplookup import FILE "
+                "no server matched. If the registry is empty, load entries with: mcplookup import FILE "
                 "(for instance tests/data/registry-seed-2025-05-16.json from a checkout)"
             )
         return 0
@@ -199,7 +199,14 @@ def why_matched(matched: dict[str, list[str]]) -> str:
 def discover_table(result: DiscoverResult, width: int | None = None) -> str:
     """The ranked servers as a plain-text table, the last column cut to fit `width` characters if given."""
     rows = [
-        (s.name, "yes" if s.verified else "no", s.health.status, why_matched(s.match.matched))
+        (
+            s.name,
+            "yes" if s.verified else "no",
+            s.health.status,
+            f"{s.match.strength}: {why_matched(s.match.matched)}"
+            if s.match.strength
+            else why_matched(s.match.matched),
+        )
         for s in result.servers
     ]
     widths = [max(len(row[i]) for row in [DISCOVER_COLUMNS, *rows]) for i in range(3)]
@@ -210,7 +217,8 @@ def discover_table(result: DiscoverResult, width: int | None = None) -> str:
         return "  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), why]).rstrip()
 
     more = f"\n(more: --limit above {len(rows)}, or --json for next_cursor)" if result.next_cursor else ""
-    return "\n".join([line(DISCOVER_COLUMNS), *(line(row) for row in rows)]) + more
+    unsure = "\n(no confident match: these are guesses, marked weak)" if result.no_confident_match else ""
+    return "\n".join([line(DISCOVER_COLUMNS), *(line(row) for row in rows)]) + more + unsure
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:

@@ -594,3 +594,53 @@ def test_matched_lists_each_lexeme_under_every_field_its_weights_name() -> None:
         "tools": ["echo", "localhost:8080"],
     }
     assert _matched({"matched_lexemes": None, "matched_capabilities": None, "matched_name_words": None}) == {}
+
+
+@BOTH_MCP_PATHS
+async def test_strength_and_abstention_reach_the_agent(service: RegistryService, live: LiveServer) -> None:
+    """Through the real MCP client and over REST: each result says how strongly it matched and why, the
+    answer says when nothing matched well, and the tool description tells the agent how to read both."""
+    await import_seed(service)
+    async with mcp_client(live.base_url) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        description = tools["discover_servers"].description or ""
+        assert "no_confident_match" in description and "weak" in description and "match.strength" in description
+        schema = json.dumps(tools["discover_servers"].output_schema)
+        assert "no_confident_match" in schema and "strength" in schema and "total" in schema
+        found = structured(await client.call_tool("discover_servers", {"query": "kubernetes", "limit": 3}))
+        unsure = structured(await client.call_tool("discover_servers", {"query": "order food delivery"}))
+    top = found["servers"][0]
+    assert found["no_confident_match"] is False and top["match"]["strength"] == "exact"
+    assert top["match"]["terms"] == {"kubernet": "name"} and "kubernetes" in top["name"]
+    assert found["count"] == 3 and found["total"] > 3 and found["next_cursor"]
+    assert unsure["no_confident_match"] is True
+    assert unsure["servers"] and {s["match"]["strength"] for s in unsure["servers"]} == {"weak"}
+    assert all("missing" in s["match"]["terms"].values() for s in unsure["servers"])
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        rest = (await http.get("/api/v1/discover", params={"q": "order food delivery"})).json()
+        nothing = (await http.get("/api/v1/discover", params={"q": "postgres"})).json()
+    assert rest["no_confident_match"] is True and [s["name"] for s in rest["servers"]] == [
+        s["name"] for s in unsure["servers"]
+    ]
+    assert nothing == nothing | {"servers": [], "count": 0, "total": 0, "no_confident_match": True}
+
+
+async def test_total_counts_every_page(service: RegistryService, db_url: str) -> None:
+    """total is the number of servers the question returns across its pages: for a query, exactly what
+    paging yields; for a listing, counted up to 1000."""
+    await import_seed(service)
+    first = await service.discover({"query": "search the web for news", "limit": 7}, transport="test")
+    assert first.total == len(await pages(service, {"query": "search the web for news", "limit": 7}))
+    listing = await service.discover({"limit": 5}, transport="test")
+    stats = await service.discovery.stats()
+    assert listing.total == stats.listed_servers and not listing.total_is_lower_bound
+    assert listing.no_confident_match is None and listing.servers[0].match.strength is None
+    verified = await service.discover({"verified_only": True}, transport="test")
+    assert verified.total == stats.verified_servers == 0 and verified.servers == []
+    sql(
+        db_url,
+        "INSERT INTO mcp_servers (name, description, source, status, verified, auth_type)"
+        " SELECT 'io.github.bulk/s' || i, '', 'import', 'active', false, 'none' FROM generate_series(1, 1001) AS i",
+    )
+    many = await service.discover({"limit": 1}, transport="test")
+    assert many.total == 1000 and many.total_is_lower_bound

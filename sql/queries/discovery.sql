@@ -154,7 +154,7 @@ WITH words AS (
     -- A word servers hold as typed is a whole word and completes nothing ("home" is no prefix of
     -- homeassistant, "need" of needle). Otherwise a stored word completes a typed one when it begins
     -- with the word as typed and either the typed word is most of it (postgres -> postgresql,
-    -- markdown -> markdownify: 70% of its length or more) or it is the question's last word, still
+    -- markdown -> markdownify: 70 percent of its length or more) or it is the question's last word, still
     -- being typed (kube -> kubernetes). Never a shared first syllable of two words: "lights" is no
     -- prefix of lightdash.
     SELECT DISTINCT r.word AS typed_word, replace(v.word, E'\\', '') AS word
@@ -167,12 +167,13 @@ WITH words AS (
                      LIMIT %(prefix_expansions)s) AS v
      WHERE NOT EXISTS (SELECT 1 FROM search_postings sp WHERE sp.lexeme = st.stem)
 ), misspelt AS (
-    -- Words no stored document holds as typed, and that no stored word completes, may be misspelt.
+    -- Words no listed server holds as typed, and that no stored word completes, may be misspelt.
     SELECT fw, stem
       FROM (SELECT fw, replace((tsvector_to_array(to_tsvector('english', fw)))[1], E'\\', '') AS stem
               FROM unnest(%(fuzzy)s::text[]) AS fw) AS w
      WHERE stem <> ''
-       AND NOT EXISTS (SELECT 1 FROM search_lexicon x WHERE x.word = w.stem)
+       -- The postings' btree: an equality on the lexicon is answered from its slower trigram index.
+       AND NOT EXISTS (SELECT 1 FROM search_postings sp WHERE sp.lexeme = w.stem)
        AND NOT EXISTS (SELECT 1 FROM completions c WHERE c.typed_word = w.fw)
 ), corrections AS (
     -- A correction is a stored word within one edit per four letters of the misspelt stem (kubernetse
@@ -203,17 +204,17 @@ WITH words AS (
            rw.query AS related,
            rw.query_strong AS related_strong,
            -- Rarer words say more about which server fits: a term's weight is 1 / (1 + the listed
-           -- servers holding it, counted up to 1000), so "telegram" outweighs "message". A word nothing can
+           -- servers holding it, counted up to 101: past 100 a word is common), so "telegram" outweighs "message". A word nothing can
            -- match (no server holds it, and it has no completion or related word) weighs as much as one
            -- three servers hold: it may name what is asked ("postgres" in a registry without one) or be
            -- a word no description happens to use ("prices"). An action weighs 0.05. A distinctive word (held by at
-           -- most 0.1% of the servers, or two) in a server's name, capabilities or tool names names
+           -- most 0.01 percent of the servers, at least two and at most 100) in a server's name, capabilities or tool names names
            -- what the server is about ("grafana" in mcp-grafana).
            NOT k.action AND (df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL) AS holdable,
            CASE WHEN k.action THEN 0.05
                 WHEN df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL THEN 1.0 / (1 + df.n)
                 ELSE 0.25 END AS weight,
-           df.n BETWEEN 1 AND greatest(2, (SELECT reltuples FROM pg_class WHERE oid = 'mcp_servers'::regclass) / 1000)
+           df.n BETWEEN 1 AND least(greatest(2, (SELECT reltuples FROM pg_class WHERE oid = 'mcp_servers'::regclass) / 10000), 100)
                AS distinctive,
            (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(k.w || coalesce(cw.words, '{}')) AS x)::tsquery
                AS lookup,
@@ -229,7 +230,7 @@ WITH words AS (
             FROM completions c
            WHERE c.typed_word ^@ k.w AND c.word <> k.w) AS cw
       CROSS JOIN LATERAL (
-          SELECT count(*) AS n FROM (SELECT 1 FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 1000) AS held
+          SELECT count(*) AS n FROM (SELECT 1 FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 101) AS held
       ) AS df
       -- Related words: synonyms (a phrase matches only whole: "home assistant" is home & assist) and
       -- spelling corrections.
@@ -339,7 +340,7 @@ WITH words AS (
     (SELECT id FROM posting_hits LIMIT (SELECT left_over FROM room))
     UNION
     (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
-), ranked AS (
+), ranked AS MATERIALIZED (
     SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
            s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
            s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
@@ -381,7 +382,9 @@ WITH words AS (
                               WHEN s.search_vector @@ t.related_strong THEN 2
                               WHEN s.search_vector @@ t.related THEN 1
                               ELSE 0 END AS held
-                    FROM terms t) AS e
+                    -- OFFSET 0 keeps this a subquery: flattened, each aggregate above tested the
+                    -- tsqueries again.
+                    FROM terms t OFFSET 0) AS e
       ) AS ev
       CROSS JOIN LATERAL (
           SELECT 0.55 * coalesce(ev.term_score, 0)
