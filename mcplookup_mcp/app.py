@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__, request_context
 from mcplookup_mcp.answer_cache import SharedAnswers
+from mcplookup_mcp.body_limit import McpBodyLimit
 from mcplookup_mcp.client_address import ClientAddressMiddleware, TrustedProxies
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
@@ -169,9 +170,12 @@ def create_app(
         stateless_http=True,
         json_response=True,
         transport_security=transport_security,
+        # McpBodyLimit refuses larger bodies first, in JSON-RPC; the SDK's own check agrees with it.
+        max_request_body_size=settings.max_body_bytes,
     )
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
+    mcp_app = McpBodyLimit(mcp_app, settings.max_body_bytes)
     openapi_doc = build_openapi(mcp)
     # MCPLOOKUP_PUBLIC_URL is where clients reach this service (behind nginx or an ingress): the document's
     # base for "Try it" clients and generated SDKs, instead of whatever address the replica listens on.

@@ -7,6 +7,8 @@ tool result.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RegistryError(Exception):
     """The request could not be completed."""
@@ -19,12 +21,32 @@ class RegistryError(Exception):
         self.field = field
         super().__init__(self.message)
 
+    def extensions(self) -> dict[str, Any]:
+        """Members a REST problem carries beside type, title, status, detail and field."""
+        return {}
+
 
 class InvalidInput(RegistryError):
     """An argument is invalid."""
 
     status = 422
     slug = "invalid-input"
+
+
+class BodyTooLarge(RegistryError):
+    """The request body is too large."""
+
+    status = 413
+    slug = "body-too-large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the request body is larger than {limit} bytes, the most this service reads; send a smaller one"
+        )
+        self.limit = limit
+
+    def extensions(self) -> dict[str, Any]:
+        return {"max_body_bytes": self.limit}
 
 
 class NotFound(RegistryError):

@@ -30,6 +30,8 @@ from mcplookup_mcp.settings import ConfigError, load_settings
             {"MCPLOOKUP_PROBE_ALLOW_CIDRS": "300.1.1.1/8", "MCPLOOKUP_ENV": "test"},
             "MCPLOOKUP_PROBE_ALLOW_CIDRS",
         ),
+        ({"MCPLOOKUP_MAX_BODY_BYTES": "100"}, "MCPLOOKUP_MAX_BODY_BYTES"),
+        ({"MCPLOOKUP_MAX_BODY_BYTES": "2048.5"}, "MCPLOOKUP_MAX_BODY_BYTES"),
     ],
 )
 def test_invalid_value_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -55,6 +57,11 @@ def test_defaults_are_production() -> None:
     assert load_settings({"MCPLOOKUP_DNS_NAMESERVERS": "127.0.0.1:5353"}).dns_nameservers == (
         ("127.0.0.1", 5353),
     )
+
+
+def test_limits_have_defaults_and_can_be_set() -> None:
+    assert load_settings({}).max_body_bytes == 65536
+    assert load_settings({"MCPLOOKUP_MAX_BODY_BYTES": "1048576"}).max_body_bytes == 1048576
 
 
 def test_cli_exits_with_the_message() -> None:
