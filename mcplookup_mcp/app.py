@@ -142,7 +142,12 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     background: bool = True,
 ) -> Starlette:
-    pool = make_pool(database_url, settings.db_pool_size)
+    pool = make_pool(
+        database_url,
+        settings.db_pool_size,
+        timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None

@@ -7,7 +7,13 @@ tool result.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# Seconds a client is told to wait when a dependency (PostgreSQL) does not answer: short and fixed, since
+# the service cannot know how long an outage lasts, and what nginx's own 503 says when no replica
+# answers (nginx/mcplookup.conf).
+UNAVAILABLE_RETRY_AFTER = 5
 
 
 class RegistryError(Exception):
@@ -107,3 +113,13 @@ class Unavailable(RegistryError):
 
     status = 503
     slug = "unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = UNAVAILABLE_RETRY_AFTER) -> None:
+        # The message ends with when to retry, on REST and MCP alike (a model reads only the text); a
+        # vaguer "try again" at its end gives way to it.
+        cause = _VAGUE_RETRY.sub("", message or (self.__doc__ or "").strip())
+        super().__init__(f"{cause}; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+_VAGUE_RETRY = re.compile(r"[;:,]?\s*try again( shortly)?\.?$")
