@@ -234,6 +234,11 @@ def build_openapi(mcp: MCPServer) -> dict[str, Any]:
         },
     }
     _add_ownership_paths(paths, mcp)
+    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES.
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in ("post", "patch"):
+                operation["responses"].update(_problems(413))
     return {
         "openapi": "3.1.0",
         "info": {
