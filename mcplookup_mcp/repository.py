@@ -448,10 +448,11 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_pool(
-    conninfo: str, max_size: int, *, timeout: float = 3.0, statement_timeout: float = 0.0
+    conninfo: str, max_size: int, *, timeout: float = 10.0, statement_timeout: float = 0.0
 ) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
     """`timeout`: seconds a caller waits for a connection, then PoolTimeout (Unavailable). While the
-    server is down no connection comes, so this is how long a request takes to be refused.
+    server is down no connection comes, so this is how long a request takes to be refused: the app
+    passes MCPLOOKUP_DB_POOL_TIMEOUT; commands and benchmarks keep the longer default.
     `statement_timeout`: seconds one statement may run on these connections; 0 leaves it unlimited."""
     options = "-c plan_cache_mode=force_custom_plan"
     if statement_timeout > 0:
