@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcplookup_mcp import __version__, request_context
 from mcplookup_mcp.answer_cache import SharedAnswers
+from mcplookup_mcp.body_limit import McpBodyLimit
 from mcplookup_mcp.client_address import ClientAddressMiddleware, TrustedProxies
 from mcplookup_mcp.dns_resolver import make_resolver
 from mcplookup_mcp.errors import RegistryError
@@ -141,7 +142,12 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     background: bool = True,
 ) -> Starlette:
-    pool = make_pool(database_url, settings.db_pool_size)
+    pool = make_pool(
+        database_url,
+        settings.db_pool_size,
+        timeout=settings.db_pool_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
@@ -169,9 +175,12 @@ def create_app(
         stateless_http=True,
         json_response=True,
         transport_security=transport_security,
+        # McpBodyLimit refuses larger bodies first, in JSON-RPC; the SDK's own check agrees with it.
+        max_request_body_size=settings.max_body_bytes,
     )
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
+    mcp_app = McpBodyLimit(mcp_app, settings.max_body_bytes)
     openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:

@@ -7,6 +7,14 @@ tool result.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+# Seconds a client is told to wait when a dependency (PostgreSQL) does not answer: short and fixed, since
+# the service cannot know how long an outage lasts, and what nginx's own 503 says when no replica
+# answers (nginx/mcplookup.conf).
+UNAVAILABLE_RETRY_AFTER = 5
+
 
 class RegistryError(Exception):
     """The request could not be completed."""
@@ -19,12 +27,32 @@ class RegistryError(Exception):
         self.field = field
         super().__init__(self.message)
 
+    def extensions(self) -> dict[str, Any]:
+        """Members a REST problem carries beside type, title, status, detail and field."""
+        return {}
+
 
 class InvalidInput(RegistryError):
     """An argument is invalid."""
 
     status = 422
     slug = "invalid-input"
+
+
+class BodyTooLarge(RegistryError):
+    """The request body is too large."""
+
+    status = 413
+    slug = "body-too-large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the request body is larger than {limit} bytes, the most this service reads; send a smaller one"
+        )
+        self.limit = limit
+
+    def extensions(self) -> dict[str, Any]:
+        return {"max_body_bytes": self.limit}
 
 
 class NotFound(RegistryError):
@@ -85,3 +113,13 @@ class Unavailable(RegistryError):
 
     status = 503
     slug = "unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = UNAVAILABLE_RETRY_AFTER) -> None:
+        # The message ends with when to retry, on REST and MCP alike (a model reads only the text); a
+        # vaguer "try again" at its end gives way to it.
+        cause = _VAGUE_RETRY.sub("", message or (self.__doc__ or "").strip())
+        super().__init__(f"{cause}; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+_VAGUE_RETRY = re.compile(r"[;:,]?\s*try again( shortly)?\.?$")

@@ -18,10 +18,6 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# The largest request body the service reads itself: REST refuses a larger one, the MCP fast path hands
-# it to the SDK. Every real call is far smaller.
-MAX_BODY = 64 * 1024
-
 
 class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

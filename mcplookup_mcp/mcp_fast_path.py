@@ -7,8 +7,9 @@ path answers a plain, well-formed `discover_servers` call itself: it runs the sa
 checks, same error texts, same service call) and encodes the reply once per answer and protocol
 revision, in the form of `discover_reply` and through the SDK's own result sieve. Anything else, or
 anything it is unsure of, it hands to the SDK untouched: other methods, batches, notifications,
-sessions, `Mcp-Param-*` headers, a failed header or envelope check, a body over 64 KiB. Tests compare
-its replies with the SDK's for the same requests.
+sessions, `Mcp-Param-*` headers, a failed header or envelope check, a body without Content-Length.
+Tests compare its replies with the SDK's for the same requests. A body over the limit never reaches it
+(body_limit.McpBodyLimit stands in front of both paths).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcplookup_mcp.http_protocol import MAX_BODY
 from mcplookup_mcp.mcp_tools import DISCOVER_TOOL, RegistryMCPServer
 from mcplookup_mcp.metrics import MCP_FAST_PATH
 from mcplookup_mcp.models import DiscoverResult
@@ -128,7 +128,7 @@ class DiscoverFastPath:
                 length = value
             elif key == b"mcp-session-id" or key.startswith(_PARAM_PREFIX):
                 return None
-        if length is None or not length.isdigit() or int(length) > MAX_BODY:
+        if length is None or not length.isdigit():
             return None
         if version in MODERN_PROTOCOL_VERSIONS:
             return version if method == b"tools/call" and name == DISCOVER_TOOL.encode() else None

@@ -243,6 +243,11 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
         if public_url
         else [{"url": "/", "description": "the address this document was fetched from"}]
     )
+    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES.
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in ("post", "patch"):
+                operation["responses"].update(_problems(413))
     return {
         "openapi": "3.1.0",
         "servers": servers,

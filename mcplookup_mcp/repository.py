@@ -13,9 +13,10 @@ import psycopg
 import psycopg.errors
 import pydantic_core
 from psycopg import AsyncRawCursor
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb, set_json_loads
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mcplookup_mcp.errors import AlreadyRegistered, Unavailable
 from mcplookup_mcp.sqlfiles import positional_queries
@@ -366,11 +367,17 @@ def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# How long a caller waits for a connection while the database is known to be down (see _connection).
+DOWN_WAIT_SECONDS = 0.2
+
+
 class Repository:
     def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
         self.pool = pool
         # The pool's connections that now run statements on kept generic plans (read(kept_plans=True)).
         self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
+        self._down = False
+        self._connect_errors_seen = 0
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
@@ -384,16 +391,33 @@ class Repository:
         (make_pool); with `kept_plans` they run on the plan the connection keeps for every execution,
         which only suits statements whose best plan does not depend on their values (unfiltered
         ranked searches: planning was about a third of one's database time, docs/discovery.md)."""
-        async with _translated(), self.pool.connection() as conn:
+        async with _translated(), self._connection() as conn:
             await self._plan_mode(conn, kept_plans)
             yield Queries(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
-        async with _translated(), self.pool.connection() as conn:
+        async with _translated(), self._connection() as conn:
             await self._plan_mode(conn, False)
             async with conn.transaction():
                 yield Queries(conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        """A pooled connection. A caller waits the pool's timeout for one, except while the database is
+        known to be down: then only DOWN_WAIT_SECONDS, so a request that needs several statements is
+        refused in one wait, not one per statement, and the requests of an outage do not pile up. The
+        pool keeps reconnecting meanwhile, and the first connection it hands out ends the state."""
+        try:
+            async with self.pool.connection(timeout=DOWN_WAIT_SECONDS if self._down else None) as conn:
+                self._down = False
+                yield conn
+        except PoolTimeout:
+            # Down, rather than busy: the pool has failed to connect since the last time it was judged.
+            errors = self.pool.get_stats().get("connections_errors", 0)
+            self._down = self._down or errors > self._connect_errors_seen
+            self._connect_errors_seen = errors
+            raise
 
     async def _plan_mode(self, conn: psycopg.AsyncConnection[Row], kept: bool) -> None:
         # The mode stays with the connection and changes only when the next user wants the other one:
@@ -417,29 +441,52 @@ async def _translated() -> AsyncIterator[None]:
             raise AlreadyRegistered("a server with this name is already listed", field="slug") from None
         raise AlreadyRegistered("this already exists") from None
     except (psycopg.OperationalError, TimeoutError) as exc:
-        # PoolTimeout is an OperationalError: the database is unreachable or saturated.
-        raise Unavailable("the database is unavailable: try again shortly") from exc
+        # PoolTimeout is an OperationalError (no connection within the pool's timeout: the database is
+        # down or saturated), and so are a dropped connection and QueryCanceled (statement_timeout).
+        raise Unavailable("the database is unavailable") from exc
 
 
-def make_pool(conninfo: str, max_size: int) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+# The pool retries a failed connection with a doubling delay (1, 2, 4 ... s) until it gives up; the
+# next request that waits then starts again at once. Giving up after 10 s keeps the delay at most a
+# few seconds, so a database that comes back after a long outage is used again within seconds.
+RECONNECT_GIVE_UP_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def make_pool(
+    conninfo: str, max_size: int, *, timeout: float = 10.0, statement_timeout: float = 0.0
+) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+    """`timeout`: seconds a caller waits for a connection, then PoolTimeout (Unavailable). While the
+    server is down no connection comes, so this is how long a request takes to be refused: the app
+    passes MCPLOOKUP_DB_POOL_TIMEOUT; commands and benchmarks keep the longer default.
+    `statement_timeout`: seconds one statement may run on these connections; 0 leaves it unlimited."""
+    options = "-c plan_cache_mode=force_custom_plan"
+    if statement_timeout > 0:
+        options += f" -c statement_timeout={round(statement_timeout * 1000)}"
+    # Prepared at first use (parse and rewrite once per connection), and by default planned for the
+    # actual parameters: a cached generic plan cannot see which optional filters are set and would
+    # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
+    # unprepared, 4.1 ms this way. Unfiltered ranked searches opt into the kept generic plan
+    # (Repository.read's kept_plans), checked for sequential scans by tests/test_discovery_scale.py.
+    kwargs: dict[str, Any] = {
+        "row_factory": dict_row,
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "options": options,
+    }
+    if "connect_timeout" not in conninfo_to_dict(conninfo):
+        # libpq waits for ever by default: one connection attempt to an unreachable host would hold
+        # up the pool's reconnecting until the operating system gave up.
+        kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     return AsyncConnectionPool(
         conninfo,
         min_size=1,
         max_size=max_size,
-        # Prepared at first use (parse and rewrite once per connection), and by default planned for the
-        # actual parameters: a cached generic plan cannot see which optional filters are set and would
-        # scan where the custom plan uses an index. Measured on the 1k bench database: discover 5.2 ms
-        # unprepared, 4.1 ms this way. Unfiltered ranked searches opt into the kept generic plan
-        # (Repository.read's kept_plans), checked for sequential scans by tests/test_discovery_scale.py.
-        kwargs={
-            "row_factory": dict_row,
-            "autocommit": True,
-            "prepare_threshold": 0,
-            "options": "-c plan_cache_mode=force_custom_plan",
-        },
+        kwargs=kwargs,
         configure=_configure,
         open=False,
-        timeout=10.0,
+        timeout=timeout,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         name="mcplookup",
     )
 

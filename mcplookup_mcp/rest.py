@@ -13,8 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcplookup_mcp import keys
+from mcplookup_mcp.body_limit import read_body
 from mcplookup_mcp.errors import InvalidInput, RegistryError
-from mcplookup_mcp.http_protocol import MAX_BODY
 from mcplookup_mcp.models import DiscoverResult
 from mcplookup_mcp.monitor import HealthMonitor
 from mcplookup_mcp.next_steps import REST
@@ -34,6 +34,7 @@ def problem(
     slug: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + slug,
@@ -43,6 +44,7 @@ def problem(
     }
     if field:
         body["field"] = field
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -51,7 +53,7 @@ def problem_from(exc: RegistryError) -> JSONResponse:
     if exc.status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="mcplookup"'}
     title = (type(exc).__doc__ or "Error").strip().split("\n")[0]
-    return problem(exc.status, title, exc.message, exc.slug, exc.field, headers)
+    return problem(exc.status, title, exc.message, exc.slug, exc.field, headers, exc.extensions())
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -73,12 +75,10 @@ def _guard(handler: Handler) -> Handler:
     return wrapped
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, limit: int) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/json", ""):
         raise InvalidInput("send the body as JSON with Content-Type: application/json", field="content-type")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidInput(f"the body is larger than {MAX_BODY} bytes")
+    raw = await read_body(request, limit)
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -108,9 +108,9 @@ def _api_key(request: Request) -> str | None:
     return keys.bearer_token(request.headers.get("authorization"))
 
 
-async def _body_with_path(request: Request, field: str, message: str) -> dict[str, Any]:
+async def _body_with_path(request: Request, limit: int, field: str, message: str) -> dict[str, Any]:
     """The JSON body plus the path parameter `field`, which the body may not repeat."""
-    data = await _body(request)
+    data = await _body(request, limit)
     if field in data:
         raise InvalidInput(message, field=field)
     data[field] = request.path_params[field]
@@ -138,6 +138,8 @@ def _client(request: Request) -> str:
 
 
 def routes(service: RegistryService) -> list[Route]:
+    limit = service.settings.max_body_bytes
+
     async def discover(request: Request) -> Response:
         data = _query(
             request,
@@ -184,13 +186,13 @@ def routes(service: RegistryService) -> list[Route]:
     async def register(request: Request) -> Response:
         _query(request, {})
         result = await service.register(
-            await _body(request), api_key=_api_key(request), client=_client(request), steps=REST
+            await _body(request, limit), api_key=_api_key(request), client=_client(request), steps=REST
         )
         return _json(result, status=201 if result.status == "listed" else 202)
 
     async def verify(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.verify(await _body(request), client=_client(request), steps=REST))
+        return _json(await service.verify(await _body(request, limit), client=_client(request), steps=REST))
 
     return [
         Route("/api/v1/discover", _guard(discover), methods=["GET"], name="discover"),
@@ -200,17 +202,17 @@ def routes(service: RegistryService) -> list[Route]:
         Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
         Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),
         Route("/api/v1/verify", _guard(verify), methods=["POST"], name="verify"),
-        *_ownership_routes(OwnershipService(service)),
+        *_ownership_routes(OwnershipService(service), limit),
     ]
 
 
-def _ownership_routes(owner: OwnershipService) -> list[Route]:
+def _ownership_routes(owner: OwnershipService, limit: int) -> list[Route]:
     """Owner-only routes; the domain's key arrives as `Authorization: Bearer mcpl_...`."""
 
     async def update_server(request: Request) -> Response:
         _query(request, {})
         data = await _body_with_path(
-            request, "name", "the server's name is in the path; it cannot be changed"
+            request, limit, "name", "the server's name is in the path; it cannot be changed"
         )
         return _json(await owner.update_server(data, api_key=_api_key(request), steps=REST))
 
@@ -224,12 +226,12 @@ def _ownership_routes(owner: OwnershipService) -> list[Route]:
 
     async def rotate_key(request: Request) -> Response:
         _query(request, {})
-        data = await _body_with_path(request, "domain", "the domain is in the path")
+        data = await _body_with_path(request, limit, "domain", "the domain is in the path")
         return _json(await owner.rotate_key(data, api_key=_api_key(request), steps=REST))
 
     async def revoke_key(request: Request) -> Response:
         _query(request, {})
-        data = await _body(request)
+        data = await _body(request, limit)
         if data:
             raise InvalidInput("this route takes no body fields; the domain is in the path")
         return _json(

@@ -19,6 +19,9 @@ import platformdirs
 ENVIRONMENTS = ("production", "staging", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_WORKERS = 64  # serve --workers and MCPLOOKUP_WORKERS
+# The largest request body REST and /mcp read (MCPLOOKUP_MAX_BODY_BYTES); the longest fields validation.py
+# accepts fit in a fraction of it.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -60,6 +63,12 @@ class Settings:
     rate_limit_register_per_minute: int | None = None
     rate_limit_verify_per_minute: int | None = None
     db_pool_size: int = 10
+    # How long a request waits for a pooled connection before it is refused with 503 and Retry-After:
+    # while PostgreSQL is down no connection comes, and the client should hear so in seconds.
+    db_pool_timeout: float = 3.0
+    # Seconds any one statement of the request pool may run (PostgreSQL's statement_timeout); 0: no limit.
+    db_statement_timeout: float = 30.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Proxies whose X-Forwarded-For is believed (see client_address.py); none by default.
     trusted_proxies: tuple[str, ...] = ()
     probe_ports: frozenset[int] = frozenset({443})
@@ -277,6 +286,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         rate_limit_verify_per_minute=_optional_int(env, "MCPLOOKUP_RATE_LIMIT_VERIFY_PER_MINUTE", 1, 100_000),
         db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
+        db_pool_timeout=_number(env, "MCPLOOKUP_DB_POOL_TIMEOUT", 3.0, 0.1, 60.0),
+        db_statement_timeout=_number(env, "MCPLOOKUP_DB_STATEMENT_TIMEOUT", 30.0, 0.0, 3600.0),
+        max_body_bytes=_int(env, "MCPLOOKUP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 16 * 1024 * 1024),
         workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
         mcp_fast_path=_bool(env, "MCPLOOKUP_MCP_FAST_PATH", True),

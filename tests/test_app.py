@@ -88,6 +88,9 @@ async def test_openapi_describes_every_route(live: LiveServer, http: httpx.Async
     ]
     assert register_body["additionalProperties"] is False
     assert {"domain", "endpoint", "slug", "capabilities"} <= set(register_body["properties"])
+    # Routes that read a body say they refuse one over the limit.
+    with_body = [op for ops in doc["paths"].values() for m, op in ops.items() if m in ("post", "patch")]
+    assert len(with_body) == 5 and all("413" in op["responses"] for op in with_body)
 
 
 def _sample(text: str, series: str) -> float:

@@ -96,7 +96,7 @@ async def test_malformed_bodies_and_routes(http: httpx.AsyncClient, db_url: str)
     )
     assert response.status_code == 422 and "application/json" in response.json()["detail"]
     response = await http.post("/api/v1/register", json=LISTING | {"description": "x" * 70_000})
-    assert response.status_code == 422
+    assert response.status_code == 413 and response.json()["max_body_bytes"] == 65536
     response = await http.get("/api/v1/nothing-here")
     assert response.status_code == 404 and response.headers["content-type"] == "application/problem+json"
     response = await http.delete("/api/v1/register")

@@ -242,6 +242,20 @@ async def test_nginx_refuses_past_its_burst_as_a_problem(stack: Stack) -> None:
         assert "x-frame-options" in answer.headers
 
 
+async def test_bodies_over_either_limit_are_refused_as_problems(stack: Stack) -> None:
+    async with stack.client("127.0.0.12") as http:
+        # Over the app's 64 KiB, within nginx's 128 KiB: the replica's own problem.
+        app = await http.post("/api/v1/register", content=b"{" + b" " * 100_000 + b"}")
+        # Over nginx's 128 KiB: nginx's, in the same form.
+        proxy = await http.post("/api/v1/register", content=b"{" + b" " * 200_000 + b"}")
+        mcp = await http.post("/mcp", content=b"{" + b" " * 200_000 + b"}")
+    for answer, limit in ((app, 65536), (proxy, 131072), (mcp, 131072)):
+        assert answer.status_code == 413, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"] == "https://mcplookup.org/problems/body-too-large"
+        assert answer.json()["max_body_bytes"] == limit
+
+
 async def test_with_redis_stopped_every_request_still_answers(stack: Stack) -> None:
     a, b = stack.replicas
     fallbacks = metric(a.base_url, "redis_fallbacks_total", 'use="ratelimit"')

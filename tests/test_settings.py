@@ -30,6 +30,10 @@ from mcplookup_mcp.settings import ConfigError, load_settings
             {"MCPLOOKUP_PROBE_ALLOW_CIDRS": "300.1.1.1/8", "MCPLOOKUP_ENV": "test"},
             "MCPLOOKUP_PROBE_ALLOW_CIDRS",
         ),
+        ({"MCPLOOKUP_MAX_BODY_BYTES": "100"}, "MCPLOOKUP_MAX_BODY_BYTES"),
+        ({"MCPLOOKUP_MAX_BODY_BYTES": "2048.5"}, "MCPLOOKUP_MAX_BODY_BYTES"),
+        ({"MCPLOOKUP_DB_POOL_TIMEOUT": "0"}, "MCPLOOKUP_DB_POOL_TIMEOUT"),
+        ({"MCPLOOKUP_DB_STATEMENT_TIMEOUT": "-1"}, "MCPLOOKUP_DB_STATEMENT_TIMEOUT"),
     ],
 )
 def test_invalid_value_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -55,6 +59,15 @@ def test_defaults_are_production() -> None:
     assert load_settings({"MCPLOOKUP_DNS_NAMESERVERS": "127.0.0.1:5353"}).dns_nameservers == (
         ("127.0.0.1", 5353),
     )
+
+
+def test_limits_have_defaults_and_can_be_set() -> None:
+    assert load_settings({}).max_body_bytes == 65536
+    assert load_settings({"MCPLOOKUP_MAX_BODY_BYTES": "1048576"}).max_body_bytes == 1048576
+    defaults = load_settings({})
+    assert (defaults.db_pool_timeout, defaults.db_statement_timeout) == (3.0, 30.0)
+    changed = load_settings({"MCPLOOKUP_DB_POOL_TIMEOUT": "1.5", "MCPLOOKUP_DB_STATEMENT_TIMEOUT": "0"})
+    assert (changed.db_pool_timeout, changed.db_statement_timeout) == (1.5, 0.0)
 
 
 def test_cli_exits_with_the_message() -> None:
