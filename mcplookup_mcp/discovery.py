@@ -23,7 +23,7 @@ import structlog
 from mcplookup_mcp import validation
 from mcplookup_mcp.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.answer_cache import AnswerCache, SharedAnswers
-from mcplookup_mcp.errors import InvalidInput, Unavailable
+from mcplookup_mcp.errors import Unavailable
 from mcplookup_mcp.metrics import DISCOVER_CACHE
 from mcplookup_mcp.models import (
     CapabilitiesResult,
@@ -325,10 +325,11 @@ class DiscoveryService:
     def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
         if value is None or value == "":
             return None
-        bad = InvalidInput(
-            "cursor is not valid here: pass the next_cursor of the previous page unchanged, with the same "
-            "query, filters and sort (or leave cursor out to start again)",
-            field="cursor",
+        bad = validation.refuse(
+            "cursor",
+            "not a cursor of this question",
+            "the next_cursor of the previous page, unchanged, with the same query, filters and sort",
+            "that next_cursor, or leave cursor out to start again",
         )
         if not isinstance(value, str) or len(value) > MAX_CURSOR or value.count(".") != 1:
             raise bad
@@ -385,7 +386,12 @@ def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:
         if sort == "newest":
             return {"after_ts": key}
     except ValueError:
-        raise InvalidInput("cursor is not valid here", field="cursor") from None
+        raise validation.refuse(
+            "cursor",
+            "not a cursor of this question",
+            "the next_cursor of the previous page, unchanged",
+            "that next_cursor, or leave cursor out to start again",
+        ) from None
     return {}
 
 
@@ -413,14 +419,18 @@ def _fuzzy_words(query: str) -> list[str]:
 def _trust(value: object) -> int | None:
     if value is None or value == "":
         return None
+    bad = validation.refuse(
+        "min_trust_score",
+        f"{str(value)[:80]!r} is out of range",
+        "a whole number from 0 to 100",
+        "a number such as 50, or leave it out for no minimum",
+    )
     try:
         number: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise InvalidInput(
-            "min_trust_score must be a whole number from 0 to 100", field="min_trust_score"
-        ) from None
+        raise bad from None
     if isinstance(value, bool) or not 0 <= number <= 100 or (isinstance(value, float) and value != number):
-        raise InvalidInput("min_trust_score must be a whole number from 0 to 100", field="min_trust_score")
+        raise bad
     return number
 
 

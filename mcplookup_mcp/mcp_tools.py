@@ -12,7 +12,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from mcplookup_mcp import __version__, keys, request_context
+from mcplookup_mcp import __version__, keys, request_context, validation
 from mcplookup_mcp.errors import RegistryError
 from mcplookup_mcp.metrics import MCP_TOOL_CALLS
 from mcplookup_mcp.models import (
@@ -102,7 +102,12 @@ class RegistryMCPServer(MCPServer):
                 MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
                 request_context.note_tool(name, "invalid_arguments")
                 raise ToolError(
-                    f"{name} does not take {', '.join(unknown)}; its arguments are: {', '.join(accepted)}"
+                    validation.refuse(
+                        unknown[0],
+                        f"{name} does not take {', '.join(unknown)}",
+                        f"the arguments {', '.join(accepted)}",
+                        "only those, or leave the unknown ones out",
+                    ).message
                 )
         try:
             return await call()
@@ -112,12 +117,29 @@ class RegistryMCPServer(MCPServer):
             # The SDK's text is pydantic's full report (model names, a docs URL); say what to fix instead.
             MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
             request_context.note_tool(name, "invalid_arguments")
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: {err['msg']}"
-                f" (got {type(err['input']).__name__})"
-                for err in exc.__cause__.errors()
-            )
-            raise ToolError(f"invalid arguments for {name}: {problems}") from None
+            # The first problem, in the form of every other refusal (validation.refuse).
+            err = exc.__cause__.errors()[0]
+            field = ".".join(str(part) for part in err["loc"]) or "arguments"
+            properties = tool.parameters.get("properties", {}) if tool is not None else {}
+            schema = properties.get(str(err["loc"][0]) if err["loc"] else "", {})
+            raise ToolError(
+                validation.refuse(
+                    field,
+                    "missing"
+                    if err["type"] == "missing"
+                    else f"{err['msg'].lower()} (got {type(err['input']).__name__})",
+                    _allowed(schema),
+                    f"a value of that type{', or leave it out' if 'default' in schema else ''}",
+                ).message
+            ) from None
+
+
+def _allowed(schema: dict[str, Any]) -> str:
+    """What a tool argument's JSON schema accepts, in words: its types and its description."""
+    types = [option.get("type") for option in schema.get("anyOf", [schema]) if option.get("type") != "null"]
+    kinds = " or ".join(str(t) for t in types if t) or "a value"
+    described = schema.get("description")
+    return f"{kinds} ({described})" if described else kinds
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:

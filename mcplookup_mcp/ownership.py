@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcplookup_mcp import keys, validation
-from mcplookup_mcp.errors import Forbidden, InvalidInput, NotFound
+from mcplookup_mcp.errors import Forbidden, NotFound
 from mcplookup_mcp.models import DeleteResult, KeyResult, RevokeResult, UpdateResult
 from mcplookup_mcp.next_steps import MCP, Steps
 from mcplookup_mcp.repository import Queries, Repository, Row
@@ -67,7 +67,12 @@ class OwnershipService:
         name = validation.server_name(data.get("name"))
         changed = [field for field in LISTING_FIELDS if field in data]
         if not changed:
-            raise InvalidInput(f"give at least one field to change besides name: {', '.join(LISTING_FIELDS)}")
+            raise validation.refuse(
+                "name",
+                "nothing to change was given",
+                f"name and at least one of {', '.join(LISTING_FIELDS)}",
+                "the fields to change with their new values",
+            )
         now = self._now()
         async with self.repo.transaction() as q:
             row = await self._owned_server(q, name, api_key, now, steps)
@@ -305,9 +310,10 @@ def _key_days(value: object) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEY_DAYS:
-        raise InvalidInput(
-            f"expires_in_days must be a whole number of days from 1 to {MAX_KEY_DAYS}, or left out for a "
-            "key that lasts until rotated or revoked",
-            field="expires_in_days",
+        raise validation.refuse(
+            "expires_in_days",
+            f"{str(value)[:80]!r} is out of range",
+            f"a whole number of days from 1 to {MAX_KEY_DAYS}",
+            "a number such as 90, or leave it out for a key that lasts until rotated or revoked",
         )
     return value

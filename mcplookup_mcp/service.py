@@ -276,12 +276,19 @@ class RegistryService:
         domain = validation.domain(data.get("domain"))
         registration_id = data.get("registration_id")
         if not isinstance(registration_id, str) or not registration_id.startswith(keys.REGISTRATION_PREFIX):
-            raise InvalidInput(
-                f"registration_id is required: the mcpreg_... value {steps.register} returned for this claim",
-                field="registration_id",
+            raise validation.refuse(
+                "registration_id",
+                "missing" if not registration_id else "not a registration id",
+                "the mcpreg_... value of this claim",
+                f"the registration_id {steps.register} returned",
             )
         if len(registration_id) > 200:
-            raise InvalidInput("registration_id is too long to be a registration id", field="registration_id")
+            raise validation.refuse(
+                "registration_id",
+                f"{len(registration_id)} characters long",
+                "the mcpreg_... value of this claim, under 200 characters",
+                f"the registration_id {steps.register} returned",
+            )
         await self.limiter.hit("verify", client)
         reg_hash = keys.digest(registration_id)
         now = self.clock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -11,26 +12,26 @@ from test_registration_flow import LISTING, counts, error_text, register_rest
 
 BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"domain": ""}, "domain"),
-    ({"domain": 5}, "domain must be a string"),
-    ({"endpoint": ["https://mcp.example.test/mcp"]}, "endpoint must be a string"),
+    ({"domain": 5}, "not a string"),
+    ({"endpoint": ["https://mcp.example.test/mcp"]}, "not a string"),
     ({"domain": "192.168.1.10"}, "IP address"),
-    ({"domain": "localhost"}, "two labels"),
-    ({"domain": "https://example.test"}, "bare domain"),
+    ({"domain": "localhost"}, "one label"),
+    ({"domain": "https://example.test"}, "a bare domain"),
     ({"domain": "exa mple.test"}, "not a valid domain"),
     ({"domain": "a" * 64 + ".test"}, "domain"),
-    ({"domain": "x" * 260 + ".test"}, "longer than 253"),
-    ({"endpoint": "ftp://mcp.example.test/mcp"}, "https://"),
-    ({"endpoint": "https://evil.test/mcp"}, "not example.test or one of its subdomains"),
-    ({"endpoint": "https://notexample.test/mcp"}, "not example.test"),
-    ({"endpoint": "https://127.0.0.1/mcp"}, "not an IP address"),
+    ({"domain": "x" * 260 + ".test"}, "at most 253 characters"),
+    ({"endpoint": "ftp://mcp.example.test/mcp"}, "ftp scheme"),
+    ({"endpoint": "https://evil.test/mcp"}, "host evil.test is not under example.test"),
+    ({"endpoint": "https://notexample.test/mcp"}, "is not under example.test"),
+    ({"endpoint": "https://127.0.0.1/mcp"}, "is not a domain name"),
     ({"endpoint": "https://user:pw@mcp.example.test/mcp"}, "user name or password"),
-    ({"endpoint": "https://mcp.example.test/" + "a" * 2100}, "longer than 2048"),
+    ({"endpoint": "https://mcp.example.test/" + "a" * 2100}, "at most 2048 characters"),
     ({"slug": "Bad Slug!"}, "slug"),
-    ({"description": "d" * 2001}, "limit is 2000"),
+    ({"description": "d" * 2001}, "at most 2000 characters"),
     ({"capabilities": ["x" * 65]}, "capabilities"),
-    ({"capabilities": [f"c{i}" for i in range(33)]}, "limit is 32"),
-    ({"transport": "carrier-pigeon"}, "transport must be one of"),
-    ({"auth_type": "magic"}, "auth_type must be one of"),
+    ({"capabilities": [f"c{i}" for i in range(33)]}, "33 entries"),
+    ({"transport": "carrier-pigeon"}, "transport: 'carrier-pigeon' is not one of the choices"),
+    ({"auth_type": "magic"}, "auth_type: 'magic' is not one of the choices"),
     ({"category": "Not A Category!"}, "category"),
     ({"website_url": "javascript:alert(1)"}, "website_url"),
 ]
@@ -52,10 +53,10 @@ async def test_bad_registration_is_refused_everywhere(
         args = LISTING | change
         result = await client.call_tool("register_server", args)
     text = error_text(result)
-    if "must be a string" in expected:
+    if "not a string" in expected:
         # Wrong JSON types stop at the tool's input schema, before the service: the text names the field.
         field = next(iter(change))
-        assert text.startswith(f"invalid arguments for register_server: {field}: ") and "valid string" in text
+        assert text.startswith(f"{field}: input should be a valid string") and "; allowed: string" in text
     else:
         assert expected in text
     assert counts(db_url) == before
@@ -107,7 +108,7 @@ async def test_malformed_bodies_and_routes(http: httpx.AsyncClient, db_url: str)
 BAD_VERIFY = [
     ({"domain": "example.test"}, "registration_id"),
     ({"domain": "example.test", "registration_id": "not-an-id"}, "registration_id"),
-    ({"domain": "example.test", "registration_id": "mcpreg_" + "x" * 300}, "too long"),
+    ({"domain": "example.test", "registration_id": "mcpreg_" + "x" * 300}, "307 characters long"),
     ({"domain": "10.0.0.1", "registration_id": "mcpreg_abc"}, "IP address"),
 ]
 
@@ -133,7 +134,7 @@ BAD_DISCOVER = [
     ({"limit": 0}, "limit"),
     ({"limit": 101}, "limit"),
     ({"domain": "not a domain"}, "domain"),
-    ({"query": "q" * 501}, "limit is 500"),
+    ({"query": "q" * 501}, "at most 500 characters"),
     ({"category": "!!"}, "category"),
     ({"include_pending": "maybe"}, "include_pending"),
 ]
@@ -186,3 +187,46 @@ async def test_hostile_query_text_is_harmless(http: httpx.AsyncClient, db_url: s
     assert response.status_code == 200, response.text
     assert isinstance(response.json()["servers"], list)
     assert counts(db_url) == before
+
+
+# "<field>: <what was wrong>; allowed: <range>; send <what instead>", the one form of a refused argument.
+ONE_FORM = re.compile(
+    r"^(?P<field>[a-z_.]+): (?P<wrong>[^;]+); allowed: (?P<allowed>.+); send (?P<instead>.+)$"
+)
+
+
+@BOTH_MCP_PATHS
+async def test_mcp_refusals_share_one_form(live: LiveServer) -> None:
+    """Every refused argument, over the real MCP client and on both discover paths: the field, what was
+    wrong, what is allowed, and what to send instead."""
+    calls: list[tuple[str, dict[str, Any], str]] = [
+        ("discover_servers", {"limit": 500}, "limit"),
+        ("discover_servers", {"limit": "lots"}, "limit"),
+        ("discover_servers", {"sort": "random"}, "sort"),
+        ("discover_servers", {"transport": "pigeon"}, "transport"),
+        ("discover_servers", {"min_trust_score": 101}, "min_trust_score"),
+        ("discover_servers", {"domain": "no spaces.test"}, "domain"),
+        ("discover_servers", {"capabilities": ["x" * 100]}, "capabilities"),
+        ("discover_servers", {"category": "Not A Category!"}, "category"),
+        ("discover_servers", {"cursor": "forged.cursor"}, "cursor"),
+        ("discover_servers", {"query": "x" * 600}, "query"),
+        ("discover_servers", {"colour": "blue"}, "colour"),
+        ("get_server", {}, "name"),
+        ("get_server", {"name": "not a name"}, "name"),
+        ("get_server_health", {"name": "io.github.a/b", "domain": "a.com"}, "name"),
+        (
+            "register_server",
+            {"domain": "example.com", "endpoint": "ftp://example.com/mcp"},
+            "endpoint",
+        ),
+        ("register_server", {"domain": "192.0.2.1", "endpoint": "https://192.0.2.1/mcp"}, "domain"),
+        ("register_server", {"domain": "example.com"}, "endpoint"),
+        ("verify_domain", {"domain": "example.com", "registration_id": "nope"}, "registration_id"),
+        ("browse_capabilities", {"limit": 0}, "limit"),
+    ]
+    async with mcp_client(live.base_url) as client:
+        for tool, arguments, field in calls:
+            text = error_text(await client.call_tool(tool, arguments))
+            found = ONE_FORM.match(text.removeprefix(f"Error executing tool {tool}: "))
+            assert found, (tool, arguments, text)
+            assert found["field"] == field, (tool, arguments, text)

@@ -100,7 +100,7 @@ async def test_a_bad_cursor_is_a_readable_422_page(seeded: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
         response = await http.get("/", params={"q": "email", "cursor": "forged.cursor"})
     assert response.status_code == 422
-    assert 'role="alert"' in response.text and "cursor is not valid here" in response.text
+    assert 'role="alert"' in response.text and "cursor: not a cursor of this question" in response.text
 
 
 async def test_stats_page_shows_the_registry_figures(
