@@ -43,6 +43,7 @@ from mcplookup_mcp.metrics import (
     TOTAL_REGISTERED_SERVERS,
     exposition,
 )
+from mcplookup_mcp.metrics_port import serve_metrics
 from mcplookup_mcp.migrate import pending_migrations
 from mcplookup_mcp.models import DiscoverResult
 from mcplookup_mcp.monitor import HealthMonitor
@@ -259,7 +260,7 @@ def create_app(
         # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
         *web_routes(service, monitor, settings),
     ]
-    if settings.metrics_enabled:
+    if settings.metrics_enabled and settings.metrics_port is None:
         route_list.insert(3, Route("/metrics", metrics, methods=["GET"]))
 
     @contextlib.asynccontextmanager
@@ -282,8 +283,11 @@ def create_app(
             else []
         )
         loops.append(asyncio.create_task(service.discovery.events.run()))
+        metrics_server = None
         if settings.metrics_enabled:
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
+            if settings.metrics_port is not None:
+                metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -296,6 +300,8 @@ def create_app(
                 yield {"service": service}
         finally:
             gc.unfreeze()
+            if metrics_server is not None:
+                metrics_server.close()
             if scheduler is not None:
                 await scheduler.stop()
             for task in loops:

@@ -41,6 +41,7 @@ REFUSED: dict[str, str] = {
 @dataclass(frozen=True)
 class SeedValues:
     metrics_enabled: bool
+    metrics_port: int | None  # None: /metrics on the app's own port
     auto_discovery: bool
     rate_limit_per_minute: int | None  # None: RATE_LIMIT_MAX_REQUESTS is unset
 
@@ -52,12 +53,11 @@ def read_seed_variables(env: Mapping[str, str], port: int) -> SeedValues:
     for name, instead in REFUSED.items():
         if name in env:
             raise ConfigError(f"{name} is not read by MCPLookup: {instead}")
-    metrics_port = env.get("METRICS_PORT", "").strip()
-    if metrics_port and metrics_port != str(port):
-        raise ConfigError(
-            f"METRICS_PORT={metrics_port!r}: MCPLookup serves /metrics on the app's own port {port} (PORT); "
-            f"scrape http://<host>:{port}/metrics and set METRICS_PORT={port} or remove it"
-        )
+    metrics_port: int | None = None
+    if env.get("METRICS_PORT", "").strip():
+        metrics_port = _int(env, "METRICS_PORT", port, 1, 65535)
+        if metrics_port == port:
+            metrics_port = None
     window = _int(env, "RATE_LIMIT_WINDOW_MS", RATE_LIMIT_WINDOW_MS, 1, 86_400_000)
     if window != RATE_LIMIT_WINDOW_MS:
         raise ConfigError(
@@ -76,6 +76,7 @@ def read_seed_variables(env: Mapping[str, str], port: int) -> SeedValues:
             )
     return SeedValues(
         metrics_enabled=_bool(env, "ENABLE_METRICS", True),
+        metrics_port=metrics_port,
         auto_discovery=_bool(env, "FEATURE_AUTO_DISCOVERY", False),
         rate_limit_per_minute=per_minute,
     )

@@ -88,6 +88,8 @@ class Settings:
     workers: int = 1
     # The old deployment's names (mcplookup_mcp/seed_env.py): ENABLE_METRICS, FEATURE_AUTO_DISCOVERY.
     metrics_enabled: bool = True
+    # METRICS_PORT when it differs from the app's port: /metrics is then served there only.
+    metrics_port: int | None = None
     auto_discovery: bool = False
     analytics_retention_days: float = 90.0
 
@@ -307,6 +309,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
         metrics_enabled=seed.metrics_enabled,
+        metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,
     )
 

@@ -50,11 +50,16 @@ async def _ask(base: str, times: int) -> list[list[str]]:
     return list(await asyncio.gather(*(fresh() for _ in range(times))))
 
 
-def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("metrics_port", [False, True], ids=["metrics-on-the-app-port", "METRICS_PORT"])
+def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(
+    db_url: str, tmp_path: Path, metrics_port: bool
+) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     port = free_port()
+    scrape_port = free_port() if metrics_port else port
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "METRICS_PORT": str(scrape_port),
         "DATABASE_URL": as_url(db_url),
         "PORT": str(port),
         "MCPLOOKUP_ENV": "test",
@@ -90,11 +95,20 @@ def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(db_url:
         asked += 24
         assert all(sorted(names) == ["io.example/mail-relay", "io.example/mailer"] for names in second)
 
-        # Every scrape, whichever worker answers it, counts the requests both workers served.
+        # Every scrape, whichever worker answers it, counts the requests both workers served. On its
+        # own port every worker listens too, and the app's port serves no /metrics.
         with httpx.Client(base_url=base, timeout=20) as http:
+            if metrics_port:
+                assert http.get("/metrics").status_code == 404
             for _ in range(4):
-                with httpx.Client(base_url=base, timeout=20) as fresh:
-                    text = fresh.get("/metrics").text
+                with httpx.Client(base_url=f"http://127.0.0.1:{scrape_port}", timeout=20) as fresh:
+                    scraped = fresh.get("/metrics")
+                    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith(
+                        "text/plain"
+                    )
+                    text = scraped.text
+                    if metrics_port:
+                        assert fresh.get("/api/v1/discover").status_code == 404
                 assert served(text, "/api/v1/discover") == asked
                 assert re.search(r"^total_registered_servers 2\.0$", text, re.MULTILINE), text[:2000]
             assert http.get("/health").status_code == 200
