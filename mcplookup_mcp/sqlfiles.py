@@ -18,7 +18,13 @@ def sql_dir() -> Traversable:
     return resources.files("mcplookup_mcp") / "sql"
 
 
+_INCLUDE = re.compile(r"^[ \t]*-- include (_[a-z0-9_]+)[ \t]*$", re.MULTILINE)
+
+
 def parse_queries(text: str, source: str) -> dict[str, str]:
+    """The file's named queries. A name starting with `_` is a fragment, not a query: a line
+    `-- include _name` in a query of the same file stands for its text, so a block written once serves
+    every query that needs it."""
     parts = _HEADER.split(text)
     queries: dict[str, str] = {}
     # parts = [preamble, name1, body1, name2, body2, ...]
@@ -32,7 +38,14 @@ def parse_queries(text: str, source: str) -> dict[str, str]:
         if name in queries:
             raise ValueError(f"{source}: query {name!r} is defined twice")
         queries[name] = query
-    return queries
+    fragments = {name: queries.pop(name) for name in list(queries) if name.startswith("_")}
+
+    def include(found: re.Match[str]) -> str:
+        if found.group(1) not in fragments:
+            raise ValueError(f"{source}: no fragment {found.group(1)!r} to include")
+        return fragments[found.group(1)]
+
+    return {name: _INCLUDE.sub(include, query) for name, query in queries.items()}
 
 
 @cache

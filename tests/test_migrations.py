@@ -90,8 +90,25 @@ def test_every_query_is_named_and_described() -> None:
                 assert re.fullmatch(r"-- \S.*", description), (
                     f"{entry.name}: {found.group(1)} has no description"
                 )
-    assert headers and sorted(headers) == sorted(queries()), "every header is one query, none lost or merged"
+    named = [h for h in headers if not h.startswith("_")]  # `_name`: a fragment, included in queries
+    assert named and sorted(named) == sorted(queries()), "every header is one query, none lost or merged"
     with pytest.raises(ValueError, match="description"):
         parse_queries("-- broken --\nSELECT 1;", "x.sql")
     with pytest.raises(ValueError, match="twice"):
         parse_queries("-- a --\n-- one\nSELECT 1;\n-- a --\n-- two\nSELECT 2;", "x.sql")
+
+
+def test_a_fragment_is_written_once_and_included_where_named() -> None:
+    parsed = parse_queries(
+        "-- _where --\n-- a shared condition\nWHERE x = %(x)s\n\n"
+        "-- one --\n-- first\nSELECT 1 FROM t\n   -- include _where\n;\n"
+        "-- two --\n-- second\nSELECT 2 FROM t\n-- include _where\n",
+        "x.sql",
+    )
+    assert parsed == {"one": "SELECT 1 FROM t\nWHERE x = %(x)s\n;", "two": "SELECT 2 FROM t\nWHERE x = %(x)s"}
+    with pytest.raises(ValueError, match="no fragment '_nowhere'"):
+        parse_queries("-- one --\n-- first\nSELECT 1\n-- include _nowhere\n", "x.sql")
+    # Every discovery query keeps the listed servers through the one filter block.
+    assert all(
+        "s.status = 'active'" in queries()[name] for name in queries() if name.startswith("browse_by_")
+    )

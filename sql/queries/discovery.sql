@@ -1,16 +1,7 @@
 -- Discovery: ranked full-text search with related terms and spelling corrections, filters, keyset pages.
--- Every query below carries the same filter block; keep them identical.
 
--- browse_by_trust --
--- Filtered listing without query text, one keyset page: Trust order, highest first (also relevance order when there is no query text)
-SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
-       0.0::float8 AS relevance, s.trust_score::text AS sort_key
-  FROM mcp_servers s
- WHERE (%(after_name)s::text IS NULL OR (s.trust_score <= %(after_int)s AND (s.trust_score < %(after_int)s OR s.name > %(after_name)s)))
+-- _listed_filters --
+-- What every discovery query keeps: listed servers (or pending ones when asked), then the caller's filters
        AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
        AND (s.verified OR s.source = 'import' OR s.status = 'pending')
        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
@@ -23,81 +14,57 @@ SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.
        AND (NOT %(verified_only)s OR s.verified)
        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+
+
+-- _server_columns --
+-- The stored server fields every discovery answer is built from (service.server_fields)
+       s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
+           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
+           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
+           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
+           s.published_at, s.remotes_blocked,
+
+-- browse_by_trust --
+-- Filtered listing without query text, one keyset page: Trust order, highest first (also relevance order when there is no query text)
+SELECT
+       -- include _server_columns
+       0.0::float8 AS relevance, s.trust_score::text AS sort_key
+  FROM mcp_servers s
+ WHERE (%(after_name)s::text IS NULL OR (s.trust_score <= %(after_int)s AND (s.trust_score < %(after_int)s OR s.name > %(after_name)s)))
+       -- include _listed_filters
  ORDER BY s.trust_score DESC, s.name
  LIMIT %(limit)s;
 
 -- browse_by_latency --
 -- Filtered listing without query text, one keyset page: Fastest measured servers first; never-measured ones last
-SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
+SELECT
+       -- include _server_columns
        0.0::float8 AS relevance, coalesce(s.avg_response_time_ms, 'Infinity'::real)::text AS sort_key
   FROM mcp_servers s
  WHERE (%(after_name)s::text IS NULL OR (coalesce(s.avg_response_time_ms, 'Infinity'::real) >= %(after_real)s::real AND (coalesce(s.avg_response_time_ms, 'Infinity'::real) > %(after_real)s::real OR s.name > %(after_name)s)))
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
  ORDER BY coalesce(s.avg_response_time_ms, 'Infinity'::real), s.name
  LIMIT %(limit)s;
 
 -- browse_by_newest --
 -- Filtered listing without query text, one keyset page: Most recently listed first
-SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
+SELECT
+       -- include _server_columns
        0.0::float8 AS relevance, to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sort_key
   FROM mcp_servers s
  WHERE (%(after_name)s::text IS NULL OR (s.created_at <= %(after_ts)s::timestamptz AND (s.created_at < %(after_ts)s::timestamptz OR s.name > %(after_name)s)))
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
  ORDER BY s.created_at DESC, s.name
  LIMIT %(limit)s;
 
 -- browse_by_name --
 -- Filtered listing without query text, one keyset page: Alphabetical by registry name
-SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
+SELECT
+       -- include _server_columns
        0.0::float8 AS relevance, '' AS sort_key
   FROM mcp_servers s
  WHERE (%(after_name)s::text IS NULL OR s.name > %(after_name)s)
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
  ORDER BY s.name
  LIMIT %(limit)s;
 
@@ -107,18 +74,7 @@ SELECT count(*) AS total
   FROM (SELECT 1
           FROM mcp_servers s
          WHERE true
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
          LIMIT %(count_cap)s) AS listed;
 
 -- discover_ranked --
@@ -283,18 +239,7 @@ WITH words AS (
       FROM mcp_servers s
      WHERE (%(filtered)s OR ((SELECT term_count FROM q) > 1 AND NOT (SELECT filler_only FROM q)))
        AND s.search_vector @@ (SELECT tsq_all FROM q)
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
 ), posting_hits AS MATERIALIZED (
     -- Without filters, rows holding any term or a related word come from search_postings: each term
     -- gets an equal share of the pool, filled with its words' strongest holders (name or title first,
@@ -319,18 +264,7 @@ WITH words AS (
       FROM mcp_servers s
      WHERE %(filtered)s
        AND s.search_vector @@ (SELECT tsq_any FROM q)
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
-       AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
-       AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
-       AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
-       AND (%(caps_exclude)s::text[] IS NULL OR NOT s.capabilities && %(caps_exclude)s::text[])
-       AND (%(category)s::text IS NULL OR s.category = %(category)s)
-       AND (%(transport)s::text IS NULL OR s.transports @> ARRAY[%(transport)s::text])
-       AND (%(auth_type)s::text IS NULL OR s.auth_type = %(auth_type)s)
-       AND (NOT %(verified_only)s OR s.verified)
-       AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
-       AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
+       -- include _listed_filters
 ), room AS (
     -- Any-term rows only top the pool up: when every-term rows fill it, neither branch is read at all.
     SELECT greatest(%(pool)s - count(*), 0) AS left_over FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled
@@ -341,11 +275,8 @@ WITH words AS (
     UNION
     (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
 ), ranked AS MATERIALIZED (
-    SELECT s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
+    SELECT
+           -- include _server_columns
            ev.terms AS term_evidence, ev.strength,
            rel.relevance * (0.8 + 0.2 * (0.4 * s.verified::int
             + 0.3 * CASE s.health_status WHEN 'healthy' THEN 1 WHEN 'degraded' THEN 0.6
