@@ -314,11 +314,15 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ctx: Context,
         domain: Annotated[str, Field(description="The domain you control, e.g. example.com")],
         endpoint: Annotated[
-            str,
+            str | None,
             Field(
-                description="The server's https URL, on the domain or a subdomain, e.g. https://mcp.example.com/mcp"
+                description=(
+                    "The server's https URL, on the domain or a subdomain, e.g. https://mcp.example.com/mcp. "
+                    "May be left out where this registry reads what the domain publishes (its _mcp TXT record "
+                    "or /.well-known/mcp/server-card.json); the answer's discovered says what was filled"
+                )
             ),
-        ],
+        ] = None,
         description: Annotated[
             str | None, Field(description="What the server does, for people and agents")
         ] = None,

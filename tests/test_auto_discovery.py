@@ -8,7 +8,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 import trustme
 import uvicorn
-from conftest import Clock
+from conftest import Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from mcp_targets import write_cert
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from test_registration_flow import error_text, structured
 
 from mcplookup_mcp.auto_discovery import card_fields, parse_mcp_txt
 from mcplookup_mcp.dns_resolver import make_resolver
@@ -250,7 +251,7 @@ async def test_a_discovered_value_that_breaks_the_rules_is_dropped(
     published.card = CARD | {"remotes": [{"type": "streamable-http", "url": "https://evil.example/mcp"}]}
     service = await _service(db_url, discovering(settings, ca_bundle))
     try:
-        with pytest.raises(InvalidInput, match="endpoint is required"):
+        with pytest.raises(InvalidInput, match="endpoint: missing"):
             await service.register({"domain": DOMAIN, "slug": "mail"}, api_key=None, client="t")
         assert published.hits == 1
     finally:
@@ -262,7 +263,7 @@ async def test_without_the_feature_nothing_is_read(
 ) -> None:
     service = await _service(db_url, replace(discovering(settings, ca_bundle), auto_discovery=False))
     try:
-        with pytest.raises(InvalidInput, match="endpoint is required"):
+        with pytest.raises(InvalidInput, match="endpoint: missing"):
             await service.register({"domain": DOMAIN, "slug": "mail"}, api_key=None, client="t")
         assert published.hits == 0
         assert (f"_mcp.{DOMAIN}", "TXT") not in dns.queries
@@ -308,3 +309,26 @@ async def test_re_verification_fills_a_listed_servers_empty_fields(
         }
     finally:
         await service.repo.close()
+
+
+async def test_an_agent_may_leave_the_endpoint_to_the_domain(
+    make_live: Callable[..., LiveServer],
+    settings: Settings,
+    dns: ThreadedDnsServer,
+    published: CardServer,
+    ca_bundle: str,
+) -> None:
+    """Through the real MCP client: register_server without an endpoint takes the one the domain publishes;
+    without auto discovery the same call says the endpoint is missing, in the one form of a refusal."""
+    live = make_live(discovering(settings, ca_bundle))
+    async with mcp_client(live.base_url) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert "endpoint" not in tools["register_server"].input_schema.get("required", [])
+        claim = structured(await client.call_tool("register_server", {"domain": DOMAIN, "slug": "mail"}))
+    assert claim["discovered"]["endpoint"] == TXT_SOURCE and claim["status"] == "pending_verification"
+    plain = make_live(replace(settings, auto_discovery=False))
+    async with mcp_client(plain.base_url) as client:
+        text = error_text(await client.call_tool("register_server", {"domain": DOMAIN, "slug": "other"}))
+    assert text.removeprefix("Error executing tool register_server: ").startswith(
+        "endpoint: missing; allowed: "
+    )
