@@ -302,6 +302,11 @@ def test_the_deployment_probes_limits_and_locks_down_its_pods(name: str) -> None
     assert {"configMapRef": {"name": config_name}} in job["envFrom"]
     assert job["args"] == compose()["services"]["migrate"]["command"]
     assert "command" not in job
+    # The autoscaler owns the replica count: one in the Deployment would reset it at every apply.
+    hpa = by_kind(docs, "HorizontalPodAutoscaler")["spec"]
+    assert "replicas" not in by_kind(docs, "Deployment")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == by_kind(docs, "Deployment")["metadata"]["name"]
+    assert 2 <= hpa["minReplicas"] <= hpa["maxReplicas"]
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
