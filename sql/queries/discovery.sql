@@ -121,7 +121,9 @@ WITH words AS (
                        AND (length(r.word) >= 0.7 * length(v.word) OR r.word = %(open_word)s::text)
                      ORDER BY length(v.word), v.word
                      LIMIT %(prefix_expansions)s) AS v
-     WHERE NOT EXISTS (SELECT 1 FROM search_postings sp WHERE sp.lexeme = st.stem)
+     -- A stop word ("with", "from") has no stem: it is no term, and nothing completes it.
+     WHERE st.stem <> ''
+       AND NOT EXISTS (SELECT 1 FROM search_postings sp WHERE sp.lexeme = st.stem)
 ), misspelt AS (
     -- Words no listed server holds as typed, and that no stored word completes, may be misspelt.
     SELECT fw, stem
