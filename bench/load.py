@@ -64,7 +64,8 @@ from mcplookup_mcp.settings import Settings  # noqa: E402
 
 OPERATIONS = ("discover", "get_server", "health", "register", "verify")
 # What a client picks each turn; "register" goes on to verify the claim it made.
-MIX = (("discover", 90), ("get_server", 5), ("health", 4), ("register", 1))
+Mix = tuple[tuple[str, int], ...]
+MIX: Mix = (("discover", 90), ("get_server", 5), ("health", 4), ("register", 1))
 # Outcomes. Errors: 5xx, transport (no HTTP answer: refused, reset, timed out), failed (any other
 # non-2xx, or a tool call with isError). Not errors: rate-limited, expected refusal (verify without
 # a record).
@@ -88,6 +89,7 @@ class Figures:
     samples: list[str] = field(default_factory=list)  # the first few errors, for the reader
     rss: dict[str, int] = field(default_factory=dict)  # moment -> bytes, server processes together
     client_cpu: float = 0.0  # this process's CPU seconds over the timed run
+    server: dict[str, float] = field(default_factory=dict)  # counters read from /metrics at the end
 
     def note(self, op: str, outcome: str, elapsed: float, detail: str = "") -> None:
         self.latency[op].append(elapsed)
@@ -139,10 +141,11 @@ class _Rest:
 
 
 class _Mcp:
-    """Raw JSON-RPC posts rather than the SDK's Client: measured on this machine, the SDK client costs
-    this process several times the CPU of one httpx post per call (pydantic models both ways, a task
-    group per request), and 100 of them on two shared cores would leave the server little to run on;
-    the bytes on the wire are those of the SDK in its per-request mode (bench/discover.py's `mcp`)."""
+    """Raw JSON-RPC posts rather than the SDK's Client, because of what each costs this process. Measured
+    here (20 clients for 6 s each way, discover_servers against this server, 2 shared cores): the SDK
+    client 5.3-5.8 ms of client CPU a call, a raw post 0.84-0.88 ms. With 100 SDK clients the driver
+    alone would want the machine's cores and the figures would be the client's. The bytes on the wire
+    are those of the SDK in its per-request mode (bench/discover.py's `mcp` driver)."""
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
@@ -196,12 +199,18 @@ async def _timed(
 
 
 async def _client(
-    index: int, base: str, names: list[str], figures: Figures, counted_from: float, stop: float
+    index: int,
+    base: str,
+    names: list[str],
+    figures: Figures,
+    counted_from: float,
+    stop: float,
+    mix: Mix = MIX,
 ) -> None:
     rng = random.Random(index)  # a workload drawn the same each run, not a secret
     questions = _zipf(len(QUERIES))
-    picks, weights = zip(*MIX, strict=True)
-    mix = list(itertools.accumulate(weights))
+    picks, weights = zip(*mix, strict=True)
+    cumulative = list(itertools.accumulate(weights))
     registered = itertools.count()
 
     def counting(started: float) -> bool:
@@ -211,7 +220,7 @@ async def _client(
     async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) as http:
         surface = _Rest(http) if index % 2 == 0 else _Mcp(http)
         while time.perf_counter() < stop:
-            op = picks[bisect.bisect(mix, rng.random() * mix[-1])]
+            op = picks[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
             if op == "discover":
                 query = QUERIES[bisect.bisect(questions, rng.random() * questions[-1])]
                 await _timed(figures, counting, op, partial(surface.discover, {"query": query, "limit": 10}))
@@ -264,7 +273,13 @@ def _cpu_seconds() -> float:
 
 
 async def drive(
-    base: str, server_pid: int, names: list[str], clients: int, seconds: float, warmup: float
+    base: str,
+    server_pid: int,
+    names: list[str],
+    clients: int,
+    seconds: float,
+    warmup: float,
+    mix: Mix = MIX,
 ) -> Figures:
     figures = Figures(seconds=seconds, clients=clients)
     figures.rss["ready"] = _rss(server_pid)
@@ -282,9 +297,29 @@ async def drive(
         figures.client_cpu = _cpu_seconds() - cpu
 
     await asyncio.gather(
-        sample_memory(), *(_client(i, base, names, figures, counted_from, stop) for i in range(clients))
+        sample_memory(), *(_client(i, base, names, figures, counted_from, stop, mix) for i in range(clients))
     )
+    figures.server = await _server_counters(base)
     return figures
+
+
+# Counters the server keeps that errors seen from outside would not show: Redis given up on under load
+# (the server then answers from PostgreSQL and counts limits in process) and refusals by rate.
+_COUNTERS = ("redis_outages", "redis_fallbacks", "rate_limited")
+
+
+async def _server_counters(base: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as http:
+        response = await http.get("/metrics")
+    if response.status_code != 200:
+        return {}
+    found = dict.fromkeys(_COUNTERS, 0.0)
+    for family in text_string_to_metric_families(response.text):
+        if family.name in found:
+            found[family.name] = sum(x.value for x in family.samples if x.name.endswith("_total"))
+    return found
 
 
 def _listed_names(url: str) -> list[str]:
@@ -310,8 +345,16 @@ def server_env(redis_url: str, dns: ThreadedDnsServer) -> dict[str, str]:
     }
 
 
-def run(admin: str, redis_url: str, clients: int, seconds: float, warmup: float, workers: int) -> Figures:
-    """Build the scratch database, serve it, drive it, tear everything down; the figures."""
+def run(
+    admin: str,
+    redis_url: str,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    workers: int,
+    mix: Mix = MIX,
+) -> Figures:
+    """Build the scratch database, serve it, drive it with `mix`, tear everything down; the figures."""
     scratch = f"mcpl_load_{os.getpid()}"
     url = asyncio.run(seeded(admin, scratch))
     dns = ThreadedDnsServer()
@@ -320,7 +363,7 @@ def run(admin: str, redis_url: str, clients: int, seconds: float, warmup: float,
         names = _listed_names(url)
         proc, base = serve(url, workers, server_env(redis_url, dns))
         try:
-            return asyncio.run(drive(base, proc.pid, names, clients, seconds, warmup))
+            return asyncio.run(drive(base, proc.pid, names, clients, seconds, warmup, mix))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -369,8 +412,17 @@ def report(figures: Figures, workers: int) -> list[str]:
     lines.append(
         "server RSS (parent + workers): "
         + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in rss.items())
-        + (f"; end/start {rss['end'] / rss['start']:.2f}" if rss.get("start") and rss.get("end") else "")
+        + (
+            f"; end/start {rss['end'] / rss['start']:.2f}, end/middle {rss['end'] / rss['middle']:.2f}"
+            if rss.get("start") and rss.get("middle") and rss.get("end")
+            else ""
+        )
     )
+    if figures.server:
+        lines.append(
+            "server counters (whole run, warm-up included): "
+            + ", ".join(f"{k.replace('_', ' ')} {v:.0f}" for k, v in figures.server.items())
+        )
     lines.append(
         f"client CPU: {figures.client_cpu / figures.seconds:.2f} cores (this process, timed run)"
         if figures.seconds
