@@ -239,14 +239,15 @@ async def _client(
 def _server_pids(parent: int) -> list[int]:
     """The server process and every process below it (its workers)."""
     children: dict[int, list[int]] = defaultdict(list)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/stat") as stat:
+            with open(f"/proc/{entry}/stat") as stat:
                 ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue  # a process that ended meanwhile
-        children[ppid].append(int(pid))
-    found, todo = [], [parent]
+        children[ppid].append(int(entry))
+    found: list[int] = []
+    todo = [parent]
     while todo:
         pid = todo.pop()
         found.append(pid)
