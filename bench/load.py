@@ -88,6 +88,7 @@ class Figures:
     outcomes: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     samples: list[str] = field(default_factory=list)  # the first few errors, for the reader
     rss: dict[str, int] = field(default_factory=dict)  # moment -> bytes, server processes together
+    rss_series: list[int] = field(default_factory=list)  # bytes at each sixth of the timed run
     client_cpu: float = 0.0  # this process's CPU seconds over the timed run
     server: dict[str, float] = field(default_factory=dict)  # counters read from /metrics at the end
 
@@ -291,10 +292,13 @@ async def drive(
         await asyncio.sleep(warmup)
         figures.rss["start"] = _rss(server_pid)
         cpu = _cpu_seconds()
-        await asyncio.sleep(seconds / 2)
-        figures.rss["middle"] = _rss(server_pid)
-        await asyncio.sleep(max(stop - time.perf_counter(), 0))
-        figures.rss["end"] = _rss(server_pid)
+        # Six samples over the run besides these three: whether memory rises all along or levels off.
+        for step in range(1, 7):
+            await asyncio.sleep(max(counted_from + seconds * step / 6 - time.perf_counter(), 0))
+            figures.rss_series.append(_rss(server_pid))
+            if step == 3:
+                figures.rss["middle"] = figures.rss_series[-1]
+        figures.rss["end"] = figures.rss_series[-1]
         figures.client_cpu = _cpu_seconds() - cpu
 
     await asyncio.gather(
@@ -419,6 +423,12 @@ def report(figures: Figures, workers: int) -> list[str]:
             else ""
         )
     )
+    if figures.rss_series:
+        lines.append(
+            f"server RSS at each {figures.seconds / 6:g} s: "
+            + " ".join(f"{v / 2**20:.0f}" for v in figures.rss_series)
+            + " MiB"
+        )
     if figures.server:
         lines.append(
             "server counters (whole run, warm-up included): "
