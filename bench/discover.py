@@ -81,7 +81,8 @@ def _as_uri(conninfo: str) -> str:
     return f"postgresql:///{parts['dbname']}?{urlencode(extra)}"
 
 
-async def build(admin: str, size: int) -> str:
+async def seeded(admin: str, name: str) -> str:
+    """Database `name` created afresh (any old one dropped), migrated and loaded with the seed."""
     from search_quality import seed_file
 
     from mcplookup_mcp.importer import Importer, entries_of
@@ -89,15 +90,7 @@ async def build(admin: str, size: int) -> str:
     from mcplookup_mcp.repository import Repository, make_pool
     from mcplookup_mcp.service import utcnow
 
-    name = f"mcpl_bench_{size}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     url = _url(admin, name)
-    if exists:
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
-        if row and abs(row[0] - size) <= max(size // 100, 10):
-            return url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -108,6 +101,20 @@ async def build(admin: str, size: int) -> str:
         await Importer(Repository(pool), utcnow).run(entries_of(json.loads(seed_file().read_text())))
     finally:
         await pool.close()
+    return url
+
+
+async def build(admin: str, size: int) -> str:
+    name = f"mcpl_bench_{size}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = _url(admin, name)
+    if exists:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
+        if row and abs(row[0] - size) <= max(size // 100, 10):
+            return url
+    await seeded(admin, name)
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         synthesize(conn, size)
