@@ -84,10 +84,10 @@ def _as_uri(conninfo: str) -> str:
 async def build(admin: str, size: int) -> str:
     from search_quality import seed_file
 
-    from mcplookup_mcp.importer import Importer, entries_of
-    from mcplookup_mcp.migrate import apply_migrations
-    from mcplookup_mcp.repository import Repository, make_pool
-    from mcplookup_mcp.service import utcnow
+    from mcplookup_mcp.services.importer import Importer, entries_of
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
 
     name = f"mcpl_bench_{size}"
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -31,7 +31,7 @@ from deploy_files import (
     tool,
 )
 
-from mcplookup_mcp.settings import load_settings
+from mcplookup_mcp.core.settings import load_settings
 
 K8S_VERSION = "1.30.0"
 OVERLAYS = ("staging", "production")
