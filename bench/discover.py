@@ -85,10 +85,10 @@ async def seeded(admin: str, name: str) -> str:
     """Database `name` created afresh (any old one dropped), migrated and loaded with the seed."""
     from search_quality import seed_file
 
-    from mcplookup_mcp.importer import Importer, entries_of
-    from mcplookup_mcp.migrate import apply_migrations
-    from mcplookup_mcp.repository import Repository, make_pool
-    from mcplookup_mcp.service import utcnow
+    from mcplookup_mcp.services.importer import Importer, entries_of
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
 
     url = _url(admin, name)
     with psycopg.connect(admin, autocommit=True) as conn:

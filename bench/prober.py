@@ -102,13 +102,13 @@ def _wait_for(port: int, deadline: float = 15.0) -> None:
 
 
 async def _bench(port: int, probes: int, concurrency: int, use_dns: bool) -> None:
-    from mcplookup_mcp.dns_resolver import make_resolver
-    from mcplookup_mcp.health import probe
-    from mcplookup_mcp.ssrf import ProbePolicy
+    from mcplookup_mcp.probe.dns_resolver import make_resolver
+    from mcplookup_mcp.probe.health import probe
+    from mcplookup_mcp.probe.ssrf import ProbePolicy
 
     dns_server = None
     if use_dns:
-        from mcplookup_mcp.devdns import ThreadedDnsServer
+        from mcplookup_mcp.probe.devdns import ThreadedDnsServer
 
         dns_server = ThreadedDnsServer()
         dns_server.start()

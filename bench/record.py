@@ -25,13 +25,13 @@ from psycopg import sql
 # The checkout's package, whatever else is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.health import ProbeResult, ProbeTool, tools_fingerprint
-from mcplookup_mcp.migrate import apply_migrations
-from mcplookup_mcp.monitor import HealthMonitor
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.probe.health import ProbeResult, ProbeTool, tools_fingerprint
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.store.migrate import apply_migrations
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 STEP = timedelta(minutes=5)
 WEEK_OF_PROBES = 7 * 24 * 12

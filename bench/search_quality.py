@@ -365,10 +365,10 @@ async def _measure(database_url: str) -> dict[str, Any]:
     from psycopg import sql
 
     from mcplookup_mcp.app import create_app
-    from mcplookup_mcp.importer import Importer, entries_of
-    from mcplookup_mcp.migrate import apply_migrations
-    from mcplookup_mcp.service import utcnow
-    from mcplookup_mcp.settings import load_settings
+    from mcplookup_mcp.core.settings import load_settings
+    from mcplookup_mcp.services.importer import Importer, entries_of
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.store.migrate import apply_migrations
 
     scratch = f"mcpl_quality_{os.getpid()}"
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
@@ -409,7 +409,7 @@ def database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from mcplookup_mcp.embedded import start_embedded
+    from mcplookup_mcp.store.embedded import start_embedded
 
     return start_embedded(Path(tempfile.gettempdir()) / "mcplookup-bench")
 

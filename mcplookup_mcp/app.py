@@ -22,15 +22,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mcplookup_mcp import __version__, request_context
-from mcplookup_mcp.answer_cache import SharedAnswers
-from mcplookup_mcp.body_limit import McpBodyLimit
-from mcplookup_mcp.client_address import ClientAddressMiddleware, TrustedProxies
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.errors import RegistryError
-from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
-from mcplookup_mcp.mcp_tools import build_mcp
-from mcplookup_mcp.metrics import (
+from mcplookup_mcp import __version__
+from mcplookup_mcp.core import request_context
+from mcplookup_mcp.core.client_address import ClientAddressMiddleware, TrustedProxies
+from mcplookup_mcp.core.errors import RegistryError
+from mcplookup_mcp.core.metrics import (
     DB_POOL_IN_USE,
     DB_POOL_WAITING,
     DB_UP,
@@ -43,22 +39,27 @@ from mcplookup_mcp.metrics import (
     TOTAL_REGISTERED_SERVERS,
     exposition,
 )
-from mcplookup_mcp.metrics_port import serve_metrics
-from mcplookup_mcp.migrate import pending_migrations
-from mcplookup_mcp.models import DiscoverResult
-from mcplookup_mcp.monitor import HealthMonitor
-from mcplookup_mcp.openapi import build_openapi
-from mcplookup_mcp.ownership import RECHECK_BATCH, OwnershipService
-from mcplookup_mcp.ratelimit import Budgets, make_limiter
-from mcplookup_mcp.redis_store import RedisStore
-from mcplookup_mcp.registry_api import routes as registry_routes
-from mcplookup_mcp.registry_listing import RegistryListing
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.rest import health_routes, problem, problem_from, routes
-from mcplookup_mcp.scheduler import Scheduler
-from mcplookup_mcp.service import RegistryService, utcnow
-from mcplookup_mcp.settings import Settings
-from mcplookup_mcp.web import routes as web_routes
+from mcplookup_mcp.core.models import DiscoverResult
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.answer_cache import SharedAnswers
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.ownership import RECHECK_BATCH, OwnershipService
+from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
+from mcplookup_mcp.services.registry_listing import RegistryListing
+from mcplookup_mcp.services.scheduler import Scheduler
+from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.store.migrate import pending_migrations
+from mcplookup_mcp.store.redis_store import RedisStore
+from mcplookup_mcp.store.repository import Repository, make_pool
+from mcplookup_mcp.transports.body_limit import McpBodyLimit
+from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
+from mcplookup_mcp.transports.mcp_tools import build_mcp
+from mcplookup_mcp.transports.metrics_port import serve_metrics
+from mcplookup_mcp.transports.openapi import build_openapi
+from mcplookup_mcp.transports.registry_api import routes as registry_routes
+from mcplookup_mcp.transports.rest import health_routes, problem, problem_from, routes
+from mcplookup_mcp.transports.web import routes as web_routes
 
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -403,8 +404,8 @@ async def _reverify_domains(owner: OwnershipService) -> None:
 def app_from_environment() -> Starlette:
     """The app of one worker process of `mcplookup serve --workers N`, built from the environment the
     parent prepared (DATABASE_URL names the embedded server when the parent started one)."""
-    from mcplookup_mcp.logs import configure_logging
-    from mcplookup_mcp.settings import load_settings
+    from mcplookup_mcp.core.logs import configure_logging
+    from mcplookup_mcp.core.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level, json_lines=settings.is_production)

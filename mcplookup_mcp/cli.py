@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from mcplookup_mcp.settings import MAX_WORKERS, ConfigError, Settings, load_settings
+from mcplookup_mcp.core.settings import MAX_WORKERS, ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from mcplookup_mcp.models import DiscoverResult
+    from mcplookup_mcp.core.models import DiscoverResult
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def _database(settings: Settings, *, serving: bool = False) -> Database:
     """DATABASE_URL when set; else the embedded PostgreSQL of the data directory, started or joined."""
     if settings.database_url:
         return Database(settings.database_url, describe_url(settings.database_url))
-    from mcplookup_mcp.embedded import embedded_running, start_embedded
+    from mcplookup_mcp.store.embedded import embedded_running, start_embedded
 
     pgdata = settings.data_dir / "pgdata"
     # Every mcplookup process on one data directory shares one embedded server (see embedded.py), so
@@ -94,8 +94,8 @@ def _say(text: str) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from mcplookup_mcp.logs import configure_logging
-    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.core.logs import configure_logging
+    from mcplookup_mcp.store.migrate import apply_migrations
 
     configure_logging(settings.log_level, json_lines=settings.is_production)
     database = _database(settings, serving=True)
@@ -104,7 +104,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     applied = asyncio.run(apply_migrations(url))
     if applied:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
-    from mcplookup_mcp.http_protocol import uvicorn_options
+    from mcplookup_mcp.transports.http_protocol import uvicorn_options
 
     workers = args.workers or settings.workers
     listen: dict[str, Any] = {
@@ -125,7 +125,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # Several processes on one socket, each with its own pools and answer cache, like replicas behind a
     # load balancer. They build their apps from the environment: the database URL (the embedded one
     # included) and a private directory where their Prometheus figures are pooled.
-    from mcplookup_mcp.metrics import MULTIPROCESS_DIR
+    from mcplookup_mcp.core.metrics import MULTIPROCESS_DIR
 
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     metrics_dir = tempfile.mkdtemp(prefix="mcplookup-metrics-") if own_dir else os.environ[MULTIPROCESS_DIR]
@@ -139,7 +139,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.store.migrate import apply_migrations
 
     database = _database(settings)
     _say(f"migrating {database.described}")
@@ -150,8 +150,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _discover(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.app import create_app
-    from mcplookup_mcp.errors import RegistryError
-    from mcplookup_mcp.migrate import apply_migrations
+    from mcplookup_mcp.core.errors import RegistryError
+    from mcplookup_mcp.store.migrate import apply_migrations
 
     database = _database(settings)
     _say(f"searching {database.described}")
@@ -222,11 +222,11 @@ def discover_table(result: DiscoverResult, width: int | None = None) -> str:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from mcplookup_mcp.errors import InvalidInput
-    from mcplookup_mcp.importer import Importer, entries_of
-    from mcplookup_mcp.migrate import apply_migrations
-    from mcplookup_mcp.repository import Repository, make_pool
-    from mcplookup_mcp.service import utcnow
+    from mcplookup_mcp.core.errors import InvalidInput
+    from mcplookup_mcp.services.importer import Importer, entries_of
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
 
     try:
         with open(args.file, encoding="utf-8") as handle:
@@ -266,7 +266,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dev_dns(settings: Settings, args: argparse.Namespace) -> int:
-    from mcplookup_mcp.devdns import LoopbackDnsServer
+    from mcplookup_mcp.probe.devdns import LoopbackDnsServer
 
     async def run() -> int:
         server = LoopbackDnsServer(args.host, args.port)

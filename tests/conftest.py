@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dnsserver import ThreadedDnsServer
 
 from mcplookup_mcp.app import create_app
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.http_protocol import uvicorn_options
-from mcplookup_mcp.migrate import apply_migrations
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings, load_settings
+from mcplookup_mcp.core.settings import Settings, load_settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.store.migrate import apply_migrations
+from mcplookup_mcp.store.repository import Repository, make_pool
+from mcplookup_mcp.transports.http_protocol import uvicorn_options
 
 REQUIRE_SERVICES = os.environ.get("MCPLOOKUP_REQUIRE_SERVICES") == "1"
 _counter = itertools.count()
@@ -83,7 +83,7 @@ _embedded: dict[str, str] = {}
 
 def _embedded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if "url" not in _embedded:
-        from mcplookup_mcp.embedded import start_embedded
+        from mcplookup_mcp.store.embedded import start_embedded
 
         _embedded["url"] = start_embedded(tmp_path_factory.mktemp("embedded-pg"))
     return _embedded["url"]

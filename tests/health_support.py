@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 from mcp_targets import TARGET_IP
 
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
 
 HOST = "mcp.example.test"
 

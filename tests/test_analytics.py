@@ -12,10 +12,10 @@ import psycopg
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 
-from mcplookup_mcp import request_context
-from mcplookup_mcp.analytics import EventBuffer, client_network, prune_events
-from mcplookup_mcp.metrics import ANALYTICS_DROPPED
-from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.core import request_context
+from mcplookup_mcp.core.metrics import ANALYTICS_DROPPED
+from mcplookup_mcp.services.analytics import EventBuffer, client_network, prune_events
+from mcplookup_mcp.services.service import RegistryService
 
 LISTING = {
     "domain": "example.test",

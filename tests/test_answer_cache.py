@@ -15,10 +15,10 @@ from hand_driven import HandDriven
 from prometheus_client import REGISTRY
 from test_discovery import SEED, add, sql
 
-from mcplookup_mcp.answer_cache import AnswerCache
-from mcplookup_mcp.importer import Importer, entries_of
-from mcplookup_mcp.service import RegistryService, utcnow
-from mcplookup_mcp.settings import Settings, load_settings
+from mcplookup_mcp.core.settings import Settings, load_settings
+from mcplookup_mcp.services.answer_cache import AnswerCache
+from mcplookup_mcp.services.importer import Importer, entries_of
+from mcplookup_mcp.services.service import RegistryService, utcnow
 
 
 class Ticks:

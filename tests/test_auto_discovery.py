@@ -25,14 +25,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from test_registration_flow import error_text, structured
 
-from mcplookup_mcp.auto_discovery import card_fields, parse_mcp_txt
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.errors import InvalidInput
-from mcplookup_mcp.ownership import OwnershipService
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.auto_discovery import card_fields, parse_mcp_txt
+from mcplookup_mcp.services.ownership import OwnershipService
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 # The card must be at https://<domain>/..., port 443; a loopback address no other test listens on.
 CARD_IP = "127.0.0.3"

@@ -15,7 +15,7 @@ from mcp.shared.exceptions import MCPError
 from test_mcp_fast_path import MODERN, call
 from test_registration_flow import LISTING, counts
 
-from mcplookup_mcp.settings import DEFAULT_MAX_BODY_BYTES, Settings
+from mcplookup_mcp.core.settings import DEFAULT_MAX_BODY_BYTES, Settings
 
 
 async def chunked(data: bytes, size: int = 4096) -> AsyncIterator[bytes]:

@@ -9,8 +9,8 @@ from conftest import free_port
 from stack import Replica, replica_env
 from test_registration_flow import LISTING
 
-from mcplookup_mcp.client_address import TrustedProxies
-from mcplookup_mcp.settings import ConfigError, load_settings
+from mcplookup_mcp.core.client_address import TrustedProxies
+from mcplookup_mcp.core.settings import ConfigError, load_settings
 
 
 @pytest.mark.parametrize(

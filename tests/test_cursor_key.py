@@ -15,9 +15,9 @@ import pytest
 from conftest import create_database, drop_database, open_service
 from test_discovery import import_seed
 
-from mcplookup_mcp.errors import InvalidInput
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.service import RegistryService
 
 PAGE = {"query": "database", "limit": 2}
 

@@ -24,10 +24,10 @@ from test_mcp_fast_path import served
 from test_registration_flow import LISTING
 
 from mcplookup_mcp.app import create_app
-from mcplookup_mcp.errors import Unavailable
-from mcplookup_mcp.migrate import apply_migrations
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.errors import Unavailable
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.store.migrate import apply_migrations
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 # What a refused request may take: the pool's wait (MCPLOOKUP_DB_POOL_TIMEOUT, 3 s by default) and room
 # for a loaded machine.

@@ -31,7 +31,7 @@ from deploy_files import (
     tool,
 )
 
-from mcplookup_mcp.settings import load_settings
+from mcplookup_mcp.core.settings import load_settings
 
 K8S_VERSION = "1.30.0"
 OVERLAYS = ("staging", "production")
@@ -212,8 +212,8 @@ def test_the_env_files_load_and_every_variable_in_them_is_read(name: str) -> Non
     assert settings.rate_limit_per_minute == int(values["RATE_LIMIT_MAX_REQUESTS"])
     assert settings.probe_interval_seconds == float(values["MCPLOOKUP_PROBE_INTERVAL_SECONDS"])
     # Every name is one the loader reads: the seed's names (seed_env.py) or a MCPLOOKUP_ / usual one.
-    settings_source = (ROOT / "mcplookup_mcp" / "settings.py").read_text()
-    seed_source = (ROOT / "mcplookup_mcp" / "seed_env.py").read_text()
+    settings_source = (ROOT / "mcplookup_mcp" / "core" / "settings.py").read_text()
+    seed_source = (ROOT / "mcplookup_mcp" / "core" / "seed_env.py").read_text()
     for key in values:
         assert f'"{key}"' in settings_source or f'"{key}"' in seed_source, f"{key} is read nowhere"
 

@@ -16,11 +16,11 @@ from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from psycopg.types.json import Jsonb
 from test_registration_flow import error_text, structured
 
-from mcplookup_mcp.discovery import _matched
-from mcplookup_mcp.errors import InvalidInput
-from mcplookup_mcp.importer import Importer, entries_of
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import RegistryService, utcnow
+from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.services.discovery import _matched
+from mcplookup_mcp.services.importer import Importer, entries_of
+from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("search_quality", ROOT / "bench" / "search_quality.py")

@@ -15,9 +15,9 @@ import pytest
 from conftest import create_database, drop_database
 from test_discovery import import_seed
 
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.sqlfiles import positional, queries
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.store.repository import Repository, make_pool
+from mcplookup_mcp.store.sqlfiles import positional, queries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from synth import synthesize

@@ -1,4 +1,4 @@
-"""mcplookup_mcp.dns_resolver against a real DNS server on loopback."""
+"""mcplookup_mcp.probe.dns_resolver against a real DNS server on loopback."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import dns.resolver
 import pytest
 from dnsserver import LoopbackDnsServer, ThreadedDnsServer
 
-from mcplookup_mcp.dns_resolver import (
+from mcplookup_mcp.core.nameservers import parse_nameservers
+from mcplookup_mcp.probe.dns_resolver import (
     DnsFailure,
     DnsTimeout,
     NoRecord,
@@ -23,7 +24,6 @@ from mcplookup_mcp.dns_resolver import (
     lookup_addresses,
     lookup_txt,
     make_resolver,
-    parse_nameservers,
 )
 
 

@@ -13,7 +13,7 @@ from health_support import HOST, add_server, probe_settings
 from mcp_targets import CLEAN_TOOLS, TARGET_IP, UvicornThread, sdk_streamable_app
 from test_registration_flow import error_text, structured
 
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
 
 
 @pytest.fixture(scope="module")

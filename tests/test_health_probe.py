@@ -37,8 +37,8 @@ from mcp_targets import (
     write_cert,
 )
 
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.health import (
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.probe.health import (
     PROTOCOL_VERSION,
     ProbeResult,
     ProbeTool,
@@ -47,7 +47,7 @@ from mcplookup_mcp.health import (
     probe,
     tools_fingerprint,
 )
-from mcplookup_mcp.ssrf import ProbePolicy
+from mcplookup_mcp.probe.ssrf import ProbePolicy
 
 HOST = "mcp.example.test"
 

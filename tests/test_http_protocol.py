@@ -10,7 +10,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mcplookup_mcp.http_protocol import NoDelayHttpToolsProtocol
+from mcplookup_mcp.transports.http_protocol import NoDelayHttpToolsProtocol
 
 
 async def _nodelay_on_accepted(protocol_class: type[HttpToolsProtocol]) -> int:

@@ -13,8 +13,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from test_discovery import SEED, import_seed
 
-from mcplookup_mcp.importer import Importer, blocked_url, entries_of
-from mcplookup_mcp.service import RegistryService, utcnow
+from mcplookup_mcp.services.importer import Importer, blocked_url, entries_of
+from mcplookup_mcp.services.service import RegistryService, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 

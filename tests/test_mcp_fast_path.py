@@ -19,10 +19,10 @@ from pydantic import Field
 from test_discovery import add, import_seed
 from test_registration_flow import structured
 
-from mcplookup_mcp.mcp_fast_path import DiscoverFastPath
-from mcplookup_mcp.mcp_tools import RegistryMCPServer
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
+from mcplookup_mcp.transports.mcp_tools import RegistryMCPServer
 
 MODERN = MODERN_PROTOCOL_VERSIONS[-1]
 VERSIONS = [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from conftest import create_database, drop_database
 
-from mcplookup_mcp.migrate import apply_migrations
-from mcplookup_mcp.sqlfiles import migrations, parse_queries, queries, sql_dir
+from mcplookup_mcp.store.migrate import apply_migrations
+from mcplookup_mcp.store.sqlfiles import migrations, parse_queries, queries, sql_dir
 
 EXPECTED_TABLES = {
     "domains",

@@ -22,14 +22,14 @@ from mcp_targets import (
     unauthorized_app,
 )
 
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.errors import Conflict
-from mcplookup_mcp.health import ProbeResult, ProbeTool, tools_fingerprint
-from mcplookup_mcp.monitor import HealthMonitor, probe_policy
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings, load_settings
+from mcplookup_mcp.core.errors import Conflict
+from mcplookup_mcp.core.settings import Settings, load_settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.probe.health import ProbeResult, ProbeTool, tools_fingerprint
+from mcplookup_mcp.services.monitor import HealthMonitor, probe_policy
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +299,7 @@ def test_probe_settings_are_read_and_checked() -> None:
     loaded = load_settings(env)
     assert loaded.probe_ports == frozenset({443, 8443}) and loaded.probe_interval_seconds == 60
     assert loaded.probe_concurrency == 4 and loaded.scheduler is False
-    from mcplookup_mcp.settings import ConfigError
+    from mcplookup_mcp.core.settings import ConfigError
 
     with pytest.raises(ConfigError, match="MCPLOOKUP_PROBE_PORTS"):
         load_settings({"MCPLOOKUP_PROBE_PORTS": "8443"})

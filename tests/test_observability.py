@@ -23,9 +23,9 @@ from conftest import REQUIRE_SERVICES, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from mcplookup_mcp.logs import REDACTED, configure_logging, redact_text
-from mcplookup_mcp.settings import Settings
-from mcplookup_mcp.verification import Outcome
+from mcplookup_mcp.core.logs import REDACTED, configure_logging, redact_text
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.verification import Outcome
 
 MONITORING = Path(__file__).parent.parent / "deploy" / "monitoring"
 LISTING = {
@@ -162,7 +162,7 @@ async def test_without_enable_metrics_there_is_no_metrics_route(
 def test_a_fresh_process_exports_every_failure_reason_at_zero() -> None:
     """In a process that never verified anything (the case rate() used to miss)."""
     out = subprocess.run(
-        [sys.executable, "-c", "from mcplookup_mcp.metrics import exposition; print(exposition().decode())"],
+        [sys.executable, "-c", "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())"],
         capture_output=True,
         text=True,
         check=True,

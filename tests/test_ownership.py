@@ -17,10 +17,10 @@ import structlog
 from conftest import Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 
-from mcplookup_mcp.errors import AuthRequired, Conflict, Forbidden, InvalidInput, NotFound
-from mcplookup_mcp.ownership import OwnershipService
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import ConfigError, load_settings
+from mcplookup_mcp.core.errors import AuthRequired, Conflict, Forbidden, InvalidInput, NotFound
+from mcplookup_mcp.core.settings import ConfigError, load_settings
+from mcplookup_mcp.services.ownership import OwnershipService
+from mcplookup_mcp.services.service import RegistryService
 
 RECORD = "_mcp-verify.example.test"
 

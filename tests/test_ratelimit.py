@@ -15,10 +15,10 @@ from conftest import free_port, mcp_client
 from stack import RedisProcess
 from test_registration_flow import LISTING
 
-from mcplookup_mcp.errors import RateLimited
-from mcplookup_mcp.metrics import REDIS_FALLBACKS, REDIS_OUTAGES
-from mcplookup_mcp.ratelimit import Budgets, RateLimiter, RedisRateLimiter
-from mcplookup_mcp.redis_store import RedisStore
+from mcplookup_mcp.core.errors import RateLimited
+from mcplookup_mcp.core.metrics import REDIS_FALLBACKS, REDIS_OUTAGES
+from mcplookup_mcp.services.ratelimit import Budgets, RateLimiter, RedisRateLimiter
+from mcplookup_mcp.store.redis_store import RedisStore
 
 BUDGETS = Budgets(3, {"discover": 5, "register": 2})
 

@@ -11,8 +11,8 @@ import httpx
 from conftest import LiveServer
 from test_discovery import SEED, add, import_seed, sql
 
-from mcplookup_mcp.importer import check_entry, entries_of
-from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.services.importer import check_entry, entries_of
+from mcplookup_mcp.services.service import RegistryService
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
 

@@ -14,12 +14,12 @@ from dnsserver import ThreadedDnsServer
 from health_support import HOST, add_server, fetch, probe_settings
 from mcp_targets import TARGET_IP, Recorder, UvicornThread, sdk_streamable_app
 
-from mcplookup_mcp.dns_resolver import make_resolver
-from mcplookup_mcp.monitor import HealthMonitor
-from mcplookup_mcp.ratelimit import RateLimiter
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.scheduler import Scheduler
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.services.scheduler import Scheduler
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mcplookup_mcp.seed_env import REFUSED
-from mcplookup_mcp.settings import ConfigError, Settings, load_settings
+from mcplookup_mcp.core.seed_env import REFUSED
+from mcplookup_mcp.core.settings import ConfigError, Settings, load_settings
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

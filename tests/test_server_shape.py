@@ -11,7 +11,7 @@ from test_discovery import add, sql
 from test_ownership import claim_and_verify
 from test_registration_flow import structured
 
-from mcplookup_mcp.service import RegistryService
+from mcplookup_mcp.services.service import RegistryService
 
 NAME = "test.example/mail"
 

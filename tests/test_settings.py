@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mcplookup_mcp.settings import ConfigError, load_settings
+from mcplookup_mcp.core.settings import ConfigError, load_settings
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ import pytest
 from conftest import free_port
 from stack import RedisProcess
 
-from mcplookup_mcp.answer_cache import SharedAnswers
-from mcplookup_mcp.redis_store import RedisStore
+from mcplookup_mcp.services.answer_cache import SharedAnswers
+from mcplookup_mcp.store.redis_store import RedisStore
 
 
 @pytest.fixture

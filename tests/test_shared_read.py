@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from hand_driven import HandDriven
 
-from mcplookup_mcp.shared_read import SharedRead
+from mcplookup_mcp.services.shared_read import SharedRead
 
 
 async def running_with_waiters(

@@ -10,9 +10,9 @@ import pytest
 from dnsserver import LoopbackDnsServer
 from mcp_targets import TARGET_IP, ClosingListener, UvicornThread, legacy_endpoint_app, redirect_app
 
-from mcplookup_mcp.dns_resolver import NoSuchDomain, make_resolver
-from mcplookup_mcp.health import Transport, probe
-from mcplookup_mcp.ssrf import BlockedTarget, ProbePolicy, check_target, is_forbidden_address
+from mcplookup_mcp.probe.dns_resolver import NoSuchDomain, make_resolver
+from mcplookup_mcp.probe.health import Transport, probe
+from mcplookup_mcp.probe.ssrf import BlockedTarget, ProbePolicy, check_target, is_forbidden_address
 
 # --- address rules -------------------------------------------------------------------------------
 

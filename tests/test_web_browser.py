@@ -24,7 +24,7 @@ from web_support import (
     hostile_target_app,
 )
 
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
 
 pytest_plugins = ("web_fixtures",)
 pytestmark = pytest.mark.slow

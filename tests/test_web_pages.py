@@ -18,8 +18,8 @@ from markupsafe import escape
 from mcp_targets import TARGET_IP, UvicornThread
 from web_support import HOSTILE, HOSTILE_TOOL, LISTING, hostile_target_app, markup_report, result_names
 
-from mcplookup_mcp.service import RegistryService
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.service import RegistryService
 
 pytest_plugins = ("web_fixtures",)  # the seeded database and app fixtures
 LIGHTS = "control the lights at home"
@@ -368,8 +368,8 @@ async def test_register_check_verify_then_the_server_page(
 def test_imported_package_snippets_quote_what_the_operator_wrote() -> None:
     from datetime import UTC, datetime
 
-    from mcplookup_mcp.models import HealthSummary, ServerOut
-    from mcplookup_mcp.web.snippets import connection_snippets
+    from mcplookup_mcp.core.models import HealthSummary, ServerOut
+    from mcplookup_mcp.transports.web.snippets import connection_snippets
 
     now = datetime.now(UTC)
     server = ServerOut(

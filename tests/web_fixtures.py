@@ -12,10 +12,10 @@ from conftest import LiveServer, create_database, drop_database
 from test_discovery import SEED
 
 from mcplookup_mcp.app import create_app
-from mcplookup_mcp.importer import Importer, entries_of
-from mcplookup_mcp.repository import Repository, make_pool
-from mcplookup_mcp.service import utcnow
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.importer import Importer, entries_of
+from mcplookup_mcp.services.service import utcnow
+from mcplookup_mcp.store.repository import Repository, make_pool
 
 
 async def _import_seed(url: str) -> None:

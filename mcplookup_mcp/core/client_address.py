@@ -1,0 +1,121 @@
+"""Who is asking: the client address behind trusted proxies, and the API key sent, for rate limits.
+
+`X-Forwarded-For` is a list each proxy appends its peer to, so only its right end is written by proxies
+we run; everything left of the first address we do not trust was written by the client and may be
+anything. The client is therefore the rightmost hop that is not a configured proxy
+(`MCPLOOKUP_TRUSTED_PROXIES`, addresses or CIDRs). `*` trusts whatever peer connects, for one hop only:
+the client is the rightmost entry, the one that peer wrote, never the leftmost one the client wrote.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcplookup_mcp.core import keys
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Origin:
+    address: str
+    api_key: str | None = None
+
+
+# Set for each HTTP request by ClientAddressMiddleware; None outside a request (the CLI).
+ORIGIN: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("mcplookup_origin", default=None)
+
+
+def parse_proxies(entries: Iterable[str]) -> tuple[bool, tuple[Network, ...]]:
+    """`*` or addresses and CIDRs; ValueError names the first entry that is neither."""
+    any_peer = False
+    networks: list[Network] = []
+    for entry in entries:
+        if entry == "*":
+            any_peer = True
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address, a CIDR or *") from None
+    return any_peer, tuple(networks)
+
+
+def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    raw = raw.strip()
+    if raw.startswith("[") and "]" in raw:  # [v6]:port
+        raw = raw[1 : raw.index("]")]
+    elif raw.count(":") == 1:  # v4:port
+        raw = raw.split(":")[0]
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+class TrustedProxies:
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.any_peer, self.networks = parse_proxies(entries)
+
+    def trusts(self, address: str) -> bool:
+        parsed = _address(address)
+        return parsed is not None and any(parsed in network for network in self.networks)
+
+    def client(self, peer: str, forwarded_for: str | None) -> str:
+        """The client's address, given the connecting peer and the X-Forwarded-For it sent."""
+        if not forwarded_for or not (self.any_peer or self.trusts(peer)):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        nearest = peer
+        for hop in reversed(hops):
+            parsed = _address(hop)
+            if parsed is None:
+                # A trusted proxy passed on something that is no address: the client is unknown past it.
+                return nearest
+            if self.any_peer or not any(parsed in network for network in self.networks):
+                return str(parsed)
+            nearest = str(parsed)
+        return nearest
+
+
+class ClientAddressMiddleware:
+    """Puts the client's address in the scope (what `request.client` reads) and the request's origin in
+    ORIGIN. The scheme comes from X-Forwarded-Proto only when the peer is a trusted proxy."""
+
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        peer = scope.get("client")
+        peer_host = str(peer[0]) if peer else "unknown"
+        forwarded: list[str] = []
+        proto = authorization = None
+        for key, value in scope.get("headers") or ():
+            if key == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+            elif key == b"x-forwarded-proto":
+                proto = value.decode("latin-1").strip().lower()
+            elif key == b"authorization":
+                authorization = value.decode("latin-1")
+        address = self.proxies.client(peer_host, ",".join(forwarded) or None)
+        trusted_peer = self.proxies.any_peer or self.proxies.trusts(peer_host)
+        if address != peer_host:
+            scope = dict(scope, client=(address, 0))
+        if trusted_peer and proto in ("http", "https"):
+            scope = dict(scope, scheme=proto)
+        token = ORIGIN.set(Origin(address, keys.bearer_token(authorization)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            ORIGIN.reset(token)

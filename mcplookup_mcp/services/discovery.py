@@ -1,0 +1,438 @@
+"""Discovery: ranked intent search, filters, keyset pages, capability counts and registry figures.
+
+The ranking itself lives in `sql/queries/discovery.sql` (see docs/discovery.md); this module checks the
+arguments, chooses the query shape, and encodes and checks cursors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from mcplookup_mcp.core import validation
+from mcplookup_mcp.core.errors import Unavailable
+from mcplookup_mcp.core.metrics import DISCOVER_CACHE
+from mcplookup_mcp.core.models import (
+    CapabilitiesResult,
+    CapabilityCount,
+    DiscoveredServer,
+    DiscoverResult,
+    DiscoveryStats,
+    Match,
+)
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
+from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
+from mcplookup_mcp.services.shared_read import SharedRead
+from mcplookup_mcp.store.repository import Repository, Row
+
+DISCOVER_FIELDS = (
+    "query",
+    "domain",
+    "capabilities",
+    "capability_match",
+    "exclude_capabilities",
+    "category",
+    "transport",
+    "auth_type",
+    "verified_only",
+    "healthy_only",
+    "min_trust_score",
+    "include_pending",
+    "sort",
+    "limit",
+    "cursor",
+)
+SORTS = ("relevance", "trust", "latency", "newest", "name")
+TRANSPORTS = ("streamable-http", "sse", "stdio")
+CAPABILITY_MATCH = ("all", "any")
+# Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
+CANDIDATE_POOL = 50
+# Stored words a query word of four letters or more stands for as a prefix, shortest first.
+PREFIX_EXPANSIONS = 16
+MAX_CURSOR = 1000
+# A listing without query text counts its servers up to this many (DiscoverResult.total).
+COUNT_CAP = 1000
+# What each level of discover_ranked's term evidence is called in match.terms.
+_HELD = {
+    "6": "name",
+    "5": "text",
+    "4": "completed",
+    "3": "completed",
+    "2": "related",
+    "1": "related",
+    "0": "missing",
+}
+# match.matched's fields, in the order they are listed, and the document weight each one is stored under
+# (B is the capabilities and category, or the tool names).
+MATCH_FIELDS = ("name", "capabilities", "description", "tools")
+_FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
+# Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
+ANSWER_CACHE_ENTRIES = 1024
+
+log = structlog.get_logger("mcplookup.discovery")
+
+_RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something", "would", "could", "with"}
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    query_name: str
+    params: dict[str, Any]
+    query: str
+    sort: str
+    limit: int
+    fingerprint: str
+    # The database may run it on one plan kept for every such search (see Repository.read): only
+    # without filters, since a plan made without their values cannot choose the index they favour.
+    reuse_plan: bool = False
+
+
+class DiscoveryService:
+    def __init__(self, repo: Repository, settings: Settings) -> None:
+        self.repo = repo
+        # Without a configured secret the key is random, made once and shared through the database.
+        self._cursor_key: bytes | None = (
+            hashlib.sha256(settings.cursor_secret.encode()).digest() if settings.cursor_secret else None
+        )
+        self._cursor_key_loading = asyncio.Lock()
+        # Analytics of every search (and of get, register, verify: RegistryService uses the same buffer).
+        self.events = EventBuffer(repo)
+        self.answers: AnswerCache[DiscoverResult] = AnswerCache(
+            settings.discover_cache_seconds,
+            ANSWER_CACHE_ENTRIES,
+            count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
+        )
+        self._generation = SharedRead(self._read_generation)
+        # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
+        self.shared: SharedAnswers[DiscoverResult] | None = None
+
+    def plan(self, data: Mapping[str, Any]) -> Plan:
+        """Check the arguments and choose the query shape and its parameters."""
+        validation.reject_unknown(data, DISCOVER_FIELDS)
+        query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
+        sort = validation.choice(data.get("sort"), "sort", SORTS, "relevance") or "relevance"
+        domain = validation.domain(data["domain"]) if data.get("domain") else None
+        caps = validation.capabilities(data.get("capabilities"))
+        match = validation.choice(data.get("capability_match"), "capability_match", CAPABILITY_MATCH, "all")
+        excluded = validation.capabilities(data.get("exclude_capabilities"), "exclude_capabilities")
+        filters: dict[str, Any] = {
+            "domain": domain,
+            "domain_reversed": validation.like_escape(("." + domain)[::-1]) + "%" if domain else None,
+            "caps_all": caps if caps and match == "all" else None,
+            "caps_any": caps if caps and match == "any" else None,
+            "caps_exclude": excluded or None,
+            "category": validation.category(data.get("category")),
+            "transport": validation.choice(data.get("transport"), "transport", TRANSPORTS, None),
+            "auth_type": validation.choice(data.get("auth_type"), "auth_type", validation.AUTH_TYPES, None),
+            "verified_only": validation.flag(data.get("verified_only"), "verified_only"),
+            "healthy_only": validation.flag(data.get("healthy_only"), "healthy_only"),
+            "min_trust_score": _trust(data.get("min_trust_score")),
+            "include_pending": validation.flag(data.get("include_pending"), "include_pending"),
+        }
+        limit = validation.limit(data.get("limit"))
+        fingerprint = _fingerprint(query, sort, filters)
+        after = self._read_cursor(data.get("cursor"), sort, fingerprint)
+        ranked = bool(_WORD.search(query))
+        params = filters | {
+            "limit": limit + 1,
+            "after_name": after[1] if after else None,
+            "after_int": None,
+            "after_real": None,
+            "after_ts": None,
+        }
+        if after:
+            params |= _after_params(sort, after[0], ranked)
+        if ranked:
+            params |= {
+                "query": query,
+                "sort": sort,
+                "fuzzy": _fuzzy_words(query),
+                "typed_words": _typed_words(query),
+                "open_word": _open_word(query),
+                "pool": CANDIDATE_POOL,
+                "prefix_expansions": PREFIX_EXPANSIONS,
+                # Any filter (include_pending too) takes the any-term pool from the GIN index.
+                "filtered": any(filters.values()),
+            }
+            return Plan(
+                "discover_ranked", params, query, sort, limit, fingerprint, reuse_plan=not params["filtered"]
+            )
+        return Plan(
+            "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
+        )
+
+    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
+        if self._cursor_key is None:
+            await self._load_cursor_key()
+        plan = self.plan(data)
+        started = time.perf_counter()
+        if not self.answers.enabled:
+            result = await self._search(plan)
+        else:
+            # The cursor is part of the key: plan() has checked its signature, so it names one page.
+            key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
+            # Read before the search: a change committed in between moves the generation after this
+            # read, so an answer can only be stored under an older generation than its data, never a newer.
+            generation = await self._generation.get()
+            shared = self.shared
+            search = (
+                (lambda: shared.answer(key, generation, lambda: self._search(plan)))
+                if shared is not None
+                else (lambda: self._search(plan))
+            )
+            result = await self.answers.answer(key, generation, search)
+        self.events.record(
+            "discover",
+            started=started,
+            transport=transport,
+            result_count=result.count,
+            query=plan.query,
+            capabilities=plan.params["caps_all"] or plan.params["caps_any"] or (),
+            domain=plan.params["domain"],
+        )
+        return result
+
+    async def _read_generation(self) -> int:
+        async with self.repo.read() as q:
+            return await q.discovery_generation()
+
+    async def _search(self, plan: Plan) -> DiscoverResult:
+        async with self.repo.read(kept_plans=plan.reuse_plan) as q:
+            rows = await q.discover(plan.query_name, plan.params)
+            listed = (
+                None
+                if "query" in plan.params
+                else await q.count_listing(plan.params | {"count_cap": COUNT_CAP + 1})
+            )
+        return self._result(plan, rows, listed)
+
+    def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
+        from mcplookup_mcp.services.service import server_fields
+
+        more = len(rows) > plan.limit
+        rows = rows[: plan.limit]
+        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1]) if more and rows else None
+        servers = [
+            DiscoveredServer(
+                **server_fields(row),
+                match=Match(
+                    strength=row.get("strength"),
+                    terms=_terms(row),
+                    relevance=round(float(row["relevance"]), 6),
+                    matched=_matched(row),
+                ),
+            )
+            for row in rows
+        ]
+        first_page = plan.params["after_name"] is None
+        if listed is not None:
+            total: int | None = min(listed, COUNT_CAP)
+            no_confident_match = None
+        elif rows:
+            total, no_confident_match = int(rows[0]["total"]), not rows[0]["confident"]
+        else:
+            # Nothing ranked at all; past the last page (a cursor) the earlier pages said it.
+            total, no_confident_match = (0, True) if first_page else (None, None)
+        return DiscoverResult(
+            servers=servers,
+            count=len(servers),
+            total=total,
+            total_is_lower_bound=listed is not None and listed > COUNT_CAP,
+            no_confident_match=no_confident_match,
+            query=plan.query or None,
+            sort=plan.sort,
+            next_cursor=next_cursor,
+        )
+
+    async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
+        validation.reject_unknown(data, ("limit",))
+        limit = validation.limit(data.get("limit"), default=100)
+        async with self.repo.read() as q:
+            rows = await q.capability_counts(limit)
+        return CapabilitiesResult(
+            capabilities=[
+                CapabilityCount(value=r["value"], servers=r["servers"])
+                for r in rows
+                if r["kind"] == "capability"
+            ],
+            categories=[
+                CapabilityCount(value=r["value"], servers=r["servers"])
+                for r in rows
+                if r["kind"] == "category"
+            ],
+        )
+
+    async def flush_events(self) -> None:
+        """Write the buffered analytics events now (the background writer does it every second)."""
+        await self.events.flush()
+
+    async def stats(self) -> DiscoveryStats:
+        await self.flush_events()
+        async with self.repo.read() as q:
+            row = await q.discovery_stats()
+        return DiscoveryStats(
+            listed_servers=row["listed"],
+            verified_servers=row["verified"],
+            imported_servers=row["imported"],
+            pending_claims=row["pending"],
+            healthy_servers=row["healthy"],
+            servers_with_blocked_remotes=row["remotes_blocked"],
+            transports=row["transports"] or {},
+            average_trust_score=round(float(row["avg_trust_score"] or 0), 2),
+            searches_last_24h=row["searches_24h"],
+            search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)
+            if row["search_p95_ms_24h"] is not None
+            else None,
+            **(await analytics_stats(self.repo)),
+        )
+
+    # cursors: base64url(JSON payload) "." base64url(HMAC-SHA256), bound to the query, filters and sort
+
+    def _write_cursor(self, sort: str, fingerprint: str, row: Row) -> str:
+        payload = {"v": 1, "s": sort, "k": row["sort_key"], "n": row["name"], "f": fingerprint}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        return f"{body}.{_b64(self._sign(body))}"
+
+    def _sign(self, body: str) -> bytes:
+        if self._cursor_key is None:
+            raise RuntimeError("the cursor key is read by discover() before any cursor is made or checked")
+        return hmac.new(self._cursor_key, body.encode(), hashlib.sha256).digest()[:16]
+
+    async def _load_cursor_key(self) -> None:
+        async with self._cursor_key_loading:
+            # A replica that lost the race to store its key sees the winner's on the next statement.
+            for _ in range(3):
+                if self._cursor_key is not None:
+                    return
+                async with self.repo.read() as q:
+                    self._cursor_key = await q.cursor_key(secrets.token_bytes(32))
+            if self._cursor_key is None:
+                raise Unavailable("the cursor key could not be read; try again")
+
+    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
+        if value is None or value == "":
+            return None
+        bad = validation.refuse(
+            "cursor",
+            "not a cursor of this question",
+            "the next_cursor of the previous page, unchanged, with the same query, filters and sort",
+            "that next_cursor, or leave cursor out to start again",
+        )
+        if not isinstance(value, str) or len(value) > MAX_CURSOR or value.count(".") != 1:
+            raise bad
+        body, signature = value.split(".")
+        try:
+            given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except ValueError:
+            raise bad from None
+        if not hmac.compare_digest(given, self._sign(body)):
+            raise bad
+        if not isinstance(payload, dict) or payload.get("v") != 1:
+            raise bad
+        if payload.get("s") != sort or payload.get("f") != fingerprint:
+            raise bad
+        key, name = payload.get("k"), payload.get("n")
+        if not isinstance(key, str) or not isinstance(name, str):
+            raise bad
+        return key, name
+
+
+def _matched(row: Row) -> dict[str, list[str]]:
+    """match.matched: the stored fields that hold each matched lexeme (see discover_ranked's last step)."""
+    capabilities = set(row.get("matched_capabilities") or ())
+    fields: dict[str, set[str]] = {}
+    for entry in row.get("matched_lexemes") or ():
+        weights, _, lexeme = entry.partition(":")  # the weights are letters: the first colon ends them
+        for weight in set(weights):
+            if weight == "B":
+                field = "capabilities" if lexeme in capabilities else "tools"
+            else:
+                field = _FIELD_OF_WEIGHT[weight]
+            fields.setdefault(field, set()).add(lexeme)
+    if row.get("matched_name_words"):
+        fields.setdefault("name", set()).update(row["matched_name_words"])
+    return {field: sorted(fields[field]) for field in MATCH_FIELDS if field in fields}
+
+
+def _terms(row: Row) -> dict[str, str]:
+    """match.terms: how the server holds each query term (discover_ranked's term_evidence, "level:term")."""
+    evidence = {}
+    for entry in row.get("term_evidence") or ():
+        level, _, term = entry.partition(":")
+        evidence[term] = _HELD[level]
+    return evidence
+
+
+def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:
+    try:
+        if ranked or sort == "latency":
+            return {"after_real": float(key)}
+        if sort in ("trust", "relevance"):
+            return {"after_int": int(key)}
+        if sort == "newest":
+            return {"after_ts": key}
+    except ValueError:
+        raise validation.refuse(
+            "cursor",
+            "not a cursor of this question",
+            "the next_cursor of the previous page, unchanged",
+            "that next_cursor, or leave cursor out to start again",
+        ) from None
+    return {}
+
+
+def _fingerprint(query: str, sort: str, filters: Mapping[str, Any]) -> str:
+    canonical = json.dumps([query, sort, dict(sorted(filters.items()))], default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _typed_words(query: str) -> list[str]:
+    """The query's words as typed, lowercased: a stored word may complete one of them (discover_ranked)."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:16]
+
+
+def _open_word(query: str) -> str | None:
+    """The last word when the query ends in it, as when it is still being typed ("kube")."""
+    found = _WORD.findall(query)
+    return found[-1].lower() if found and query.rstrip() == query and query.endswith(found[-1]) else None
+
+
+def _fuzzy_words(query: str) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(query) if len(w) >= 4 and w.lower() not in _RAW_FILLER]
+    return list(dict.fromkeys(words))[:6]
+
+
+def _trust(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    bad = validation.refuse(
+        "min_trust_score",
+        f"{str(value)[:80]!r} is out of range",
+        "a whole number from 0 to 100",
+        "a number such as 50, or leave it out for no minimum",
+    )
+    try:
+        number: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise bad from None
+    if isinstance(value, bool) or not 0 <= number <= 100 or (isinstance(value, float) and value != number):
+        raise bad
+    return number
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -1,0 +1,187 @@
+"""Import server.json entries from another registry: idempotent, entry by entry, reporting what it skipped.
+
+Imported entries bypass the registration rules (no DNS claim): they are listed with `source = import`,
+unverified, and flagged as imported. Remotes on loopback or private addresses are kept but marked blocked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.probe.ssrf import is_forbidden_address
+from mcplookup_mcp.store.repository import Repository
+
+_NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
+_REMOTE_TYPES = ("streamable-http", "sse")
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+UNVERSIONED = "unversioned"
+
+
+@dataclass
+class Skipped:
+    index: int
+    name: str | None
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [s.__dict__ for s in self.skipped],
+        }
+
+
+def blocked_url(url: str) -> bool:
+    """True for URLs the registry must never hand out as reachable: loopback, private, local names.
+
+    Addresses follow the prober's rule (`ssrf.is_forbidden_address`); names are not resolved at import,
+    so only the local ones are caught here, and the prober checks the rest when it resolves them."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return True
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return is_forbidden_address(address) is not None
+
+
+def entries_of(document: object) -> list[object]:
+    """A JSON list of server.json objects, or one object."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        return [document]
+    raise InvalidInput("the file must hold a server.json object or a JSON list of them")
+
+
+def _listing(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The discovery row for one checked entry."""
+    remotes = [r for r in entry.get("remotes") or [] if isinstance(r, dict)]
+    packages = [p for p in entry.get("packages") or [] if isinstance(p, dict)]
+    usable = [r for r in remotes if isinstance(r.get("url"), str) and not blocked_url(r["url"])]
+    transport = None
+    if remotes and remotes[0].get("type") in _REMOTE_TYPES:
+        transport = remotes[0]["type"]
+    elif packages:
+        transport = "stdio"
+    repository = entry.get("repository") if isinstance(entry.get("repository"), dict) else None
+    website = entry.get("websiteUrl") if isinstance(entry.get("websiteUrl"), str) else None
+    return {
+        "name": entry["name"],
+        "title": entry.get("title") if isinstance(entry.get("title"), str) else None,
+        "description": entry.get("description") or "",
+        "version": entry.get("version") or None,
+        "endpoint": usable[0]["url"] if usable else None,
+        "transport": transport,
+        "website_url": website,
+        "repository": repository,
+        "packages": packages,
+        "remotes": remotes,
+        "remotes_blocked": len(usable) < len(remotes),
+    }
+
+
+def check_entry(entry: object) -> str | None:
+    """Why an entry cannot be imported, or None when it can."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        return "no name"
+    if len(name) > MAX_NAME or not _NAME.match(name):
+        return "name is not reverse-DNS/short-name (e.g. io.github.user/tool)"
+    description = entry.get("description", "")
+    if description is not None and not isinstance(description, str):
+        return "description is not a string"
+    if isinstance(description, str) and len(description) > MAX_DESCRIPTION:
+        return f"description is longer than {MAX_DESCRIPTION} characters"
+    version = entry.get("version")
+    if version is not None and (not isinstance(version, str) or len(version) > 64):
+        return "version is not a string of at most 64 characters"
+    for key in ("remotes", "packages"):
+        value = entry.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            return f"{key} is not a list of objects"
+    for remote in entry.get("remotes") or []:
+        if not isinstance(remote.get("url"), str):
+            return "a remote has no url"
+    return None
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Numeric parts compare as numbers, others as text: 1.10.0 > 1.9.2."""
+    parts = re.split(r"[.+-]", version)
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
+class Importer:
+    def __init__(self, repo: Repository, clock: Callable[[], datetime]) -> None:
+        self.repo = repo
+        self.clock = clock
+
+    async def run(
+        self, entries: Iterable[object], progress: Callable[[int], None] | None = None
+    ) -> ImportSummary:
+        summary = ImportSummary()
+        now = self.clock()
+        for index, entry in enumerate(entries):
+            reason = check_entry(entry)
+            if reason is not None:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                summary.skipped.append(Skipped(index, name if isinstance(name, str) else None, reason))
+            else:
+                assert isinstance(entry, dict)
+                outcome = await self._one(entry, now)
+                if isinstance(outcome, str):
+                    summary.skipped.append(Skipped(index, entry["name"], outcome))
+                elif outcome is None:
+                    summary.unchanged += 1
+                elif outcome:
+                    summary.created += 1
+                else:
+                    summary.updated += 1
+            if progress is not None:
+                progress(index + 1)
+        return summary
+
+    async def _one(self, entry: dict[str, Any], now: datetime) -> bool | str | None:
+        """True created, False updated, None unchanged, a string: skipped for that reason."""
+        name = entry["name"]
+        version = entry.get("version") or UNVERSIONED
+        async with self.repo.transaction() as q:
+            owner = await q.get_listed_owner(name)
+            if owner is not None and owner != "import":
+                return "the name belongs to a DNS-verified registration"
+            version_changed = await q.upsert_server_version(
+                {"name": name, "version": version, "server_json": entry, "now": now}
+            )
+            versions = {row["version"]: row["is_latest"] for row in await q.list_server_versions(name)}
+            latest = max(versions, key=version_key)
+            latest_changed = await q.set_latest_version(name, latest, now) > 0
+            if latest != version:
+                return None if version_changed is None and not latest_changed else False
+            listed = await q.upsert_imported_server(_listing(entry) | {"now": now})
+        if listed is None and version_changed is None:
+            return None
+        return bool(listed) if listed is not None else bool(version_changed)

@@ -1,0 +1,154 @@
+"""The background loop that probes listed servers: one leader across replicas.
+
+Leadership is a PostgreSQL session advisory lock held on a connection of its own. When the leader's
+process dies or its connection drops, PostgreSQL ends the session and frees the lock; another replica's
+next attempt takes it. Work is claimed with `FOR UPDATE SKIP LOCKED` and a lease (`next_probe_at` pushed
+ahead), so even two leaders for a moment (a network partition) would not probe the same server twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+
+import psycopg
+import structlog
+from psycopg.rows import dict_row
+
+from mcplookup_mcp.core.errors import RegistryError
+from mcplookup_mcp.core.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
+from mcplookup_mcp.services.analytics import prune_events
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.store.repository import Queries, Row
+
+log = structlog.get_logger("mcplookup.scheduler")
+
+# Any constant shared by every replica; chosen once, never to change (the migration lock is another).
+LEADER_LOCK_ID = 7_245_118_302
+PRUNE_EVERY_SECONDS = 3600.0
+MAX_POLL_SECONDS = 10.0
+LEADER_CHECK_SECONDS = 10.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        monitor: HealthMonitor,
+        conninfo: str,
+        *,
+        poll_seconds: float | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.monitor = monitor
+        self.conninfo = conninfo
+        self.poll_seconds = poll_seconds or min(MAX_POLL_SECONDS, monitor.settings.probe_interval_seconds / 2)
+        self.rng = rng
+        self._conn: psycopg.AsyncConnection[Row] | None = None
+        self._leader = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune = float("-inf")
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    async def try_lead(self) -> bool:
+        """Become (or stay) the leader if no other session holds the lock; False when another one does."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._leader = False
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.conninfo,
+                    autocommit=True,
+                    application_name="mcplookup-scheduler",
+                    row_factory=dict_row,
+                    connect_timeout=10,
+                    # A silently dropped network is noticed by TCP keepalives, on both ends.
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
+            async with asyncio.timeout(LEADER_CHECK_SECONDS):
+                if self._leader:
+                    # Still ours only while the session lives: a dead connection means the lock is gone.
+                    await Queries(self._conn).ping()
+                    return True
+                locked = await Queries(self._conn).try_advisory_lock(LEADER_LOCK_ID)
+            self._leader = locked
+            if self._leader:
+                log.info("scheduler leads")
+        except (psycopg.Error, TimeoutError) as exc:
+            if self._leader:
+                log.warning("scheduler lost leadership", error=type(exc).__name__)
+            self._leader = False
+            await self._drop_connection()
+        SCHEDULER_LEADER.set(1 if self._leader else 0)
+        return self._leader
+
+    async def tick(self) -> int:
+        """One round of work: probe what is due, prune history when it is time; returns the probes made."""
+        probed = await self.monitor.run_due()
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
+            pruned = await self.monitor.prune()
+            self._last_prune = time.monotonic()
+            if pruned:
+                log.info("health history pruned", rows=pruned)
+            forgotten = await prune_events(self.monitor.repo, self.monitor.settings.analytics_retention_days)
+            if forgotten:
+                log.info("discovery events pruned", rows=forgotten)
+        await self.monitor.refresh_gauges()
+        SCHEDULER_LAST_ROUND.set(time.time())
+        return probed
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if await self.try_lead():
+                    await self.tick()
+            except RegistryError as exc:
+                log.warning("scheduler round failed", error=exc.message)
+            except Exception as exc:  # the loop must outlive any one bad round
+                log.error("scheduler round failed", error=type(exc).__name__)
+            # Jitter keeps replicas that started together from contending for the lock in step.
+            pause = self.poll_seconds * (0.8 + 0.4 * self.rng())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), pause)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="mcplookup-scheduler")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let the current round finish (up to `grace` seconds), then release leadership."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._leader and self._conn is not None and not self._conn.closed:
+            # Unlocked explicitly: closing the connection alone frees the lock only once the server
+            # process has exited, a moment later, and a replica asking meanwhile would be refused.
+            with contextlib.suppress(psycopg.Error, TimeoutError):
+                async with asyncio.timeout(LEADER_CHECK_SECONDS):
+                    await Queries(self._conn).advisory_unlock(LEADER_LOCK_ID)
+        await self._drop_connection()
+        self._leader = False
+        SCHEDULER_LEADER.set(0)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    async def backend_pid(self) -> int | None:
+        """The leader connection's server process id (operators match it in pg_stat_activity)."""
+        return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid

@@ -1,0 +1,463 @@
+"""The OpenAPI document for the REST shim, built from the same models and tool schemas the service uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server import MCPServer
+from pydantic import BaseModel
+
+from mcplookup_mcp import __version__
+from mcplookup_mcp.core.models import (
+    CapabilitiesResult,
+    DeleteResult,
+    DiscoverResult,
+    DiscoveryStats,
+    GetServerResult,
+    HealthResult,
+    KeyResult,
+    Problem,
+    RegisterResult,
+    RevokeResult,
+    UpdateResult,
+    VerifyResult,
+)
+
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return _ref_ok(model.__name__, description)
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": "Problem (RFC 9457)", "content": _PROBLEM} for s in statuses}
+
+
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str, required: bool = False
+) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
+    found = mcp._tool_manager.get_tool(tool)
+    assert found is not None, tool
+    schema = dict(found.parameters)
+    schema["additionalProperties"] = False
+    return schema
+
+
+def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, Any]:
+    """One definition of each input: request bodies are the matching MCP tools' input schemas.
+
+    `public_url` (MCPLOOKUP_PUBLIC_URL) is where clients reach the service, behind nginx or an ingress:
+    the document's base for "Try it" clients and generated SDKs. Without it the base is "/", which a
+    client resolves against the address it fetched the document from, rather than whatever address a
+    replica listens on."""
+    components: dict[str, Any] = {}
+    for model in (
+        DiscoverResult,
+        GetServerResult,
+        HealthResult,
+        RegisterResult,
+        VerifyResult,
+        UpdateResult,
+        DeleteResult,
+        KeyResult,
+        RevokeResult,
+        Problem,
+        CapabilitiesResult,
+        DiscoveryStats,
+    ):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    text = {"type": "string"}
+    paths: dict[str, Any] = {
+        "/api/v1/discover": {
+            "get": {
+                "operationId": "discover",
+                "summary": "Find MCP servers for a need, ranked",
+                "parameters": [
+                    _param("q", "query", text, "What you need, in plain words or keywords"),
+                    _param("domain", "query", text, "Only servers on this domain or its subdomains"),
+                    _param(
+                        "capability",
+                        "query",
+                        {"type": "array", "items": text},
+                        "Required capabilities (repeat or comma-separate)",
+                    ),
+                    _param("capability_match", "query", {"enum": ["all", "any"]}, "all (default) or any"),
+                    _param(
+                        "exclude_capability",
+                        "query",
+                        {"type": "array", "items": text},
+                        "Leave out servers declaring any of these (repeat or comma-separate)",
+                    ),
+                    _param("category", "query", text, "Only this category"),
+                    _param(
+                        "transport",
+                        "query",
+                        {"enum": ["streamable-http", "sse", "stdio"]},
+                        "Only this transport",
+                    ),
+                    _param("auth_type", "query", text, "none, api_key, oauth2, bearer, basic or custom"),
+                    _param("verified_only", "query", {"type": "boolean"}, "Only DNS-verified servers"),
+                    _param("healthy_only", "query", {"type": "boolean"}, "Only servers last probed healthy"),
+                    _param(
+                        "min_trust_score",
+                        "query",
+                        {"type": "integer", "minimum": 0, "maximum": 100},
+                        "Minimum trust score",
+                    ),
+                    _param(
+                        "sort",
+                        "query",
+                        {"enum": ["relevance", "trust", "latency", "newest", "name"]},
+                        "Order, default relevance",
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "1 to 100, default 10",
+                    ),
+                    _param(
+                        "cursor", "query", text, "next_cursor of the previous page (same query and filters)"
+                    ),
+                    _param(
+                        "include_pending",
+                        "query",
+                        {"type": "boolean"},
+                        "Also list unverified claims, flagged",
+                    ),
+                ],
+                "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+            }
+        },
+        "/api/v1/capabilities": {
+            "get": {
+                "operationId": "browse_capabilities",
+                "summary": "Capability and category counts over listed servers",
+                "parameters": [
+                    _param(
+                        "limit",
+                        "query",
+                        {"type": "integer", "minimum": 1, "maximum": 100},
+                        "How many of each, default 100",
+                    )
+                ],
+                "responses": {"200": _ok(CapabilitiesResult, "Counts, most common first"), **_problems(422)},
+            }
+        },
+        "/api/v1/stats": {
+            "get": {
+                "operationId": "get_discovery_stats",
+                "summary": "Registry-wide figures",
+                "responses": {"200": _ok(DiscoveryStats, "Figures"), **_problems(503)},
+            }
+        },
+        "/api/v1/servers/{name}": {
+            "get": {
+                "operationId": "get_server",
+                "summary": "One listed server by registry name (URL-encode the slash as %2F or leave it)",
+                "parameters": [_param("name", "path", text, "e.g. com.example/mail", required=True)],
+                "responses": {"200": _ok(GetServerResult, "The server"), **_problems(404, 422)},
+            }
+        },
+        "/api/v1/domains/{domain}": {
+            "get": {
+                "operationId": "get_domain",
+                "summary": "The listed server(s) of a domain",
+                "parameters": [_param("domain", "path", text, "e.g. example.com", required=True)],
+                "responses": {
+                    "200": _ok(GetServerResult, "The domain's first server and the names of the others"),
+                    **_problems(404, 422),
+                },
+            }
+        },
+        "/api/v1/register": {
+            "post": {
+                "operationId": "register",
+                "summary": "Claim a domain's server; returns the DNS record to publish",
+                "security": [{}, {"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _tool_schema(mcp, "register_server")}},
+                },
+                "responses": {
+                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify"),
+                    "201": _ok(
+                        RegisterResult, "Listed at once under an already verified domain (API key given)"
+                    ),
+                    **_problems(401, 403, 409, 422, 429),
+                },
+            }
+        },
+        "/api/v1/verify": {
+            "post": {
+                "operationId": "verify",
+                "summary": "Check a claim's DNS record; on success returns the domain's API key once",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _tool_schema(mcp, "verify_domain")}},
+                },
+                "responses": {
+                    "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
+                    **_problems(404, 409, 410, 422, 429),
+                },
+            }
+        },
+        "/api/v1/health/{name}": {
+            "get": {
+                "operationId": "get_server_health",
+                "summary": "A listed server's health: status, latency, uptime over 24 h and 7 d, recent probes",
+                "parameters": [
+                    _param(
+                        "name",
+                        "path",
+                        text,
+                        "A registry name (com.example/mail) or a domain (example.com)",
+                        required=True,
+                    ),
+                    _param(
+                        "realtime",
+                        "query",
+                        {"type": "boolean"},
+                        "Probe now (one on-demand probe per server every 30 s)",
+                    ),
+                ],
+                "responses": {
+                    "200": _ok(HealthResult, "The server's health"),
+                    **_problems(404, 409, 422, 429),
+                },
+            }
+        },
+    }
+    _add_ownership_paths(paths, mcp)
+    _add_registry_paths(paths, components)
+    _add_operator_paths(paths, components)
+    servers = (
+        [{"url": public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
+        if public_url
+        else [{"url": "/", "description": "the address this document was fetched from"}]
+    )
+    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES.
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method in ("post", "patch"):
+                operation["responses"].update(_problems(413))
+    return {
+        "openapi": "3.1.0",
+        "servers": servers,
+        "info": {
+            "title": "MCPLookup REST API",
+            "version": __version__,
+            "description": (
+                "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
+                "(/v0.1) and the operators' probes (/health, /ready). Not described here: the MCP endpoint "
+                "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
+                "and the web pages for people."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The domain's API key, mcpl_...",
+                }
+            },
+        },
+    }
+
+
+def _without(schema: dict[str, Any], field: str) -> dict[str, Any]:
+    """A tool's input schema minus the argument the REST route takes from its path."""
+    out = dict(schema)
+    out["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k != field}
+    out["required"] = [r for r in schema.get("required", []) if r != field]
+    return out
+
+
+def _add_ownership_paths(paths: dict[str, Any], mcp: MCPServer) -> None:
+    text = {"type": "string"}
+    owner: list[dict[str, list[str]]] = [{"bearer": []}]
+    refusals = _problems(401, 403, 404, 422)
+    name = _param("name", "path", text, "e.g. com.example/mail", required=True)
+    domain = _param("domain", "path", text, "e.g. example.com", required=True)
+    paths["/api/v1/servers/{name}"]["patch"] = {
+        "operationId": "update_server",
+        "summary": "Change a listing's fields (owner only); fields left out stay as they are",
+        "security": owner,
+        "parameters": [name],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _without(_tool_schema(mcp, "update_server"), "name")}},
+        },
+        "responses": {"200": _ok(UpdateResult, "The updated listing"), **refusals},
+    }
+    paths["/api/v1/servers/{name}"]["delete"] = {
+        "operationId": "delete_server",
+        "summary": "Delete a listing (owner only): it leaves discovery, its row is kept marked deleted",
+        "security": owner,
+        "parameters": [name],
+        "responses": {"200": _ok(DeleteResult, "Deleted"), **refusals},
+    }
+    paths["/api/v1/domains/{domain}/keys/rotate"] = {
+        "post": {
+            "operationId": "rotate_key",
+            "summary": "Replace the domain's API key (owner only); the new key is shown once",
+            "security": owner,
+            "parameters": [domain],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _without(_tool_schema(mcp, "rotate_api_key"), "domain")}
+                },
+            },
+            "responses": {"200": _ok(KeyResult, "The new key; the old one is revoked"), **refusals},
+        }
+    }
+    paths["/api/v1/domains/{domain}/keys/revoke"] = {
+        "post": {
+            "operationId": "revoke_key",
+            "summary": "Revoke the key sent (owner only); a new key comes from verifying the domain again",
+            "security": owner,
+            "parameters": [domain],
+            "responses": {"200": _ok(RevokeResult, "Revoked"), **refusals},
+        }
+    }
+
+
+_ENTRY_DESCRIPTION = (
+    "A server.json document (the official registry's shape) and its _meta: "
+    "io.modelcontextprotocol.registry/official {status, publishedAt, updatedAt, isLatest} and "
+    "org.mcplookup/discovery {source, verified, remotesBlocked}"
+)
+
+
+def _add_registry_paths(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """/v0.1: the official MCP Registry read API (registry_api.py), in the registry's own shapes."""
+    text = {"type": "string"}
+    components["RegistryEntry"] = {
+        "type": "object",
+        "description": _ENTRY_DESCRIPTION,
+        "required": ["server", "_meta"],
+        "properties": {
+            "server": {"type": "object", "description": "server.json: name, description, version, ..."},
+            "_meta": {"type": "object"},
+        },
+    }
+    components["RegistryList"] = {
+        "type": "object",
+        "required": ["servers", "metadata"],
+        "properties": {
+            "servers": {"type": "array", "items": {"$ref": "#/components/schemas/RegistryEntry"}},
+            "metadata": {
+                "type": "object",
+                "required": ["count"],
+                "properties": {
+                    "count": {"type": "integer"},
+                    "nextCursor": {"type": "string", "description": "Pass as cursor for the next page"},
+                },
+            },
+        },
+    }
+    name = _param("name", "path", text, "Registry name, URL-encoded: io.github.user%2Ftool", required=True)
+    include_deleted = _param("include_deleted", "query", {"type": "boolean"}, "Also entries marked deleted")
+    paths["/v0.1/servers"] = {
+        "get": {
+            "operationId": "registry_list",
+            "summary": "Every listed server.json entry, by name and version, in keyset pages",
+            "parameters": [
+                _param("search", "query", text, "Only names containing this text"),
+                _param("cursor", "query", text, "metadata.nextCursor of the previous page"),
+                _param(
+                    "limit",
+                    "query",
+                    {"type": "integer", "minimum": 1, "maximum": 100},
+                    "1 to 100, default 30",
+                ),
+                _param(
+                    "updated_since",
+                    "query",
+                    {"type": "string", "format": "date-time"},
+                    "Only entries changed since (RFC 3339 with a zone); deleted ones included",
+                ),
+                _param("version", "query", text, "Only this version, or latest"),
+                include_deleted,
+            ],
+            "responses": {"200": _ref_ok("RegistryList", "A page of entries"), **_problems(422)},
+        }
+    }
+    paths["/v0.1/servers/{name}/versions"] = {
+        "get": {
+            "operationId": "registry_versions",
+            "summary": "Every version of one server",
+            "parameters": [name, include_deleted],
+            "responses": {"200": _ref_ok("RegistryList", "The versions"), **_problems(404, 422)},
+        }
+    }
+    paths["/v0.1/servers/{name}/versions/{version}"] = {
+        "get": {
+            "operationId": "registry_version",
+            "summary": "One version of one server, or latest",
+            "parameters": [
+                name,
+                _param("version", "path", text, "A version, or latest", required=True),
+                include_deleted,
+            ],
+            "responses": {"200": _ref_ok("RegistryEntry", "The entry"), **_problems(404, 422)},
+        }
+    }
+
+
+def _add_operator_paths(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """Liveness, readiness and this document, as orchestrators and clients call them (app.py)."""
+    components["Health"] = {
+        "type": "object",
+        "required": ["status", "version"],
+        "properties": {"status": {"const": "ok"}, "version": {"type": "string"}},
+    }
+    components["Ready"] = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "ready"}},
+    }
+    paths["/health"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Liveness: the process answers (no dependency is checked)",
+            "responses": {"200": _ref_ok("Health", "Alive")},
+        }
+    }
+    paths["/ready"] = {
+        "get": {
+            "operationId": "ready",
+            "summary": "Readiness: the database answers and every migration is applied",
+            "responses": {"200": _ref_ok("Ready", "Ready to serve"), **_problems(503)},
+        }
+    }
+    paths["/api/v1/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "responses": {
+                "200": {
+                    "description": "The OpenAPI 3.1 document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+
+
+def _ref_ok(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }

@@ -1,0 +1,270 @@
+"""The read pages: search (`/`), a server's page (`/servers/{name}`) and the registry's figures (`/stats`).
+
+Each is one or two service calls, the same ones discover_servers, get_server, get_server_health,
+browse_capabilities and get_discovery_stats make; no page needs JavaScript.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from mcplookup_mcp.core.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
+from mcplookup_mcp.core.models import DiscoveredServer, HealthResult
+from mcplookup_mcp.core.next_steps import WEB
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.transports.web.chart import probe_chart, tone
+from mcplookup_mcp.transports.web.csrf import FIELD as CSRF_FIELD
+from mcplookup_mcp.transports.web.csrf import Csrf
+from mcplookup_mcp.transports.web.forms import BadForm, CsrfRejected, checked_form, client_address
+from mcplookup_mcp.transports.web.rendering import Templates
+from mcplookup_mcp.transports.web.snippets import connection_snippets
+
+PAGE_SIZE = 10
+TRANSPORT_CHOICES = (
+    ("", "any transport"),
+    ("streamable-http", "Streamable HTTP"),
+    ("sse", "SSE"),
+    ("stdio", "stdio (runs locally)"),
+)
+SUGGESTED_CAPABILITIES = 60
+SUGGESTIONS_SECONDS = 60.0
+PROBED_TRANSPORTS = ("streamable-http", "sse")
+_FIELD_NAMES = {
+    "name": "the server's name",
+    "description": "the description",
+    "capabilities": "its capabilities",
+    "tools": "its tool names",
+}
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    q: str
+    verified: bool
+    healthy: bool
+    capability: str
+    transport: str
+    cursor: str
+
+    @classmethod
+    def from_request(cls, request: Request) -> SearchForm:
+        params = request.query_params
+
+        def checked(key: str) -> bool:
+            return params.get(key, "") not in ("", "0", "false", "off")
+
+        return cls(
+            q=params.get("q", "").strip(),
+            verified=checked("verified"),
+            healthy=checked("healthy"),
+            capability=params.get("capability", "").strip(),
+            transport=params.get("transport", "").strip(),
+            cursor=params.get("cursor", "").strip(),
+        )
+
+    def discover_arguments(self) -> dict[str, Any]:
+        """The form as discover_servers arguments (the same names and rules)."""
+        data: dict[str, Any] = {"limit": PAGE_SIZE}
+        if self.q:
+            data["query"] = self.q
+        if self.verified:
+            data["verified_only"] = True
+        if self.healthy:
+            data["healthy_only"] = True
+        if self.capability:
+            data["capabilities"] = [self.capability]
+        if self.transport:
+            data["transport"] = self.transport
+        if self.cursor:
+            data["cursor"] = self.cursor
+        return data
+
+    def url(self, cursor: str | None = None) -> str:
+        pairs = [("q", self.q)] if self.q else []
+        pairs += [("verified", "1")] if self.verified else []
+        pairs += [("healthy", "1")] if self.healthy else []
+        pairs += [("capability", self.capability)] if self.capability else []
+        pairs += [("transport", self.transport)] if self.transport else []
+        pairs += [("cursor", cursor)] if cursor else []
+        return "/?" + urlencode(pairs) if pairs else "/"
+
+    @property
+    def filtered(self) -> bool:
+        return self.verified or self.healthy or bool(self.capability or self.transport)
+
+
+def why_matched(server: DiscoveredServer) -> str | None:
+    """The match explanation in words: which query terms were found in which fields."""
+    parts = [
+        f"{', '.join(terms)} in {_FIELD_NAMES.get(field, field)}"
+        for field, terms in server.match.matched.items()
+        if terms
+    ]
+    return "; ".join(parts) if parts else None
+
+
+def safe_link(url: object) -> str | None:
+    """An operator's URL as a link target only when it is plain http(s): never javascript: or data:."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+class Pages:
+    def __init__(
+        self,
+        service: RegistryService,
+        monitor: HealthMonitor,
+        templates: Templates,
+        csrf: Csrf,
+        public_url: str,
+    ) -> None:
+        self.service = service
+        self.monitor = monitor
+        self.templates = templates
+        self.csrf = csrf
+        self.public_url = public_url
+        self._suggested: list[str] = []
+        self._suggested_at = -SUGGESTIONS_SECONDS
+
+    def error(self, exc: RegistryError, title: str, status: int | None = None) -> Response:
+        return self.templates.render(
+            "error.html", {"title": title, "message": exc.message}, status=status or exc.status
+        )
+
+    async def search(self, request: Request) -> Response:
+        form = SearchForm.from_request(request)
+        error: str | None = None
+        status = 200
+        servers: list[DiscoveredServer] = []
+        next_url: str | None = None
+        try:
+            result = await self.service.discover(form.discover_arguments(), transport="web")
+            servers = result.servers
+            next_url = form.url(result.next_cursor) if result.next_cursor else None
+        except InvalidInput as exc:
+            error, status = exc.message, exc.status
+        return self.templates.render(
+            "search.html",
+            {
+                "form": form,
+                "error": error,
+                "servers": [(s, why_matched(s), tone(s.health.status)) for s in servers],
+                "next_url": next_url,
+                "first_url": form.url() if form.cursor else None,
+                "transports": TRANSPORT_CHOICES,
+                "suggestions": await self._suggestions(),
+                "nav": "search",
+            },
+            status=status,
+        )
+
+    async def _suggestions(self) -> list[str]:
+        """The capability filter's suggestions. Counting capabilities reads every listing, so each replica
+        keeps the answer a minute rather than count again for every search page."""
+        now = time.monotonic()
+        if now - self._suggested_at > SUGGESTIONS_SECONDS:
+            try:
+                counts = await self.service.discovery.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
+                self._suggested = [c.value for c in counts.capabilities]
+                self._suggested_at = now
+            except RegistryError:
+                pass  # the suggestions are a convenience: the page works without them
+        return self._suggested
+
+    async def server(self, request: Request) -> Response:
+        probed = request.query_params.get("probed") == "1"
+        return await self._server_page(
+            request, "Probed just now: the figures below include it." if probed else None
+        )
+
+    async def probe_now(self, request: Request) -> Response:
+        """The "Probe now" button: a real probe (get_server_health with realtime), then the page again."""
+        name = request.path_params["name"]
+        try:
+            await checked_form(request, self.csrf)
+        except (BadForm, CsrfRejected) as exc:
+            return self.error(RegistryError(str(exc)), "The form was refused", status=403)
+        try:
+            await self.monitor.get_health(
+                {"name": name, "realtime": True}, client=client_address(request), steps=WEB
+            )
+        except NotFound as exc:
+            return self.error(exc, "No such server")
+        except (RateLimited, Conflict, InvalidInput) as exc:
+            wait = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+            return await self._server_page(request, exc.message, failed=True, status=exc.status, headers=wait)
+        # Post/redirect/get: reloading the page does not probe again.
+        return RedirectResponse(f"/servers/{quote(name, safe='/')}?probed=1", status_code=303)
+
+    async def _server_page(
+        self,
+        request: Request,
+        notice: str | None,
+        *,
+        failed: bool = False,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        name = request.path_params["name"]
+        try:
+            found = await self.service.get_server({"name": name}, steps=WEB)
+        except (NotFound, InvalidInput):
+            # Said for the page's reader, whatever the argument's fault was (the service's message names it).
+            return self.error(
+                NotFound(
+                    f"No listed server is named {name}. A claim is listed only once its domain is "
+                    "verified; search for the server instead."
+                ),
+                "No such server",
+            )
+        except RegistryError as exc:
+            return self.error(exc, "This server cannot be shown")
+        health: HealthResult | None
+        try:
+            health = await self.monitor.get_health({"name": found.server.name}, client="web", steps=WEB)
+        except NotFound:
+            health = None
+        server = found.server
+        token = self.csrf.token_for(request)
+        response = self.templates.render(
+            "server.html",
+            {
+                "notice": notice,
+                "notice_failed": failed,
+                "csrf_field": CSRF_FIELD,
+                "csrf_token": token,
+                "probe_allowed": bool(server.endpoint) and server.transport in PROBED_TRANSPORTS,
+                "found": found,
+                "server": server,
+                "health": health,
+                "health_tone": tone(server.health.status),
+                "chart": probe_chart(health.history) if health else None,
+                "snippets": connection_snippets(server, self.public_url),
+                "website": safe_link(server.website_url),
+                "repository": safe_link((server.repository or {}).get("url")),
+                "nav": "",
+            },
+            status=status,
+            headers=headers,
+        )
+        self.csrf.remember(response, token)
+        return response
+
+    async def stats(self, request: Request) -> Response:
+        try:
+            figures = await self.service.discovery.stats()
+            capabilities = await self.service.discovery.browse_capabilities({"limit": 25})
+        except RegistryError as exc:
+            return self.error(exc, "The figures are not available")
+        return self.templates.render(
+            "stats.html", {"stats": figures, "capabilities": capabilities, "nav": "stats"}
+        )
