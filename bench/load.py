@@ -81,8 +81,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from discover import MODERN_META, QUERIES, _mcp_headers, _rest_path, seeded, serve  # noqa: E402
 
-from mcplookup_mcp.devdns import ThreadedDnsServer  # noqa: E402
-from mcplookup_mcp.settings import Settings  # noqa: E402
+from mcplookup_mcp.core.settings import Settings  # noqa: E402
+from mcplookup_mcp.probe.devdns import ThreadedDnsServer  # noqa: E402
 
 OPERATIONS = ("discover", "get_server", "health", "register", "verify")
 # What a client picks each turn; "register" goes on to verify the claim it made.
