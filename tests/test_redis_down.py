@@ -11,14 +11,13 @@ import asyncio
 import dataclasses
 import secrets
 import time
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
 import pytest
 import structlog
-from conftest import LiveServer, free_port, mcp_client
+from conftest import LiveServer, mcp_client
 from load import OK, Load, Step, mcp_outcome, rest_outcome, unexpected
 from prometheus_client import REGISTRY
 from stack import RedisProcess
@@ -45,13 +44,6 @@ def _figures() -> dict[str, float]:
         "ratelimit": _sample("redis_fallbacks_total", use="ratelimit"),
         "shared unavailable": _sample("discover_shared_cache_total", result="unavailable"),
     }
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port()).start()
-    yield server
-    server.stop()
 
 
 def _uses(redis: RedisProcess, prefix: str) -> set[str]:
