@@ -204,15 +204,9 @@ def _registrations_are_whole(db_url: str, acknowledged: Mapping[str, tuple[str, 
     assert len(by_claim) == len(servers), "a claim with more than one listing"
     assert set(by_claim) == {claim["id"] for claim in claims}, "a claim without its listing, or the reverse"
     for claim in claims:
-        server = by_claim[claim["id"]]
-        assert (claim["status"], server["status"], claim["server_name"]) == (
-            "pending",
-            "pending",
-            server["name"],
-        )
-        assert {f: server[f] for f in LISTED} == {f: claim["listing"][f] for f in LISTED}, claim[
-            "server_name"
-        ]
+        server, name = by_claim[claim["id"]], claim["server_name"]
+        assert (claim["status"], server["status"], server["name"]) == ("pending", "pending", name)
+        assert {f: server[f] for f in LISTED} == {f: claim["listing"][f] for f in LISTED}, name
         assert claim["domain"] in domains
     by_hash = {bytes(claim["registration_hash"]): claim for claim in claims}
     for name, (registration_id, sent) in acknowledged.items():
