@@ -92,9 +92,11 @@ class RedisStore:
             )
 
     async def _drop_idle_connections(self) -> None:
-        # The connections idle in the pool when Redis went away are dead too, but nothing says so until
-        # each is used: once Redis was back, each failed one call, taken for a new outage every time
-        # (another warning, another count, another retry_seconds without Redis). Closed, they reconnect.
+        # Connections left in the pool from before Redis went away are dead too, and the client does
+        # not always notice before using one: after a kill -9 and a restart under load, such connections
+        # failed calls ("Connection closed by server") once Redis was back, each failure taken for a
+        # new outage (another warning, another count, another retry_seconds without Redis). Closed on
+        # every failure, they reconnect when next used (tests/test_redis_down.py).
         with contextlib.suppress(Exception):
             await self.client.connection_pool.disconnect(inuse_connections=False)
 
