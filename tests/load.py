@@ -97,10 +97,12 @@ def rest_outcome(response: httpx.Response, expected: int = 200) -> tuple[str, st
     return str(response.status_code), response.text[:300]
 
 
-def mcp_outcome(result: Any, refusal: str) -> tuple[str, str]:
-    """ "ok" for a result, "isError" for an isError result whose text ends with `refusal` (what to do
-    about it), else the text to show."""
+def mcp_outcome(result: Any, refusal: str | None = None) -> tuple[str, str]:
+    """ "ok" for a result; "isError" for an isError result whose text ends with `refusal` (what to do
+    about it); else what it was, with its text to show."""
     if not result.is_error:
         return OK, ""
     text = " ".join(getattr(part, "text", "") for part in result.content)
-    return (REFUSED_MCP, "") if text.endswith(refusal) else ("isError, not saying when to retry", text[:300])
+    if refusal is not None and text.endswith(refusal):
+        return REFUSED_MCP, ""
+    return ("isError, not saying when to retry" if refusal else "isError"), text[:300]

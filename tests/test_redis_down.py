@@ -68,19 +68,20 @@ async def test_redis_killed_under_load_fails_no_request_and_is_used_again_once_b
                 return (OK, "") if names == ["io.example/mailer"] else ("wrong answer", repr(names))
 
             # A new query each call: no answer is in this process's cache, so each goes to Redis's tier.
-            async def rest_discover(n: int) -> tuple[str, str]:
-                response = await http.get("/api/v1/discover", params={"q": f"email {n}"})
-                outcome = rest_outcome(response)
-                return (
-                    answer_names([s["name"] for s in response.json()["servers"]])
-                    if outcome[0] == OK
-                    else outcome
-                )
+            def rest_discover(tag: int) -> Step:
+                async def step(n: int) -> tuple[str, str]:
+                    response = await http.get("/api/v1/discover", params={"q": f"email rest {tag} {n}"})
+                    outcome = rest_outcome(response)
+                    if outcome[0] != OK:
+                        return outcome
+                    return answer_names([s["name"] for s in response.json()["servers"]])
+
+                return step
 
             def mcp_discover(client: Any, tag: int) -> Step:
                 async def step(n: int) -> tuple[str, str]:
-                    result = await client.call_tool("discover_servers", {"query": f"email {tag} {n}"})
-                    outcome = mcp_outcome(result, "")
+                    result = await client.call_tool("discover_servers", {"query": f"email mcp {tag} {n}"})
+                    outcome = mcp_outcome(result)
                     if outcome[0] != OK:
                         return outcome
                     return answer_names([s["name"] for s in result.structured_content["servers"]])
@@ -90,7 +91,7 @@ async def test_redis_killed_under_load_fails_no_request_and_is_used_again_once_b
             searchers = [await stack.enter_async_context(mcp_client(live.base_url)) for _ in range(3)]
             with structlog.testing.capture_logs() as logs:
                 load = Load(
-                    {f"rest discover {i}": rest_discover for i in range(3)}
+                    {f"rest discover {i}": rest_discover(i) for i in range(3)}
                     | {f"mcp discover {i}": mcp_discover(client, i) for i, client in enumerate(searchers)}
                 )
                 await asyncio.sleep(1.0)
