@@ -34,6 +34,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dnsserver import ThreadedDnsServer
+from stack import RedisProcess
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings, load_settings
@@ -180,6 +181,14 @@ def redis_url() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A Redis server of the test's own on a spare port, which it may stop, kill and start again."""
+    server = RedisProcess(free_port()).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

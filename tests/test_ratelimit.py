@@ -4,14 +4,13 @@ a real Redis (with a password, as the seed runs it) by every replica; and what h
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 import structlog
-from conftest import free_port, mcp_client
+from conftest import mcp_client
 from stack import RedisProcess
 from test_registration_flow import LISTING
 
@@ -21,13 +20,6 @@ from mcplookup_mcp.services.ratelimit import Budgets, RateLimiter, RedisRateLimi
 from mcplookup_mcp.store.redis_store import RedisStore
 
 BUDGETS = Budgets(3, {"discover": 5, "register": 2})
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port()).start()
-    yield server
-    server.stop()
 
 
 async def test_in_process_window_resets_after_a_minute() -> None:

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
-import pytest
 from conftest import free_port
 from stack import RedisProcess
 
 from mcplookup_mcp.services.answer_cache import SharedAnswers
 from mcplookup_mcp.store.redis_store import RedisStore
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    server = RedisProcess(free_port()).start()
-    yield server
-    server.stop()
 
 
 def _tier(store: RedisStore, outcomes: list[str]) -> SharedAnswers[str]:
