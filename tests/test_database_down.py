@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 from conftest import LiveServer, mcp_client
-from load import OK, REFUSED_MCP, REFUSED_REST, Load, Step, mcp_outcome, rest_outcome, unexpected
+from load_clients import OK, REFUSED_MCP, REFUSED_REST, Load, Step, mcp_outcome, rest_outcome, unexpected
 from psycopg import sql
 from psycopg.rows import dict_row
 from stack import OwnPostgres

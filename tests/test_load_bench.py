@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import load
+# Loaded from its path: a module named `load` elsewhere on the path would shadow it.
+_spec = importlib.util.spec_from_file_location(
+    "bench_load", Path(__file__).resolve().parents[1] / "bench" / "load.py"
+)
+assert _spec and _spec.loader
+load = importlib.util.module_from_spec(_spec)
+sys.modules["bench_load"] = load
+_spec.loader.exec_module(load)
 
 pytestmark = pytest.mark.slow
 

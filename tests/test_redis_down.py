@@ -18,7 +18,7 @@ import httpx
 import pytest
 import structlog
 from conftest import LiveServer, mcp_client
-from load import OK, Load, Step, mcp_outcome, rest_outcome, unexpected
+from load_clients import OK, Load, Step, mcp_outcome, rest_outcome, unexpected
 from prometheus_client import REGISTRY
 from stack import RedisProcess
 from test_discovery import add
