@@ -26,6 +26,32 @@ from mcplookup_mcp.models import (
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+# OpenAPI links: how one answer's fields feed the next call (register -> verify -> get server), so clients
+# and stateful test generators can follow the registration flow.
+_REGISTER_LINKS = {
+    "verify": {
+        "operationId": "verify",
+        "description": "Verify the claim once its TXT record is published",
+        "requestBody": {
+            "domain": "$response.body#/domain",
+            "registration_id": "$response.body#/registration_id",
+        },
+    },
+    "get_server": {
+        "operationId": "get_server",
+        "description": "The listing, found once the domain is verified",
+        "parameters": {"path.name": "$response.body#/name"},
+    },
+}
+_VERIFY_LINKS = {
+    "get_server": {
+        "operationId": "get_server",
+        "description": "The listing, when verified",
+        "parameters": {"path.name": "$response.body#/name"},
+    }
+}
+
+
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     return _ref_ok(model.__name__, description)
 
@@ -187,7 +213,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                     "content": {"application/json": {"schema": _tool_schema(mcp, "register_server")}},
                 },
                 "responses": {
-                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify"),
+                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify")
+                    | {"links": _REGISTER_LINKS},
                     "201": _ok(
                         RegisterResult, "Listed at once under an already verified domain (API key given)"
                     ),
@@ -204,7 +231,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                     "content": {"application/json": {"schema": _tool_schema(mcp, "verify_domain")}},
                 },
                 "responses": {
-                    "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
+                    "200": _ok(VerifyResult, "Verified, or what to publish or fix")
+                    | {"links": _VERIFY_LINKS},
                     **_problems(404, 409, 410, 422, 429),
                 },
             }
