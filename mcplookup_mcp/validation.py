@@ -108,6 +108,18 @@ def server_name(value: object, field: str = "name") -> str:
     return name
 
 
+def _no_control(url: str, field: str) -> None:
+    # A URL is stored as given, so a control character is refused rather than cleaned away: PostgreSQL
+    # text cannot hold NUL at all, and the rest have no place in a URL a client will fetch.
+    found = _CONTROL.search(url)
+    if found:
+        raise InvalidInput(
+            f"{field} must not contain control characters (found {found.group()!r} at position "
+            f"{found.start()})",
+            field=field,
+        )
+
+
 def text(value: object, field: str, limit: int, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -133,6 +145,7 @@ def endpoint(value: object, claimed_domain: str, allow_http: bool, field: str = 
     url = value.strip()
     if len(url) > MAX_URL:
         raise InvalidInput(f"{field} is longer than {MAX_URL} characters", field=field)
+    _no_control(url, field)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -171,6 +184,7 @@ def web_url(value: object, field: str) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_URL:
         raise InvalidInput(f"{field} must be an https URL of at most {MAX_URL} characters", field=field)
+    _no_control(value, field)
     parts = urlsplit(value.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidInput(f"{field} must be an http(s) URL such as https://example.com/docs", field=field)
