@@ -52,6 +52,13 @@ _VERIFY_LINKS = {
 }
 
 
+_UNAVAILABLE = {
+    "description": "The database is unavailable: retry after Retry-After seconds (RFC 9457 problem)",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+    "content": _PROBLEM,
+}
+
+
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     return _ref_ok(model.__name__, description)
 
@@ -271,11 +278,14 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
         if public_url
         else [{"url": "/", "description": "the address this document was fetched from"}]
     )
-    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES.
-    for operations in paths.values():
+    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES; every route that reads the
+    # database answers 503 with Retry-After while PostgreSQL is down (errors.Unavailable).
+    for path, operations in paths.items():
         for method, operation in operations.items():
             if method in ("post", "patch"):
                 operation["responses"].update(_problems(413))
+            if path.startswith(("/api/v1/", "/v0.1/")) and path != "/api/v1/openapi.json":
+                operation["responses"]["503"] = _UNAVAILABLE
     return {
         "openapi": "3.1.0",
         "servers": servers,
