@@ -52,6 +52,10 @@ _VERIFY_LINKS = {
 }
 
 
+_DISCOVER_CACHE_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "Strong validator of the answer's content"},
+    "Cache-Control": {"schema": {"type": "string"}, "description": "How long shared caches may keep it"},
+}
 _UNAVAILABLE = {
     "description": "The database is unavailable: retry after Retry-After seconds (RFC 9457 problem)",
     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
@@ -165,8 +169,21 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                         {"type": "boolean"},
                         "Also list unverified claims, flagged",
                     ),
+                    _param(
+                        "If-None-Match",
+                        "header",
+                        text,
+                        "ETag(s) of an answer already held: an unchanged answer is a 304 without a body",
+                    ),
                 ],
-                "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+                "responses": {
+                    "200": _ok(DiscoverResult, "Ranked servers") | {"headers": _DISCOVER_CACHE_HEADERS},
+                    "304": {
+                        "description": "Not modified: If-None-Match named this answer's ETag (or *)",
+                        "headers": _DISCOVER_CACHE_HEADERS,
+                    },
+                    **_problems(422, 429),
+                },
             }
         },
         "/api/v1/capabilities": {
