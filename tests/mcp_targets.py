@@ -385,3 +385,75 @@ def write_cert(
             handle.write(blob.bytes())
     cert.private_key_pem.write_to_path(str(keyfile))
     return str(certfile), str(keyfile)
+
+
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class RawTarget:
+    """A hand-written HTTP server on `host` (ephemeral port): each connection runs `handler` on an event
+    loop in a thread of its own, for answers no ASGI server gives (headers dripped a byte at a time).
+    `sent` counts the bytes handlers report writing, across connections."""
+
+    def __init__(self, handler: RawHandler, host: str = TARGET_IP) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = 0
+        self.sent = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def url(self, path: str = "/mcp", hostname: str = "mcp.example.test") -> str:
+        return f"http://{hostname}:{self.port}{path}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await read_request_head(reader)
+            await self.handler(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    def start(self) -> RawTarget:
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, self.host, 0), self._loop
+        ).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> RawTarget:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+async def read_request_head(reader: asyncio.StreamReader) -> bytes:
+    """The request line and headers; the body (the probe's small JSON-RPC message) is read too."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            await reader.readexactly(int(value.strip()))
+    return head

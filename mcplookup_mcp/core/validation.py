@@ -117,7 +117,22 @@ def server_name(value: object, field: str = "name") -> str:
     return name
 
 
-def text(value: object, field: str, limit: int, required: bool = False) -> str | None:
+def _no_control(text: str, field: str, allowed: str) -> None:
+    # Stored text is kept as given, so a control character is refused rather than cleaned away:
+    # PostgreSQL text cannot hold NUL at all, and the rest have no place in a listing or a URL.
+    found = _CONTROL.search(text)
+    if found:
+        raise refuse(
+            field,
+            f"holds the control character {found.group()!r} at position {found.start()}",
+            allowed + ", without control characters (tab, newline and carriage return are allowed)",
+            "the same without it",
+        )
+
+
+def text(value: object, field: str, limit: int, required: bool = False, stored: bool = False) -> str | None:
+    """Text of at most `limit` characters. Stored text (a listing's fields) is kept as given, so a control
+    character in it is refused; text that is only searched for loses them."""
     allowed = f"text of at most {limit} characters"
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -125,6 +140,8 @@ def text(value: object, field: str, limit: int, required: bool = False) -> str |
         return None
     if not isinstance(value, str):
         raise refuse(field, f"got {type(value).__name__}, not a string", allowed, "a string")
+    if stored:
+        _no_control(value, field, allowed)
     cleaned = _CONTROL.sub("", value).strip()
     if len(cleaned) > limit:
         raise refuse(field, f"{len(cleaned)} characters long", allowed, f"at most {limit} characters")
@@ -145,6 +162,7 @@ def endpoint(value: object, claimed_domain: str, allow_http: bool, field: str = 
     url = value.strip()
     if len(url) > MAX_URL:
         raise refuse(field, f"{len(url)} characters long", allowed, instead)
+    _no_control(url, field, allowed)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -182,6 +200,7 @@ def web_url(value: object, field: str) -> str | None:
             allowed,
             instead,
         )
+    _no_control(value, field, allowed)
     parts = urlsplit(value.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise refuse(field, f"{value[:80]!r} is not an http(s) URL", allowed, instead)

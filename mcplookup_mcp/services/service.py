@@ -183,10 +183,12 @@ class RegistryService:
             "domain": domain,
             "endpoint": endpoint,
             "transport": transport,
-            "title": validation.text(data.get("title"), "title", validation.MAX_TITLE),
-            "description": validation.text(data.get("description"), "description", validation.MAX_DESCRIPTION)
+            "title": validation.text(data.get("title"), "title", validation.MAX_TITLE, stored=True),
+            "description": validation.text(
+                data.get("description"), "description", validation.MAX_DESCRIPTION, stored=True
+            )
             or "",
-            "version": validation.text(data.get("version"), "version", 64),
+            "version": validation.text(data.get("version"), "version", 64, stored=True),
             "capabilities": validation.capabilities(data.get("capabilities")),
             "category": validation.category(data.get("category")),
             "auth_type": validation.choice(data.get("auth_type"), "auth_type", validation.AUTH_TYPES, "none"),
@@ -195,9 +197,7 @@ class RegistryService:
             "remotes": [{"type": transport, "url": endpoint}],
         }
 
-    async def _auto_fill(
-        self, data: Mapping[str, Any], domain: str
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+    async def _auto_fill(self, data: Mapping[str, Any], domain: str) -> tuple[dict[str, Any], dict[str, str]]:
         """The submission with its empty fields filled from what the domain publishes, and the marks."""
         merged = dict(data)
         found = await self.discover_fields(domain, auto_discovery.empty_fields(merged))

@@ -26,6 +26,43 @@ from mcplookup_mcp.core.models import (
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+# OpenAPI links: how one answer's fields feed the next call (register -> verify -> get server), so clients
+# and stateful test generators can follow the registration flow.
+_REGISTER_LINKS = {
+    "verify": {
+        "operationId": "verify",
+        "description": "Verify the claim once its TXT record is published",
+        "requestBody": {
+            "domain": "$response.body#/domain",
+            "registration_id": "$response.body#/registration_id",
+        },
+    },
+    "get_server": {
+        "operationId": "get_server",
+        "description": "The listing, found once the domain is verified",
+        "parameters": {"path.name": "$response.body#/name"},
+    },
+}
+_VERIFY_LINKS = {
+    "get_server": {
+        "operationId": "get_server",
+        "description": "The listing, when verified",
+        "parameters": {"path.name": "$response.body#/name"},
+    }
+}
+
+
+_DISCOVER_CACHE_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "Strong validator of the answer's content"},
+    "Cache-Control": {"schema": {"type": "string"}, "description": "How long shared caches may keep it"},
+}
+_UNAVAILABLE = {
+    "description": "The database is unavailable: retry after Retry-After seconds (RFC 9457 problem)",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+    "content": _PROBLEM,
+}
+
+
 def _ok(model: type[BaseModel], description: str) -> dict[str, Any]:
     return _ref_ok(model.__name__, description)
 
@@ -132,8 +169,21 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                         {"type": "boolean"},
                         "Also list unverified claims, flagged",
                     ),
+                    _param(
+                        "If-None-Match",
+                        "header",
+                        text,
+                        "ETag(s) of an answer already held: an unchanged answer is a 304 without a body",
+                    ),
                 ],
-                "responses": {"200": _ok(DiscoverResult, "Ranked servers"), **_problems(422, 429)},
+                "responses": {
+                    "200": _ok(DiscoverResult, "Ranked servers") | {"headers": _DISCOVER_CACHE_HEADERS},
+                    "304": {
+                        "description": "Not modified: If-None-Match named this answer's ETag (or *)",
+                        "headers": _DISCOVER_CACHE_HEADERS,
+                    },
+                    **_problems(422, 429),
+                },
             }
         },
         "/api/v1/capabilities": {
@@ -187,7 +237,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                     "content": {"application/json": {"schema": _tool_schema(mcp, "register_server")}},
                 },
                 "responses": {
-                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify"),
+                    "202": _ok(RegisterResult, "Claim stored: publish the record, then verify")
+                    | {"links": _REGISTER_LINKS},
                     "201": _ok(
                         RegisterResult, "Listed at once under an already verified domain (API key given)"
                     ),
@@ -204,7 +255,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                     "content": {"application/json": {"schema": _tool_schema(mcp, "verify_domain")}},
                 },
                 "responses": {
-                    "200": _ok(VerifyResult, "Verified, or what to publish or fix"),
+                    "200": _ok(VerifyResult, "Verified, or what to publish or fix")
+                    | {"links": _VERIFY_LINKS},
                     **_problems(404, 409, 410, 422, 429),
                 },
             }
@@ -243,11 +295,14 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
         if public_url
         else [{"url": "/", "description": "the address this document was fetched from"}]
     )
-    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES.
-    for operations in paths.values():
+    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES; every route that reads the
+    # database answers 503 with Retry-After while PostgreSQL is down (errors.Unavailable).
+    for path, operations in paths.items():
         for method, operation in operations.items():
             if method in ("post", "patch"):
                 operation["responses"].update(_problems(413))
+            if path.startswith(("/api/v1/", "/v0.1/")) and path != "/api/v1/openapi.json":
+                operation["responses"]["503"] = _UNAVAILABLE
     return {
         "openapi": "3.1.0",
         "servers": servers,
