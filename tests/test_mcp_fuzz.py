@@ -17,7 +17,7 @@ from dnsserver import ThreadedDnsServer
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from test_mcp_fast_path import MODERN, call
-from test_registration_flow import LISTING
+from test_registration_flow import verified_listing
 
 T = TypeVar("T")
 EXAMPLES = 15
@@ -260,14 +260,8 @@ _OWNER_ORDER = [
 def test_owner_tools_on_a_real_listing_with_its_key(live: LiveServer, dns: ThreadedDnsServer) -> None:
     """Generated arguments rarely name a listing: here name and domain mostly name a verified one and the
     owner's key goes along, so the update and key rules see generated values, not just "not found"."""
-    with httpx.Client(base_url=live.base_url, timeout=20) as http:
-        claim = http.post("/api/v1/register", json=LISTING).json()
-        dns.set_txt(claim["dns_record"]["name"], claim["dns_record"]["value"])
-        verified = http.post(
-            "/api/v1/verify", json={"domain": claim["domain"], "registration_id": claim["registration_id"]}
-        ).json()
-    assert verified["verified"] is True, verified
-    owner = ClientThread(live.base_url, verified["api_key"])
+    claim, api_key = verified_listing(live.base_url, dns)
+    owner = ClientThread(live.base_url, api_key)
     try:
         tools = {tool.name: tool for tool in owner.run(owner.client.list_tools()).tools}
         calls: dict[str, int] = {}

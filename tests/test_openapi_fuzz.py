@@ -11,7 +11,6 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -25,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_registration_flow import LISTING
+from test_registration_flow import verified_listing
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 20
@@ -101,15 +100,9 @@ def test_operations_on_a_real_listing_with_its_key(
     """Generated paths almost never name a listing: here every path names a verified one and the owner's
     key goes along, so generated bodies and queries reach the update and key rules, not just 404 and 401."""
     live, schema = api
-    with httpx.Client(base_url=live.base_url, timeout=20) as http:
-        claim = http.post("/api/v1/register", json=LISTING).json()
-        dns.set_txt(claim["dns_record"]["name"], claim["dns_record"]["value"])
-        verified = http.post(
-            "/api/v1/verify", json={"domain": claim["domain"], "registration_id": claim["registration_id"]}
-        ).json()
-    assert verified["verified"] is True, verified
+    claim, api_key = verified_listing(live.base_url, dns)
     known = {"name": claim["name"], "domain": claim["domain"], "version": "latest"}
-    auth = {"Authorization": f"Bearer {verified['api_key']}"}
+    auth = {"Authorization": f"Bearer {api_key}"}
     operations = sorted(
         (result.ok() for result in schema.get_all_operations()),
         key=lambda op: _LAST.index(op.label) if op.label in _LAST else -1,

@@ -55,7 +55,9 @@ async def test_tools_are_listed_with_schemas_and_hints(live: LiveServer) -> None
     for tool in tools.values():
         assert tool.output_schema is not None, tool.name
         assert tool.description and len(tool.description) > 40
-    assert set(tools["register_server"].input_schema["required"]) == {"domain"}  # endpoint: or what the domain publishes
+    assert set(tools["register_server"].input_schema["required"]) == {
+        "domain"
+    }  # endpoint: or what the domain publishes
 
 
 @BOTH_MCP_PATHS
@@ -305,3 +307,15 @@ async def test_expired_claims_are_swept(service: Any, clock: Clock, db_url: str)
     await service.expire_claims()
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM domain_verifications").fetchone() == (0,)
+
+
+def verified_listing(base_url: str, dns: ThreadedDnsServer) -> tuple[dict[str, Any], str]:
+    """LISTING registered and verified over REST: the claim and the owner's API key."""
+    with httpx.Client(base_url=base_url, timeout=20) as http:
+        claim = http.post("/api/v1/register", json=LISTING).json()
+        dns.set_txt(claim["dns_record"]["name"], claim["dns_record"]["value"])
+        verified = http.post(
+            "/api/v1/verify", json={"domain": claim["domain"], "registration_id": claim["registration_id"]}
+        ).json()
+    assert verified["verified"] is True, verified
+    return claim, verified["api_key"]

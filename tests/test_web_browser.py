@@ -245,10 +245,17 @@ def test_register_and_verify_a_domain_in_the_browser(
     by_css(browser, "p.success a").click()
     wait_for(browser, "article.server h1")
     assert "Not probed yet" in by_css(browser, "#health-heading").find_element("xpath", "..").text
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
     for _ in range(4):
-        by_css(browser, "#probe-now").click()
-        wait_for(browser, "#probe-notice")
-        assert "Probed just now" in by_css(browser, "#probe-notice").text
+        button = by_css(browser, "#probe-now")
+        button.click()
+        # The click loads a new page: wait for the old one to go first, or the last round's notice,
+        # still on it, is found and then goes stale mid-read.
+        WebDriverWait(browser, 15).until(expected_conditions.staleness_of(button))
+        notice = wait_for(browser, "#probe-notice")
+        assert "Probed just now" in notice.text
         clock.advance(minutes=5)
     assert by_css(browser, "article.server h1").text == "Example Mail"
     # Operator text is shown as text: the markup is visible and nothing in it ran.
