@@ -137,32 +137,36 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+# GET /api/v1/discover's query parameters -> discover's arguments (the short names are aliases).
+DISCOVER_QUERY = {
+    "q": "query",
+    "query": "query",
+    "domain": "domain",
+    "capability": "capabilities",
+    "capabilities": "capabilities",
+    "capability_match": "capability_match",
+    "exclude_capability": "exclude_capabilities",
+    "exclude_capabilities": "exclude_capabilities",
+    "category": "category",
+    "transport": "transport",
+    "auth_type": "auth_type",
+    "verified_only": "verified_only",
+    "healthy_only": "healthy_only",
+    "min_trust_score": "min_trust_score",
+    "sort": "sort",
+    "limit": "limit",
+    "cursor": "cursor",
+    "include_pending": "include_pending",
+}
+
+
 def routes(service: RegistryService) -> list[Route]:
     limit = service.settings.max_body_bytes
 
     async def discover(request: Request) -> Response:
         data = _query(
             request,
-            {
-                "q": "query",
-                "query": "query",
-                "domain": "domain",
-                "capability": "capabilities",
-                "capabilities": "capabilities",
-                "capability_match": "capability_match",
-                "exclude_capability": "exclude_capabilities",
-                "exclude_capabilities": "exclude_capabilities",
-                "category": "category",
-                "transport": "transport",
-                "auth_type": "auth_type",
-                "verified_only": "verified_only",
-                "healthy_only": "healthy_only",
-                "min_trust_score": "min_trust_score",
-                "sort": "sort",
-                "limit": "limit",
-                "cursor": "cursor",
-                "include_pending": "include_pending",
-            },
+            DISCOVER_QUERY,
             lists=("capability", "capabilities", "exclude_capability", "exclude_capabilities"),
         )
         answer = await service.discover(data, transport="rest")

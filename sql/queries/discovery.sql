@@ -357,35 +357,33 @@ WITH words AS (
 -- tool names, C description, D tool descriptions), which of the B ones are capabilities or the category,
 -- and the name's words near a misspelt query word. DiscoveryService turns them into match.matched.
 -- Parsing each field's text again cost a third of a search; grouping them here, 0.3 ms more at 100k.
-SELECT p.id, p.name, p.title, p.description, p.version, p.domain, p.endpoint, p.transport,
-       p.capabilities, p.category, p.auth_type, p.website_url, p.repository, p.packages, p.remotes,
-       p.source, p.status, p.verified, p.health_status, p.trust_score, p.uptime_percentage,
-       p.avg_response_time_ms, p.last_health_check_at, p.created_at, p.updated_at,
-       p.published_at, p.remotes_blocked, p.score AS relevance, p.k::text AS sort_key,
-       p.strength, p.term_evidence, p.confident, p.total,
+SELECT
+       -- include _server_columns
+       s.score AS relevance, s.k::text AS sort_key,
+       s.strength, s.term_evidence, s.confident, s.total,
        ml.lexemes AS matched_lexemes,
        CASE WHEN ml.strong IS NOT NULL THEN
            ARRAY(SELECT unnest(ml.strong)
                  INTERSECT
-                 SELECT unnest(tsvector_to_array(to_tsvector('english', array_to_string(p.capabilities, ' ')
-                                                              || ' ' || coalesce(p.category, '')))))
+                 SELECT unnest(tsvector_to_array(to_tsvector('english', array_to_string(s.capabilities, ' ')
+                                                              || ' ' || coalesce(s.category, '')))))
        END AS matched_capabilities,
        -- Splitting the name cost a third of this step when no word was misspelt (most questions).
        CASE WHEN EXISTS (SELECT 1 FROM misspelt) THEN
            ARRAY(SELECT DISTINCT nt
-                   FROM regexp_split_to_table(lower(substr(p.name, strpos(p.name, '/') + 1)), '[./_-]+') AS nt,
+                   FROM regexp_split_to_table(lower(substr(s.name, strpos(s.name, '/') + 1)), '[./_-]+') AS nt,
                         misspelt AS m
                   WHERE similarity(m.fw, nt) >= 0.4)
        END AS matched_name_words
-  FROM page p
+  FROM page s
  CROSS JOIN q
  CROSS JOIN LATERAL (
      SELECT array_agg(array_to_string(v.weights, '') || ':' || v.lexeme) AS lexemes,
             array_agg(v.lexeme) FILTER (WHERE 'B' = ANY (v.weights)) AS strong
        FROM mcp_servers x, unnest(x.search_vector) AS v (lexeme, positions, weights)
-      WHERE x.id = p.id AND v.lexeme = ANY (q.match_words)
+      WHERE x.id = s.id AND v.lexeme = ANY (q.match_words)
  ) AS ml
- ORDER BY p.k, p.name;
+ ORDER BY s.k, s.name;
 
 -- kept_plans --
 -- From now on this connection runs its statements on their cached generic plans (Repository.read)
