@@ -158,6 +158,10 @@ async def test_anything_unusual_is_left_to_the_sdk(pair: tuple[str, str]) -> Non
         call({"query": "todo"}, MODERN, _meta=ENVELOPE | {"io.modelcontextprotocol/clientInfo": {"name": 5}}),
         # a batch
         (json.dumps([modern_with]).encode(), plain_headers),
+        # a batch of two calls of the tool
+        (json.dumps([modern_with, modern_with | {"id": 2}]).encode(), plain_headers),
+        # a notification: the call without an id
+        (json.dumps({k: v for k, v in modern_with.items() if k != "id"}).encode(), plain_headers),
         # not JSON
         (b'{"jsonrpc": "2.0", "id": 1, ', plain_headers),
         # a boolean id
