@@ -151,6 +151,8 @@ WITH words AS (
              WHERE c.edits <= length(m.stem) / 4) AS x
      WHERE x.nearness = 1
 ), terms AS (
+    -- Each kept word as a term: the tsqueries that test how a server holds it (as typed, completed,
+    -- related; anywhere or in a strong field), the words to look it up by, and its weight.
     SELECT k.w,
            quote_literal(k.w)::tsquery AS as_typed,
            (quote_literal(k.w) || ':AB')::tsquery AS as_typed_strong,
@@ -213,6 +215,8 @@ WITH words AS (
                  unnest(ph.lexemes) AS l (x)) AS rw
      LIMIT 16
 ), q AS (
+    -- The question as a whole: every term (for the every-term pool), any term or related word (for the
+    -- any-term pool and ts_rank), each term's share of the pool, and the key terms' weight.
     SELECT (SELECT string_agg('(' || coalesce(typed, lookup)::text || ')', ' & ')::tsquery FROM terms) AS tsq_all,
            (SELECT string_agg('(' || lookup::text || ')' || coalesce(' | (' || related::text || ')', ''), ' | ')::tsquery
               FROM terms) AS tsq_any,
@@ -271,12 +275,15 @@ WITH words AS (
     -- Any-term rows only top the pool up: when every-term rows fill it, neither branch is read at all.
     SELECT greatest(%(pool)s - count(*), 0) AS left_over FROM (SELECT 1 FROM all_hits LIMIT %(pool)s) AS filled
 ), cand AS (
+    -- The candidates: the every-term rows, topped up from whichever any-term branch ran.
     (SELECT id FROM all_hits LIMIT %(pool)s)
     UNION
     (SELECT id FROM posting_hits LIMIT (SELECT left_over FROM room))
     UNION
     (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
 ), ranked AS MATERIALIZED (
+    -- Each candidate's evidence, strength and score (docs/discovery.md has the formula). MATERIALIZED:
+    -- the window and sort keys above read it, and each would otherwise evaluate it again.
     SELECT
            -- include _server_columns
            ev.terms AS term_evidence, ev.strength,
@@ -335,6 +342,7 @@ WITH words AS (
     -- no_confident_match.
     SELECT r.*, bool_or(r.strength <> 'weak') OVER () AS confident FROM ranked r
 ), keyed AS (
+    -- The sort key of the requested order, and how many the question returns across its pages.
     SELECT r.*,
            count(*) OVER () AS total,
            CASE %(sort)s
@@ -347,6 +355,7 @@ WITH words AS (
            END AS k
       FROM shown r
 ), page AS (
+    -- One keyset page: the rows after the cursor's key, one more than asked (is there a next page?).
     SELECT * FROM keyed
      WHERE %(after_name)s::text IS NULL OR (k, name) > (%(after_real)s::float8, %(after_name)s::text)
      ORDER BY k, name
