@@ -282,8 +282,8 @@ WITH words AS (
     UNION
     (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
 ), ranked AS MATERIALIZED (
-    -- Each candidate's evidence, strength and score (docs/discovery.md has the formula). MATERIALIZED:
-    -- the window and sort keys above read it, and each would otherwise evaluate it again.
+    -- Each candidate's evidence, strength and score (docs/discovery.md has the formula), computed once
+    -- for the window, the sort key and the page that read it.
     SELECT
            -- include _server_columns
            ev.terms AS term_evidence, ev.strength,
