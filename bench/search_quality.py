@@ -98,7 +98,7 @@ CASES: list[tuple[str, list[str]]] = [
         [
             "io.github.executeautomation/mcp-playwright",
             "io.github.browserbase/mcp-server-browserbase",
-            "io.github.djannot/puppeteer-vision-mcp",  # puppeteer takes page screenshots
+            "io.github.djannot/puppeteer-vision-mcp",
             "io.github.co-browser/browser-use-mcp-server",
             "io.github.hyperbrowserai/mcp",
         ],
