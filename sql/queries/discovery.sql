@@ -164,16 +164,15 @@ WITH words AS (
            rw.query AS related,
            rw.query_strong AS related_strong,
            -- Rarer words say more about which server fits: a term's weight is 1 / (1 + the listed
-           -- servers holding it, counted up to 101: past 100 a word is common), so "telegram" outweighs "message". A word nothing can
-           -- match (no server holds it, and it has no completion or related word) weighs as much as one
-           -- three servers hold: it may name what is asked ("postgres" in a registry without one) or be
-           -- a word no description happens to use ("prices"). An action weighs 0.05. A distinctive word (held by at
-           -- most 0.01 percent of the servers, at least two and at most 100) in a server's name, capabilities or tool names names
+           -- servers holding it, counted up to 101: past 100 a word is common), so "telegram" outweighs
+           -- "message". A word nothing can match (no server holds it, and it has no completion or
+           -- related word) weighs as much as one three servers hold: it may name what is asked
+           -- ("postgres" in a registry without one) or be a word no description happens to use
+           -- ("prices"). An action weighs 0.05. A distinctive word (held by at most 0.01 percent of the
+           -- servers, at least two and at most 100) in a server's name, capabilities or tool names names
            -- what the server is about ("grafana" in mcp-grafana).
-           NOT k.action AND (df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL) AS holdable,
-           CASE WHEN k.action THEN 0.05
-                WHEN df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL THEN 1.0 / (1 + df.n)
-                ELSE 0.25 END AS weight,
+           NOT k.action AND m.matchable AS holdable,
+           CASE WHEN k.action THEN 0.05 WHEN m.matchable THEN 1.0 / (1 + df.n) ELSE 0.25 END AS weight,
            df.n BETWEEN 1 AND least(greatest(2, (SELECT reltuples FROM pg_class WHERE oid = 'mcp_servers'::regclass) / 10000), 100)
                AS distinctive,
            (SELECT string_agg(quote_literal(x), ' | ') FROM unnest(k.w || coalesce(cw.words, '{}')) AS x)::tsquery
@@ -213,6 +212,8 @@ WITH words AS (
                     FROM corrections c
                    WHERE c.stem = k.w) AS ph,
                  unnest(ph.lexemes) AS l (x)) AS rw
+      -- Whether any server can hold the term at all: as typed, completed or through a related word.
+      CROSS JOIN LATERAL (SELECT df.n > 0 OR cw.words IS NOT NULL OR rw.words IS NOT NULL AS matchable) AS m
      LIMIT 16
 ), q AS (
     -- The question as a whole: every term (for the every-term pool), any term or related word (for the
@@ -298,33 +299,38 @@ WITH words AS (
       -- names; 5 as typed elsewhere; 4 and 3 the same for a completion of a typed prefix; 2 and 1 for a
       -- related word (synonym or spelling correction); 0 not at all.
       CROSS JOIN LATERAL (
-          SELECT array_agg(e.held || ':' || e.w ORDER BY e.w) AS terms,
-                 sum(e.weight * CASE e.held WHEN 6 THEN 1.0 WHEN 5 THEN 0.75 WHEN 4 THEN 0.9 WHEN 3 THEN 0.65
-                                            WHEN 2 THEN 0.6 WHEN 1 THEN 0.5 ELSE 0 END) / sum(e.weight)
-                     AS term_score,
-                 -- exact: every term as typed, one of them in a strong field. partial: a key term held
-                 -- and at least half the question's weight covered (a related word counts 3/4), or a
-                 -- distinctive key term as typed in a strong field, or three quarters of the weight
-                 -- covered. weak: less, a guess.
-                 CASE WHEN min(e.held) >= 5 AND max(e.held) = 6 THEN 'exact'
-                      WHEN (bool_or(e.held > 0 AND e.key)
-                            AND sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
-                                >= 0.5 * sum(e.weight))
-                        OR bool_or(e.distinctive AND e.key AND e.held = 6)
-                        OR sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
-                               >= 0.75 * sum(e.weight) THEN 'partial'
+          -- exact: every term as typed, one of them in a strong field. partial: a key term held and at
+          -- least half the question's weight covered, or a distinctive key term as typed in a strong
+          -- field, or three quarters of the weight covered. weak: less, a guess.
+          SELECT a.terms, a.term_score,
+                 CASE WHEN a.every_typed AND a.one_named THEN 'exact'
+                      WHEN (a.key_held AND a.coverage >= 0.5) OR a.distinctive_named OR a.coverage >= 0.75
+                          THEN 'partial'
                       ELSE 'weak' END AS strength
-            FROM (SELECT t.w, t.weight, t.distinctive, t.holdable AND t.weight >= q.key_weight AS key,
-                         CASE WHEN s.search_vector @@ t.as_typed_strong THEN 6
-                              WHEN s.search_vector @@ t.as_typed THEN 5
-                              WHEN s.search_vector @@ t.completed_strong THEN 4
-                              WHEN s.search_vector @@ t.completed THEN 3
-                              WHEN s.search_vector @@ t.related_strong THEN 2
-                              WHEN s.search_vector @@ t.related THEN 1
-                              ELSE 0 END AS held
-                    -- OFFSET 0 keeps this a subquery: flattened, each aggregate above tested the
-                    -- tsqueries again.
-                    FROM terms t OFFSET 0) AS e
+            FROM (
+                SELECT array_agg(e.held || ':' || e.w ORDER BY e.w) AS terms,
+                       sum(e.weight * CASE e.held WHEN 6 THEN 1.0 WHEN 5 THEN 0.75 WHEN 4 THEN 0.9 WHEN 3 THEN 0.65
+                                                  WHEN 2 THEN 0.6 WHEN 1 THEN 0.5 ELSE 0 END) / sum(e.weight)
+                           AS term_score,
+                       -- The share of the question's weight held (a related word counts 3/4).
+                       sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
+                           / sum(e.weight) AS coverage,
+                       min(e.held) >= 5 AS every_typed,
+                       max(e.held) = 6 AS one_named,
+                       bool_or(e.held > 0 AND e.key) AS key_held,
+                       bool_or(e.distinctive AND e.key AND e.held = 6) AS distinctive_named
+                  FROM (SELECT t.w, t.weight, t.distinctive, t.holdable AND t.weight >= q.key_weight AS key,
+                               CASE WHEN s.search_vector @@ t.as_typed_strong THEN 6
+                                    WHEN s.search_vector @@ t.as_typed THEN 5
+                                    WHEN s.search_vector @@ t.completed_strong THEN 4
+                                    WHEN s.search_vector @@ t.completed THEN 3
+                                    WHEN s.search_vector @@ t.related_strong THEN 2
+                                    WHEN s.search_vector @@ t.related THEN 1
+                                    ELSE 0 END AS held
+                          -- OFFSET 0 keeps this a subquery: flattened, each aggregate above tested the
+                          -- tsqueries again.
+                          FROM terms t OFFSET 0) AS e
+                  ) AS a
       ) AS ev
       CROSS JOIN LATERAL (
           SELECT 0.55 * coalesce(ev.term_score, 0)
