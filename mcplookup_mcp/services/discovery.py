@@ -145,7 +145,8 @@ class DiscoveryService:
         limit = validation.limit(data.get("limit"))
         fingerprint = _fingerprint(query, sort, filters)
         after = self._read_cursor(data.get("cursor"), sort, fingerprint)
-        ranked = bool(_WORD.search(query))
+        words = _WORD.findall(query)
+        ranked = bool(words)
         params = filters | {
             "limit": limit + 1,
             "after_name": after[1] if after else None,
@@ -159,9 +160,9 @@ class DiscoveryService:
             params |= {
                 "query": query,
                 "sort": sort,
-                "fuzzy": _fuzzy_words(query),
-                "typed_words": _typed_words(query),
-                "open_word": _open_word(query),
+                "fuzzy": _fuzzy_words(words),
+                "typed_words": _typed_words(words),
+                "open_word": _open_word(query, words),
                 "pool": CANDIDATE_POOL,
                 "prefix_expansions": PREFIX_EXPANSIONS,
                 # Any filter (include_pending too) takes the any-term pool from the GIN index.
@@ -400,37 +401,36 @@ def _fingerprint(query: str, sort: str, filters: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _typed_words(query: str) -> list[str]:
+def _typed_words(words: list[str]) -> list[str]:
     """The query's words as typed, lowercased: a stored word may complete one of them (discover_ranked)."""
-    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:16]
+    return list(dict.fromkeys(w.lower() for w in words))[:16]
 
 
-def _open_word(query: str) -> str | None:
+def _open_word(query: str, words: list[str]) -> str | None:
     """The last word when the query ends in it, as when it is still being typed ("kube")."""
-    found = _WORD.findall(query)
-    return found[-1].lower() if found and query.rstrip() == query and query.endswith(found[-1]) else None
+    return words[-1].lower() if words and query.endswith(words[-1]) else None
 
 
-def _fuzzy_words(query: str) -> list[str]:
-    words = [w.lower() for w in _WORD.findall(query) if len(w) >= 4 and w.lower() not in _RAW_FILLER]
-    return list(dict.fromkeys(words))[:6]
+def _fuzzy_words(words: list[str]) -> list[str]:
+    kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in _RAW_FILLER]
+    return list(dict.fromkeys(kept))[:6]
 
 
 def _trust(value: object) -> int | None:
     if value is None or value == "":
         return None
-    bad = validation.refuse(
-        "min_trust_score",
-        f"{str(value)[:80]!r} is out of range",
-        "a whole number from 0 to 100",
-        "a number such as 50, or leave it out for no minimum",
-    )
     try:
-        number: int = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise bad from None
-    if isinstance(value, bool) or not 0 <= number <= 100 or (isinstance(value, float) and value != number):
-        raise bad
+        number: int | None = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
+        number = None
+    whole = not isinstance(value, bool) and not (isinstance(value, float) and value != number)
+    if number is None or not whole or not 0 <= number <= 100:
+        raise validation.refuse(
+            "min_trust_score",
+            f"{str(value)[:80]!r} is out of range",
+            "a whole number from 0 to 100",
+            "a number such as 50, or leave it out for no minimum",
+        )
     return number
 
 
