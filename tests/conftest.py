@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dns.asyncresolver
 import httpx
 import psycopg
 import pytest
@@ -34,6 +35,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dnsserver import ThreadedDnsServer
+from health_support import HOST as PROBE_HOST
+from mcp_targets import TARGET_IP
 from stack import RedisProcess
 
 from mcplookup_mcp.app import create_app
@@ -189,6 +192,19 @@ def own_redis() -> Iterator[RedisProcess]:
     server = RedisProcess(free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def probe_dns_server() -> Iterator[ThreadedDnsServer]:
+    """A DNS server where the prober's test host points at the loopback MCP targets."""
+    with ThreadedDnsServer() as server:
+        server.set_a(PROBE_HOST, TARGET_IP)
+        yield server
+
+
+@pytest.fixture
+def probe_resolver(probe_dns_server: ThreadedDnsServer) -> dns.asyncresolver.Resolver:
+    return make_resolver(probe_dns_server.nameservers, timeout=2.0)
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,6 @@ from mcp_targets import (
     write_cert,
 )
 
-from mcplookup_mcp.probe.dns_resolver import make_resolver
 from mcplookup_mcp.probe.health import (
     PROTOCOL_VERSION,
     ProbeResult,
@@ -50,18 +49,6 @@ from mcplookup_mcp.probe.health import (
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 
 HOST = "mcp.example.test"
-
-
-@pytest.fixture(scope="module")
-def dns_server() -> Iterator[ThreadedDnsServer]:
-    with ThreadedDnsServer() as server:
-        server.set_a(HOST, TARGET_IP)
-        yield server
-
-
-@pytest.fixture
-def resolver(dns_server: ThreadedDnsServer) -> dns.asyncresolver.Resolver:
-    return make_resolver(dns_server.nameservers, timeout=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +70,7 @@ def sse_server() -> Iterator[UvicornThread]:
 
 
 async def _probe(
-    resolver: dns.asyncresolver.Resolver,
+    probe_resolver: dns.asyncresolver.Resolver,
     url: str,
     *ports: int,
     transport: Transport = "streamable-http",
@@ -100,7 +87,7 @@ async def _probe(
     return await probe(
         url,
         transport=transport,
-        resolver=resolver,
+        resolver=probe_resolver,
         policy=policy,
         timeout=deadline,
         degraded_ms=degraded_ms,
@@ -123,9 +110,9 @@ def _assert_sdk_handshake(result: ProbeResult) -> None:
 
 
 async def test_sdk_streamable_http_stateless_json_is_healthy(
-    resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
+    probe_resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
 ) -> None:
-    result = await _probe(resolver, stateless_server.url(), stateless_server.port)
+    result = await _probe(probe_resolver, stateless_server.url(), stateless_server.port)
     assert result.status == "healthy", result
     assert result.is_up
     assert (result.error_class, result.error) == (None, None)
@@ -138,12 +125,12 @@ async def test_sdk_streamable_http_stateless_json_is_healthy(
 
 
 async def test_sdk_streamable_http_with_session_and_sse_replies_is_healthy(
-    resolver: dns.asyncresolver.Resolver, stateful_server: UvicornThread
+    probe_resolver: dns.asyncresolver.Resolver, stateful_server: UvicornThread
 ) -> None:
     recorder = stateful_server.app
     assert isinstance(recorder, Recorder)
     recorder.requests.clear()
-    result = await _probe(resolver, stateful_server.url(), stateful_server.port)
+    result = await _probe(probe_resolver, stateful_server.url(), stateful_server.port)
     assert result.status == "healthy", result
     _assert_sdk_handshake(result)
     methods = [method for method, _, _ in recorder.requests]
@@ -158,9 +145,9 @@ async def test_sdk_streamable_http_with_session_and_sse_replies_is_healthy(
 
 
 async def test_sdk_legacy_sse_is_healthy(
-    resolver: dns.asyncresolver.Resolver, sse_server: UvicornThread
+    probe_resolver: dns.asyncresolver.Resolver, sse_server: UvicornThread
 ) -> None:
-    result = await _probe(resolver, sse_server.url("/sse"), sse_server.port, transport="sse")
+    result = await _probe(probe_resolver, sse_server.url("/sse"), sse_server.port, transport="sse")
     assert result.status == "healthy", result
     assert result.transport == "sse"
     assert result.http_status == 200
@@ -168,20 +155,22 @@ async def test_sdk_legacy_sse_is_healthy(
 
 
 async def test_name_is_resolved_once_per_probe(
-    resolver: dns.asyncresolver.Resolver, dns_server: ThreadedDnsServer, stateful_server: UvicornThread
+    probe_resolver: dns.asyncresolver.Resolver,
+    probe_dns_server: ThreadedDnsServer,
+    stateful_server: UvicornThread,
 ) -> None:
     # Four requests, one lookup: later requests go to the checked address, not to a fresh answer.
-    before = len(dns_server.queries)
-    result = await _probe(resolver, stateful_server.url(), stateful_server.port)
+    before = len(probe_dns_server.queries)
+    result = await _probe(probe_resolver, stateful_server.url(), stateful_server.port)
     assert result.status == "healthy"
-    assert sorted(dns_server.queries[before:]) == [(HOST, "A"), (HOST, "AAAA")]
+    assert sorted(probe_dns_server.queries[before:]) == [(HOST, "A"), (HOST, "AAAA")]
 
 
 async def test_redirect_to_an_allowed_server_is_followed(
-    resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
+    probe_resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
 ) -> None:
     with UvicornThread(redirect_app(stateless_server.url())) as redirector:
-        result = await _probe(resolver, redirector.url("/old"), redirector.port, stateless_server.port)
+        result = await _probe(probe_resolver, redirector.url("/old"), redirector.port, stateless_server.port)
     assert result.status == "healthy", result
     assert result.final_url == stateless_server.url()
 
@@ -189,9 +178,9 @@ async def test_redirect_to_an_allowed_server_is_followed(
 # --- degraded -----------------------------------------------------------------------------------
 
 
-async def test_slower_than_threshold_is_degraded(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_slower_than_threshold_is_degraded(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(delayed(sdk_streamable_app(), 0.3)) as server:
-        result = await _probe(resolver, server.url(), server.port, degraded_ms=150, deadline=5.0)
+        result = await _probe(probe_resolver, server.url(), server.port, degraded_ms=150, deadline=5.0)
     assert result.status == "degraded", result
     assert result.error_class == "slow"
     assert result.latency_ms is not None and result.latency_ms >= 300
@@ -199,9 +188,9 @@ async def test_slower_than_threshold_is_degraded(resolver: dns.asyncresolver.Res
     assert dict(result.tools) == CLEAN_TOOLS
 
 
-async def test_tools_list_failing_is_degraded(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_tools_list_failing_is_degraded(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(tools_failing_app()) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert result.status == "degraded", result
     assert result.error_class == "tools_list_jsonrpc_error"
     assert result.error is not None and "database is down" in result.error
@@ -214,10 +203,10 @@ async def test_tools_list_failing_is_degraded(resolver: dns.asyncresolver.Resolv
 
 
 @pytest.mark.parametrize("status", [401, 403])
-async def test_auth_required(resolver: dns.asyncresolver.Resolver, status: int) -> None:
+async def test_auth_required(probe_resolver: dns.asyncresolver.Resolver, status: int) -> None:
     app = unauthorized_app() if status == 401 else status_app(403)
     with UvicornThread(app) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert result.status == "auth_required", result
     assert result.http_status == status
     assert result.is_up
@@ -227,9 +216,9 @@ async def test_auth_required(resolver: dns.asyncresolver.Resolver, status: int) 
 # --- unhealthy ----------------------------------------------------------------------------------
 
 
-async def test_html_page_is_unhealthy(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_html_page_is_unhealthy(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(html_app()) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert result.status == "unhealthy", result
     assert result.error_class == "not_mcp"
     assert result.http_status == 200
@@ -237,9 +226,11 @@ async def test_html_page_is_unhealthy(resolver: dns.asyncresolver.Resolver) -> N
 
 
 @pytest.mark.parametrize("status", [404, 500])
-async def test_http_error_status_is_unhealthy(resolver: dns.asyncresolver.Resolver, status: int) -> None:
+async def test_http_error_status_is_unhealthy(
+    probe_resolver: dns.asyncresolver.Resolver, status: int
+) -> None:
     with UvicornThread(status_app(status)) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class, result.http_status) == ("unhealthy", "http_status", status)
 
 
@@ -270,71 +261,73 @@ async def test_http_error_status_is_unhealthy(resolver: dns.asyncresolver.Resolv
     ],
 )
 async def test_invalid_jsonrpc_is_unhealthy(
-    resolver: dns.asyncresolver.Resolver, body: bytes, error_class: str
+    probe_resolver: dns.asyncresolver.Resolver, body: bytes, error_class: str
 ) -> None:
     with UvicornThread(raw_json_app(body)) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class) == ("unhealthy", error_class), result
     assert result.http_status == 200
 
 
-async def test_oversized_reply_is_cut_off(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_oversized_reply_is_cut_off(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(oversized_app(200_000)) as server:
-        result = await _probe(resolver, server.url(), server.port, max_bytes=64 * 1024)
+        result = await _probe(probe_resolver, server.url(), server.port, max_bytes=64 * 1024)
     assert (result.status, result.error_class) == ("unhealthy", "response_too_large"), result
 
 
-async def test_redirect_loop_is_unhealthy(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_redirect_loop_is_unhealthy(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(redirect_app("/mcp")) as server:
-        result = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class) == ("unhealthy", "too_many_redirects"), result
 
 
 async def test_legacy_transport_against_a_non_sse_endpoint_is_unhealthy(
-    resolver: dns.asyncresolver.Resolver,
+    probe_resolver: dns.asyncresolver.Resolver,
 ) -> None:
     with UvicornThread(html_app()) as server:
-        result = await _probe(resolver, server.url(), server.port, transport="sse")
+        result = await _probe(probe_resolver, server.url(), server.port, transport="sse")
     assert (result.status, result.error_class) == ("unhealthy", "not_mcp"), result
 
 
-async def test_legacy_stream_that_never_answers_is_unhealthy(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_legacy_stream_that_never_answers_is_unhealthy(
+    probe_resolver: dns.asyncresolver.Resolver,
+) -> None:
     with UvicornThread(legacy_endpoint_app("/messages?session_id=1")) as server:
-        result = await _probe(resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0)
+        result = await _probe(probe_resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0)
     assert (result.status, result.error_class, result.http_status) == ("unhealthy", "timeout", 200), result
 
 
 # --- unreachable --------------------------------------------------------------------------------
 
 
-async def test_beyond_timeout_is_unreachable(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_beyond_timeout_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(delayed(sdk_streamable_app(), 5.0)) as server:
         started = time.monotonic()
-        result = await _probe(resolver, server.url(), server.port, deadline=1.0)
+        result = await _probe(probe_resolver, server.url(), server.port, deadline=1.0)
         elapsed = time.monotonic() - started
     assert (result.status, result.error_class) == ("unreachable", "timeout"), result
     assert elapsed < 2.5
     assert not result.is_up
 
 
-async def test_connection_closed_is_unreachable(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_connection_closed_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with ClosingListener((TARGET_IP,)) as listener:
-        result = await _probe(resolver, f"http://{HOST}:{listener.port}/mcp", listener.port)
+        result = await _probe(probe_resolver, f"http://{HOST}:{listener.port}/mcp", listener.port)
     assert (result.status, result.error_class) == ("unreachable", "connection_closed"), result
     assert listener.accepts == [TARGET_IP]
 
 
-async def test_connection_refused_is_unreachable(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_connection_refused_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with socket.socket() as sock:
         sock.bind((TARGET_IP, 0))
         port = sock.getsockname()[1]
         # Bound but not listening: the kernel refuses connections to this port.
-        result = await _probe(resolver, f"http://{HOST}:{port}/mcp", port)
+        result = await _probe(probe_resolver, f"http://{HOST}:{port}/mcp", port)
     assert (result.status, result.error_class) == ("unreachable", "connection_refused"), result
 
 
-async def test_unknown_name_is_unreachable(resolver: dns.asyncresolver.Resolver) -> None:
-    result = await _probe(resolver, "http://nowhere.example.test:8080/mcp", 8080)
+async def test_unknown_name_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
+    result = await _probe(probe_resolver, "http://nowhere.example.test:8080/mcp", 8080)
     assert (result.status, result.error_class) == ("unreachable", "dns_nxdomain"), result
     assert result.tls_valid is None and result.http_status is None
 
@@ -363,12 +356,12 @@ def _tls_server(ca: trustme.CA, directory: Path, *hostnames: str, expired: bool 
 
 
 async def test_tls_valid_certificate(
-    resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
+    probe_resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
 ) -> None:
     with _tls_server(ca, tmp_path, HOST) as server:
         assert server.url().startswith("https://")
-        result = await _probe(resolver, server.url(), server.port, ca_bundle=ca_bundle)
-        untrusted = await _probe(resolver, server.url(), server.port)
+        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        untrusted = await _probe(probe_resolver, server.url(), server.port)
     assert result.status == "healthy", result
     assert result.tls_valid is True
     _assert_sdk_handshake(result)
@@ -381,10 +374,10 @@ async def test_tls_valid_certificate(
 
 
 async def test_tls_expired_certificate(
-    resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
+    probe_resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
 ) -> None:
     with _tls_server(ca, tmp_path, HOST, expired=True) as server:
-        result = await _probe(resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
     assert (result.status, result.error_class, result.tls_valid) == ("unreachable", "tls_expired", False), (
         result
     )
@@ -392,10 +385,10 @@ async def test_tls_expired_certificate(
 
 
 async def test_tls_wrong_host_certificate(
-    resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
+    probe_resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
 ) -> None:
     with _tls_server(ca, tmp_path, "other.example.test") as server:
-        result = await _probe(resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
     assert (result.status, result.error_class, result.tls_valid) == (
         "unreachable",
         "tls_hostname_mismatch",

@@ -9,15 +9,13 @@ import asyncio
 import ipaddress
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import dns.asyncresolver
 import pytest
-from dnsserver import ThreadedDnsServer
 from mcp_targets import TARGET_IP, RawTarget, UvicornThread, redirect_app, sdk_streamable_app
-from test_health_probe import HOST, _probe
+from test_health_probe import _probe
 
-from mcplookup_mcp.probe.dns_resolver import make_resolver
 from mcplookup_mcp.probe.health import ProbeResult, probe
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 
@@ -25,18 +23,6 @@ GIB = 1024**3
 DEADLINE = 2.0
 # A probe may overrun its deadline by the time it takes to close its connections, no more.
 SLACK = 0.75
-
-
-@pytest.fixture(scope="module")
-def dns_server() -> Iterator[ThreadedDnsServer]:
-    with ThreadedDnsServer() as server:
-        server.set_a(HOST, TARGET_IP)
-        yield server
-
-
-@pytest.fixture
-def resolver(dns_server: ThreadedDnsServer) -> dns.asyncresolver.Resolver:
-    return make_resolver(dns_server.nameservers, timeout=2.0)
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -124,10 +110,10 @@ async def _timed(run: Awaitable[ProbeResult]) -> tuple[ProbeResult, float]:
     ids=["slowloris-headers", "slowloris-body", "endless-sse-comments", "endless-sse-notifications"],
 )
 async def test_a_server_that_never_finishes_times_out(
-    resolver: dns.asyncresolver.Resolver, handler: Handler, status: str
+    probe_resolver: dns.asyncresolver.Resolver, handler: Handler, status: str
 ) -> None:
     with RawTarget(handler) as target:
-        result, elapsed = await _timed(_probe(resolver, target.url(), target.port, deadline=DEADLINE))
+        result, elapsed = await _timed(_probe(probe_resolver, target.url(), target.port, deadline=DEADLINE))
     assert (result.status, result.error_class) == (status, "timeout"), result
     assert result.error and ("within 2 s" in result.error or "timed out" in result.error), result.error
     assert DEADLINE - 0.1 <= elapsed < DEADLINE + SLACK
@@ -136,11 +122,11 @@ async def test_a_server_that_never_finishes_times_out(
     assert result.http_status == (None if status == "unreachable" else 200)
 
 
-async def test_an_event_stream_flood_ends_at_the_size_cap(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_an_event_stream_flood_ends_at_the_size_cap(probe_resolver: dns.asyncresolver.Resolver) -> None:
     event = b'data: {"jsonrpc": "2.0", "method": "notifications/progress"}\n\n' * 1000
     with RawTarget(endless_stream(event, 0)) as target:
         result, elapsed = await _timed(
-            _probe(resolver, target.url(), target.port, deadline=10.0, max_bytes=256 * 1024)
+            _probe(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=256 * 1024)
         )
     assert (result.status, result.error_class) == ("unhealthy", "response_too_large"), result
     assert elapsed < 2.0
@@ -148,7 +134,7 @@ async def test_an_event_stream_flood_ends_at_the_size_cap(resolver: dns.asyncres
 
 @pytest.mark.parametrize("declared", [False, True], ids=["chunked", "content-length"])
 async def test_a_gigabyte_reply_is_streamed_and_cut_at_the_cap(
-    resolver: dns.asyncresolver.Resolver, declared: bool
+    probe_resolver: dns.asyncresolver.Resolver, declared: bool
 ) -> None:
     cap = 1024 * 1024
     holder: list[RawTarget] = []
@@ -158,7 +144,7 @@ async def test_a_gigabyte_reply_is_streamed_and_cut_at_the_cap(
         tracemalloc.start()
         try:
             result, elapsed = await _timed(
-                _probe(resolver, target.url(), target.port, deadline=10.0, max_bytes=cap)
+                _probe(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=cap)
             )
             _, peak = tracemalloc.get_traced_memory()
         finally:
@@ -184,7 +170,7 @@ async def test_a_gigabyte_reply_is_streamed_and_cut_at_the_cap(
     ],
 )
 async def test_redirect_to_a_private_address_is_blocked(
-    resolver: dns.asyncresolver.Resolver, location: str, reason: str
+    probe_resolver: dns.asyncresolver.Resolver, location: str, reason: str
 ) -> None:
     """The production guard (no allowlist beyond the redirecting server itself): the redirect is refused
     before any connection, so even an address nothing answers on ends the probe at once."""
@@ -196,7 +182,11 @@ async def test_redirect_to_a_private_address_is_blocked(
         )
         result, elapsed = await _timed(
             probe(
-                redirector.url(), transport="streamable-http", resolver=resolver, policy=policy, timeout=5.0
+                redirector.url(),
+                transport="streamable-http",
+                resolver=probe_resolver,
+                policy=policy,
+                timeout=5.0,
             )
         )
     assert (result.status, result.error_class) == ("blocked", "ssrf_blocked"), result
@@ -204,7 +194,7 @@ async def test_redirect_to_a_private_address_is_blocked(
     assert elapsed < 1.0
 
 
-async def test_hostile_probes_delay_no_healthy_one(resolver: dns.asyncresolver.Resolver) -> None:
+async def test_hostile_probes_delay_no_healthy_one(probe_resolver: dns.asyncresolver.Resolver) -> None:
     """Probes share one event loop: a healthy one beside four hostile ones takes its own time."""
     holder: list[RawTarget] = []
     flood = RawTarget(gigabyte(holder, declared=False))
@@ -219,16 +209,16 @@ async def test_hostile_probes_delay_no_healthy_one(resolver: dns.asyncresolver.R
         for target in hostile:
             target.start()
         try:
-            alone, alone_s = await _timed(_probe(resolver, healthy.url(), healthy.port))
+            alone, alone_s = await _timed(_probe(probe_resolver, healthy.url(), healthy.port))
             assert alone.status == "healthy", alone
 
             async def beside() -> tuple[ProbeResult, float]:
                 await asyncio.sleep(0.3)  # the hostile probes are under way
-                return await _timed(_probe(resolver, healthy.url(), healthy.port))
+                return await _timed(_probe(probe_resolver, healthy.url(), healthy.port))
 
             results = await asyncio.gather(
                 *(
-                    _timed(_probe(resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024))
+                    _timed(_probe(probe_resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024))
                     for t in hostile
                 ),
                 beside(),
