@@ -192,7 +192,7 @@ DISCOVER_COLUMNS = ("name", "verified", "health", "why it matched")
 
 
 def why_matched(matched: dict[str, list[str]]) -> str:
-    """match.matched as one line: each stored field with the query terms found in it."""
+    """match.matched_words as one line: each stored field with the query's words found in it, as typed."""
     return "; ".join(f"{field}: {', '.join(terms)}" for field, terms in matched.items() if terms) or "-"
 
 
@@ -203,9 +203,9 @@ def discover_table(result: DiscoverResult, width: int | None = None) -> str:
             s.name,
             "yes" if s.verified else "no",
             s.health.status,
-            f"{s.match.strength}: {why_matched(s.match.matched)}"
+            f"{s.match.strength}: {why_matched(s.match.matched_words)}"
             if s.match.strength
-            else why_matched(s.match.matched),
+            else why_matched(s.match.matched_words),
         )
         for s in result.servers
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,16 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
+from conftest import BOTH_MCP_PATHS, LiveServer, create_database, drop_database, mcp_client
 from psycopg.types.json import Jsonb
 from test_registration_flow import error_text, structured
 
 from mcplookup_mcp.core.errors import InvalidInput
-from mcplookup_mcp.services.discovery import _matched
+from mcplookup_mcp.services.discovery import _matched, _matched_words, _words
 from mcplookup_mcp.services.importer import Importer, entries_of
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.store.repository import Repository, make_pool
+from mcplookup_mcp.store.sqlfiles import migrations
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("search_quality", ROOT / "bench" / "search_quality.py")
@@ -515,6 +517,81 @@ async def test_postings_follow_every_listing_change(service: RegistryService, db
     assert await names(service, query="invoices") == []
 
 
+HELPER = "io.github.acme/helper"
+
+
+def _add_helper(db_url: str) -> None:
+    """A server whose own words (name, description) share nothing with its packages, repository or tools."""
+    add(
+        db_url,
+        HELPER,
+        description="Helps with everyday chores",
+        packages=[
+            {"registryType": "npm", "identifier": "@acme/frobnicator-cli", "transport": {"type": "stdio"}},
+            {"registryType": "oci", "identifier": "ghcr.io/acme/quuxify:nightly", "transport": {"type": "stdio"}},
+        ],
+        repository=Jsonb({"url": "https://github.com/acme/zanzibar-toolkit.git", "source": "github"}),
+        # As the prober stores what tools/list answered (update_server_tools).
+        tools=Jsonb([{"name": "getTidalCharts", "description": "Tide tables for a harbour"}]),
+    )
+
+
+async def test_a_server_is_found_by_what_is_known_of_it(service: RegistryService, db_url: str) -> None:
+    """Its package identifiers, its repository's name and the tools the prober saw find a server, not only
+    its owner's own words; a registry host, an image tag and the namespace words find nothing."""
+    _add_helper(db_url)
+    add(db_url, "io.github.other/mailer", description="Sends email")
+    for query, field in (
+        ("frobnicator", "packages"),  # an npm identifier
+        ("quuxify", "packages"),  # an OCI image
+        ("zanzibar toolkit", "packages"),  # the repository's name
+        ("tidal charts", "tools"),  # a probed tool's name, camelCase
+        ("getTidalCharts", "tools"),  # the name whole
+        ("harbour", "tools"),  # its description
+    ):
+        result = await service.discover({"query": query}, transport="test")
+        assert [s.name for s in result.servers] == [HELPER], query
+        match = result.servers[0].match
+        assert not result.no_confident_match and match.strength in ("exact", "partial"), (query, match)
+        assert match.matched_words[field] == sorted(query.lower().split()), (query, match)
+    for query in ("ghcr", "nightly", "github"):
+        assert await names(service, query=query) == [], query
+    # A word of a package counts for less than the same word in a server's own name.
+    add(db_url, "io.github.someone/frobnicator", description="Frobnicates")
+    assert await names(service, query="frobnicator") == ["io.github.someone/frobnicator", HELPER]
+    # A changed package list re-indexes the row.
+    sql(
+        db_url,
+        "UPDATE mcp_servers SET packages = %s WHERE name = %s",
+        Jsonb([{"registryType": "pypi", "identifier": "wibble-wobble"}]),
+        HELPER,
+    )
+    assert await names(service, query="wibble") == [HELPER]
+    assert await names(service, query="quuxify") == []
+    # A name's words joined, as people type a project's name.
+    add(db_url, "io.github.acme/google-calendar", description="Events")
+    assert await names(service, query="googlecalendar") == ["io.github.acme/google-calendar"]
+
+
+def test_the_migration_indexes_servers_stored_before_it(pg_admin_url: str) -> None:
+    url = create_database(pg_admin_url, f"mcpl_reindex_{os.getpid()}")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for version, text in migrations():
+                if version.startswith("0014_"):
+                    break
+                conn.execute(text.encode())
+        _add_helper(url)
+        assert "frobnic" not in postings(url, HELPER)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(dict(migrations())["0014_search_document_fields"].encode())
+        held = postings(url, HELPER)
+        # 0: the same strength as tool descriptions; tool names are strength 2, as before.
+        assert held["frobnic"] == held["zanzibar"] == held["harbour"] == 0 and held["tidal"] == 2, held
+    finally:
+        drop_database(pg_admin_url, f"mcpl_reindex_{os.getpid()}")
+
+
 async def test_a_question_of_filler_alone_still_finds_what_holds_it(service: RegistryService) -> None:
     # Filler never decides a match unless it is all there is; then its holders are the candidates,
     # strongest first (nearly every server holds "mcp" and "server").
@@ -583,17 +660,45 @@ async def test_a_connection_plans_for_its_values_again_after_a_kept_plan_search(
 
 def test_matched_lists_each_lexeme_under_every_field_its_weights_name() -> None:
     row = {
-        "matched_lexemes": ["AAC:calendar", "B:email", "B:echo", "D:localhost:8080"],
+        "matched_lexemes": ["AAC:calendar", "B:email", "B:echo", "D:localhost:8080", "D:frobnic"],
         "matched_capabilities": ["email"],
-        "matched_name_words": ["kubernetes"],
+        "matched_packages": ["frobnic"],
+        "matched_name_words": [["kubernetes", "kubernets"]],
+        "lexeme_words": [
+            ["calendar", "calendar", "calendars"],
+            ["email", "email", "e-mail"],
+            ["email", "mail", "mail"],
+            ["echo", "echo", "echo"],
+            ["localhost:8080", "localhost:8080", "localhost:8080"],
+            ["frobnic", "frob", "frob"],
+        ],
+        "term_evidence": ["5:calendar", "6:email", "2:mail", "6:echo", "0:missing", "4:frob"],
     }
     assert _matched(row) == {
         "name": ["calendar", "kubernetes"],
         "capabilities": ["email"],
         "description": ["calendar"],
         "tools": ["echo", "localhost:8080"],
+        "packages": ["frobnic"],
     }
-    assert _matched({"matched_lexemes": None, "matched_capabilities": None, "matched_name_words": None}) == {}
+    # The same, in the query's own words: a lexeme standing for two terms shows both words.
+    assert _matched_words(row) == {
+        "name": ["calendars", "kubernets"],
+        "capabilities": ["e-mail", "mail"],
+        "description": ["calendars"],
+        "tools": ["echo", "localhost:8080"],
+        "packages": ["frob"],
+    }
+    assert _words(row) == {
+        "calendars": "text",
+        "e-mail": "name",
+        "mail": "related",
+        "echo": "name",
+        "missing": "missing",
+        "frob": "completed",
+    }
+    empty = {"matched_lexemes": None, "matched_capabilities": None, "matched_name_words": None}
+    assert _matched(empty) == _matched_words(empty) == _words(empty) == {}
 
 
 @BOTH_MCP_PATHS

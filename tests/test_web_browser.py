@@ -142,6 +142,45 @@ def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, 
     assert console_problems(browser) == []
 
 
+def test_search_shows_strength_and_says_when_nothing_fits(browser: Any, seeded: LiveServer, screens: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(seeded.base_url + "/")
+    by_css(browser, "#q").send_keys("find a database for my shop", Keys.ENTER)
+    wait_for(browser, "ol.results li.result")
+    badges = [b.text for b in all_css(browser, "li.result .badge[class*=match-]")]
+    assert badges and len(badges) == len(all_css(browser, "li.result")) and "partial match" in badges, badges
+    assert all_css(browser, ".notice") == []
+    assert by_css(browser, "#results-heading").text.startswith("Servers for")
+    why = " ".join(p.text for p in all_css(browser, "li.result .why"))
+    assert "“database”" in why and "“shop”" in why and "databas”" not in why and "shopifi" not in why, why
+    # A confident badge is drawn solid; a weak one, below, dashed.
+    assert browser.execute_script(
+        "return getComputedStyle(document.querySelector('.badge.match-partial')).borderTopStyle"
+    ) == "solid"
+    assert_styled_and_scripted(browser)
+    full_page_screenshot(browser, screens / "search-strength.png")
+
+    box = by_css(browser, "#q")
+    box.clear()
+    box.send_keys("track my menstrual cycle", Keys.ENTER)
+    wait_for(browser, ".notice")
+    notice = by_css(browser, ".notice")
+    assert notice.is_displayed() and notice.text.startswith("No confident match")
+    assert by_css(browser, "#results-heading").text.startswith("Guesses for")
+    assert {b.text for b in all_css(browser, "li.result .badge[class*=match-]")} == {"weak: a guess"}
+    assert browser.execute_script(
+        "return getComputedStyle(document.querySelector('.badge.match-weak')).borderTopStyle"
+    ) == "dashed"
+    assert "Not found: “menstrual”, “cycle”" in by_css(browser, "li.result").text
+    assert console_problems(browser) == []
+    full_page_screenshot(browser, screens / "search-no-confident-match.png")
+    browser.set_window_size(390, 844)
+    assert fits_phone(browser)
+    browser.save_screenshot(str(screens / "search-no-confident-match-phone.png"))
+    browser.set_window_size(1280, 900)
+
+
 @pytest.fixture
 def target() -> Iterator[UvicornThread]:
     with UvicornThread(hostile_target_app()) as server:

@@ -96,6 +96,39 @@ async def test_search_ranks_as_discover_servers_does_and_pages_by_cursor(
         assert result_names(response.text) == [] and "with these filters" in response.text
 
 
+def why_lines(page: str) -> list[str]:
+    """Each result's "Why it matched" line, as text."""
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", line))
+        for line in re.findall(r'<p class="why"><span class="why-label">Why it matched:</span>(.*?)</p>', page)
+    ]
+
+
+async def test_search_says_how_strongly_each_result_matched_in_the_words_typed(
+    seeded: LiveServer, seeded_service: RegistryService
+) -> None:
+    async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
+        good = (await http.get("/", params={"q": "find a database for my shop"})).text
+        unsure = (await http.get("/", params={"q": "track my menstrual cycle"})).text
+        nothing = (await http.get("/", params={"q": "postgres"})).text
+    # Each result shows its strength, the same as discover_servers'.
+    answer = await seeded_service.discover({"query": "find a database for my shop", "limit": 10}, transport="test")
+    strengths = re.findall(r'<span class="badge match-(exact|partial|weak)"', good)
+    assert strengths == [s.match.strength for s in answer.servers] and "partial" in strengths
+    assert "Servers for “find a database for my shop”" in good and "No confident match" not in good
+    # Matched words as typed, never their stems ("databas", "shopifi").
+    lines = why_lines(good)
+    assert any("“database”" in line for line in lines) and any("“shop”" in line for line in lines), lines
+    assert not re.search(r"databas\b|shopifi|“databas”", " ".join(lines)), lines
+    # Nothing fits: a plain notice, and the results below it are guesses, each marked weak.
+    assert "No confident match" in unsure and 'role="status"' in unsure
+    assert "Guesses for “track my menstrual cycle”" in unsure and "Servers for" not in unsure
+    assert result_names(unsure) and set(re.findall(r'match-(exact|partial|weak)"', unsure)) == {"weak"}
+    assert "“menstrual”" in unsure and "Not found:" in unsure and "“cycl”" not in unsure
+    # No result at all: said as plainly.
+    assert result_names(nothing) == [] and "No confident match: no listed server matches" in nothing
+
+
 async def test_a_bad_cursor_is_a_readable_422_page(seeded: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=seeded.base_url, timeout=20) as http:
         response = await http.get("/", params={"q": "email", "cursor": "forged.cursor"})

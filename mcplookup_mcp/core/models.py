@@ -115,7 +115,25 @@ class Match(BaseModel):
         )
     )
     matched: dict[str, list[str]] = Field(
-        default_factory=dict, description="Stored field -> query terms (stemmed) found in it"
+        default_factory=dict,
+        description=(
+            "Stored field (name, capabilities, description, tools, packages: the package identifiers and "
+            "repository name) -> the stored words (stemmed) that matched in it"
+        ),
+    )
+    words: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "The same evidence as terms, keyed by the query's words as typed (lowercased) instead of their "
+            "stems: show these to a person"
+        ),
+    )
+    matched_words: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description=(
+            "Stored field -> the query's words, as typed (lowercased), found in it; a completed prefix, a "
+            "synonym or a spelling correction is shown as the word of the query it stands for"
+        ),
     )
 
 

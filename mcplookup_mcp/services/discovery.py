@@ -75,8 +75,9 @@ _HELD = {
     "0": "missing",
 }
 # match.matched's fields, in the order they are listed, and the document weight each one is stored under
-# (B is the capabilities and category, or the tool names).
-MATCH_FIELDS = ("name", "capabilities", "description", "tools")
+# (B is the capabilities and category, or the tool names; D the tool descriptions, or the package
+# identifiers and the repository name).
+MATCH_FIELDS = ("name", "capabilities", "description", "tools", "packages")
 _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
@@ -234,6 +235,8 @@ class DiscoveryService:
                     terms=_terms(row),
                     relevance=round(float(row["relevance"]), 6),
                     matched=_matched(row),
+                    words=_words(row),
+                    matched_words=_matched_words(row),
                 ),
             )
             for row in rows
@@ -352,21 +355,52 @@ class DiscoveryService:
         return key, name
 
 
-def _matched(row: Row) -> dict[str, list[str]]:
-    """match.matched: the stored fields that hold each matched lexeme (see discover_ranked's last step)."""
+def _field_lexemes(row: Row) -> dict[str, set[str]]:
+    """The stored fields that hold each matched lexeme (see discover_ranked's last step)."""
     capabilities = set(row.get("matched_capabilities") or ())
+    packages = set(row.get("matched_packages") or ())
     fields: dict[str, set[str]] = {}
     for entry in row.get("matched_lexemes") or ():
         weights, _, lexeme = entry.partition(":")  # the weights are letters: the first colon ends them
         for weight in set(weights):
             if weight == "B":
                 field = "capabilities" if lexeme in capabilities else "tools"
+            elif weight == "D":
+                field = "packages" if lexeme in packages else "tools"
             else:
                 field = _FIELD_OF_WEIGHT[weight]
             fields.setdefault(field, set()).add(lexeme)
-    if row.get("matched_name_words"):
-        fields.setdefault("name", set()).update(row["matched_name_words"])
+    return fields
+
+
+def _matched(row: Row) -> dict[str, list[str]]:
+    """match.matched: the stored fields and the lexemes each holds, with the name's words near a misspelt
+    query word."""
+    fields = _field_lexemes(row)
+    for name_word, _typed in row.get("matched_name_words") or ():
+        fields.setdefault("name", set()).add(name_word)
     return {field: sorted(fields[field]) for field in MATCH_FIELDS if field in fields}
+
+
+def _typed_of(row: Row) -> dict[str, set[str]]:
+    """Each matched lexeme -> the words of the query, as typed, it stands for (discover_ranked's
+    [lexeme, term, word] triples)."""
+    typed: dict[str, set[str]] = {}
+    for lexeme, _term, word in row.get("lexeme_words") or ():
+        typed.setdefault(lexeme, set()).add(word)
+    return typed
+
+
+def _matched_words(row: Row) -> dict[str, list[str]]:
+    """match.matched_words: match.matched in the query's own words, never stems."""
+    typed = _typed_of(row)
+    fields = {
+        field: {word for lexeme in lexemes for word in typed.get(lexeme, ())}
+        for field, lexemes in _field_lexemes(row).items()
+    }
+    for _name_word, misspelt in row.get("matched_name_words") or ():
+        fields.setdefault("name", set()).add(misspelt)
+    return {field: sorted(fields[field]) for field in MATCH_FIELDS if fields.get(field)}
 
 
 def _terms(row: Row) -> dict[str, str]:
@@ -376,6 +410,19 @@ def _terms(row: Row) -> dict[str, str]:
         level, _, term = entry.partition(":")
         evidence[term] = _HELD[level]
     return evidence
+
+
+def _words(row: Row) -> dict[str, str]:
+    """match.words: match.terms keyed by the words as typed; a word standing for several terms ("e-mail":
+    e-mail, e, mail) takes the strongest evidence."""
+    typed = {term: word for _lexeme, term, word in row.get("lexeme_words") or ()}
+    levels: dict[str, str] = {}
+    for entry in row.get("term_evidence") or ():
+        level, _, term = entry.partition(":")
+        word = typed.get(term, term)
+        if int(level) > int(levels.get(word, "-1")):
+            levels[word] = level
+    return {word: _HELD[level] for word, level in levels.items()}
 
 
 def _after_params(sort: str, key: str, ranked: bool) -> dict[str, Any]:

@@ -96,6 +96,15 @@ WITH words AS (
       FROM (SELECT replace(w, E'\\', '') AS w
               FROM unnest(tsvector_to_array(to_tsvector('english', %(query)s::text))) AS w) AS x
      WHERE x.w <> ''
+), said AS (
+    -- Each stem of the question and the word it was typed as (lowercased), so that an answer shows a
+    -- person's own words, never stems: the shortest token yielding it ("e-mail" yields e-mail, e and
+    -- mail; "mail" typed alone is "mail").
+    SELECT DISTINCT ON (x.w) x.w, lower(p.token) AS typed
+      FROM ts_parse('default', %(query)s::text) WITH ORDINALITY AS p (tokid, token, n),
+           LATERAL (SELECT replace(w, E'\\', '') AS w
+                      FROM unnest(tsvector_to_array(to_tsvector('english', p.token))) AS w) AS x
+     ORDER BY x.w, length(p.token), p.n
 ), kept AS (
     -- Filler never decides a match, unless it is all there is.
     SELECT w, action FROM words WHERE NOT filler
@@ -228,7 +237,13 @@ WITH words AS (
            NOT EXISTS (SELECT 1 FROM words WHERE NOT filler) AS filler_only,
            -- The stored lexemes that count as matched (for match.matched)
            (SELECT array_agg(DISTINCT x) FROM terms t, unnest(t.lookup_words || coalesce(t.related_words, '{}')) AS x)
-               AS match_words
+               AS match_words,
+           -- Each of those lexemes with the term it counts for and that term's word as typed: [lexeme,
+           -- term, word] (match.words, match.matched_words).
+           (SELECT array_agg(DISTINCT ARRAY[x, t.w, coalesce(sd.typed, t.w)])
+              FROM terms t
+              LEFT JOIN said sd ON sd.w = t.w
+             CROSS JOIN LATERAL unnest(t.lookup_words || coalesce(t.related_words, '{}')) AS x) AS lexeme_words
 ), all_hits AS MATERIALIZED (
     -- The candidate pool: rows holding every term, and rows holding any term or a related one
     -- (synonyms and spelling corrections). Each is an index scan capped below, so ranking work does
@@ -376,16 +391,24 @@ SELECT
        -- include _server_columns
        s.score AS relevance, s.k::text AS sort_key,
        s.strength, s.term_evidence, s.confident, s.total,
-       ml.lexemes AS matched_lexemes,
+       ml.lexemes AS matched_lexemes, q.lexeme_words,
        CASE WHEN ml.strong IS NOT NULL THEN
            ARRAY(SELECT unnest(ml.strong)
                  INTERSECT
                  SELECT unnest(tsvector_to_array(to_tsvector('english', array_to_string(s.capabilities, ' ')
                                                               || ' ' || coalesce(s.category, '')))))
        END AS matched_capabilities,
+       -- The D lexemes that are the package identifiers' or the repository's words, not tool descriptions.
+       CASE WHEN ml.low IS NOT NULL THEN
+           ARRAY(SELECT unnest(ml.low)
+                 INTERSECT
+                 SELECT unnest(tsvector_to_array(to_tsvector('english',
+                                                             search_package_words(s.packages, s.repository)))))
+       END AS matched_packages,
        -- Splitting the name cost a third of this step when no word was misspelt (most questions).
+       -- [name word, the misspelt word of the question it is near] pairs.
        CASE WHEN EXISTS (SELECT 1 FROM misspelt) THEN
-           ARRAY(SELECT DISTINCT nt
+           ARRAY(SELECT DISTINCT ARRAY[nt, m.fw]
                    FROM regexp_split_to_table(lower(substr(s.name, strpos(s.name, '/') + 1)), '[./_-]+') AS nt,
                         misspelt AS m
                   WHERE similarity(m.fw, nt) >= 0.4)
@@ -394,7 +417,8 @@ SELECT
  CROSS JOIN q
  CROSS JOIN LATERAL (
      SELECT array_agg(array_to_string(v.weights, '') || ':' || v.lexeme) AS lexemes,
-            array_agg(v.lexeme) FILTER (WHERE 'B' = ANY (v.weights)) AS strong
+            array_agg(v.lexeme) FILTER (WHERE 'B' = ANY (v.weights)) AS strong,
+            array_agg(v.lexeme) FILTER (WHERE 'D' = ANY (v.weights)) AS low
        FROM mcp_servers x, unnest(x.search_vector) AS v (lexeme, positions, weights)
       WHERE x.id = s.id AND v.lexeme = ANY (q.match_words)
  ) AS ml

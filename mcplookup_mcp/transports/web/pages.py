@@ -7,6 +7,7 @@ browse_capabilities and get_discovery_stats make; no page needs JavaScript.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -37,10 +38,21 @@ SUGGESTED_CAPABILITIES = 60
 SUGGESTIONS_SECONDS = 60.0
 PROBED_TRANSPORTS = ("streamable-http", "sse")
 _FIELD_NAMES = {
-    "name": "the server's name",
-    "description": "the description",
+    "name": "the name",
     "capabilities": "its capabilities",
-    "tools": "its tool names",
+    "description": "the description",
+    "tools": "its tools",
+    "packages": "its package or repository",
+}
+# How a word was found, when not as typed.
+_HELD_AS = {
+    "completed": "as the start of a longer word",
+    "related": "through a related word or a spelling correction",
+}
+STRENGTH_LABELS = {
+    "exact": ("exact match", "Every word of the question found as typed, one in the name, capabilities or tools"),
+    "partial": ("partial match", "The question's main words found, or most of it"),
+    "weak": ("weak: a guess", "Only a few of the question's words found: probably not what you asked for"),
 }
 
 
@@ -100,14 +112,39 @@ class SearchForm:
         return self.verified or self.healthy or bool(self.capability or self.transport)
 
 
-def why_matched(server: DiscoveredServer) -> str | None:
-    """The match explanation in words: which query terms were found in which fields."""
-    parts = [
-        f"{', '.join(terms)} in {_FIELD_NAMES.get(field, field)}"
-        for field, terms in server.match.matched.items()
-        if terms
-    ]
+def why_matched(server: DiscoveredServer, query: str) -> str | None:
+    """The match explanation in the person's own words (never stems): each word of the question found,
+    how if not as typed, and in which fields, in the order the question has them."""
+    parts = []
+    for word in _in_question_order(server.match.words, query):
+        fields = [_FIELD_NAMES.get(f, f) for f, words in server.match.matched_words.items() if word in words]
+        if not fields:
+            continue
+        how = _HELD_AS.get(server.match.words[word])
+        listed = fields[0] if len(fields) == 1 else ", ".join(fields[:-1]) + " and " + fields[-1]
+        parts.append(f"“{word}”{f' ({how})' if how else ''} in {listed}")
     return "; ".join(parts) if parts else None
+
+
+def words_missing(server: DiscoveredServer, query: str) -> list[str]:
+    """The question's words this server does not hold. A part of a hyphenated word ("e" of "e-mail") and
+    the word itself are left out: the word's other parts may well have been found."""
+    words = server.match.words
+    return [
+        w
+        for w in _in_question_order(words, query)
+        if words[w] == "missing" and not any(o != w and (o in w or w in o) for o in words)
+    ]
+
+
+def _in_question_order(words: Iterable[str], query: str) -> list[str]:
+    typed = query.lower()
+
+    def place(word: str) -> tuple[int, str]:
+        at = typed.find(word)
+        return (at if at >= 0 else len(typed), word)
+
+    return sorted(words, key=place)
 
 
 def safe_link(url: object) -> str | None:
@@ -146,18 +183,26 @@ class Pages:
         status = 200
         servers: list[DiscoveredServer] = []
         next_url: str | None = None
+        unsure = False
         try:
             result = await self.service.discover(form.discover_arguments(), transport="web")
             servers = result.servers
             next_url = form.url(result.next_cursor) if result.next_cursor else None
+            unsure = bool(result.no_confident_match)
         except InvalidInput as exc:
             error, status = exc.message, exc.status
+        shown = [(s, why_matched(s, form.q), words_missing(s, form.q), tone(s.health.status)) for s in servers]
         return self.templates.render(
             "search.html",
             {
                 "form": form,
                 "error": error,
-                "servers": [(s, why_matched(s), tone(s.health.status)) for s in servers],
+                # Ranked answers list exact, then partial, then weak ones: the weak ones are shown apart,
+                # as guesses, and when nothing matched well they are all there is.
+                "no_confident_match": unsure,
+                "servers": [r for r in shown if r[0].match.strength != "weak"],
+                "guesses": [r for r in shown if r[0].match.strength == "weak"],
+                "strengths": STRENGTH_LABELS,
                 "next_url": next_url,
                 "first_url": form.url() if form.cursor else None,
                 "transports": TRANSPORT_CHOICES,
