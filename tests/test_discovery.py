@@ -556,6 +556,11 @@ async def test_a_server_is_found_by_what_is_known_of_it(service: RegistryService
         assert match.matched_words[field] == sorted(query.lower().split()), (query, match)
     for query in ("ghcr", "nightly", "github"):
         assert await names(service, query=query) == [], query
+    # Never probed (no tools): a package's word is still said to be the package's.
+    add(db_url, "io.github.solo/thing", packages=[{"registryType": "pypi", "identifier": "plinkerton"}])
+    found = (await service.discover({"query": "plinkerton"}, transport="test")).servers
+    assert [s.name for s in found] == ["io.github.solo/thing"]
+    assert found[0].match.matched_words == {"packages": ["plinkerton"]}, found[0].match
     # A word of a package counts for less than the same word in a server's own name.
     add(db_url, "io.github.someone/frobnicator", description="Frobnicates")
     assert await names(service, query="frobnicator") == ["io.github.someone/frobnicator", HELPER]
