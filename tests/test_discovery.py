@@ -722,6 +722,10 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     top = found["servers"][0]
     assert found["no_confident_match"] is False and top["match"]["strength"] == "exact"
     assert top["match"]["terms"] == {"kubernet": "name"} and "kubernetes" in top["name"]
+    # The same evidence in the words the question typed, for whoever shows it to a person.
+    assert top["match"]["words"] == {"kubernetes": "name"}
+    assert top["match"]["matched_words"]["name"] == ["kubernetes"] and "kubernet" in top["match"]["matched"]["name"]
+    assert "matched_words" in schema
     assert found["count"] == 3 and found["total"] > 3 and found["next_cursor"]
     assert unsure["no_confident_match"] is True
     assert unsure["servers"] and {s["match"]["strength"] for s in unsure["servers"]} == {"weak"}
@@ -729,6 +733,10 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         rest = (await http.get("/api/v1/discover", params={"q": "order food delivery"})).json()
         nothing = (await http.get("/api/v1/discover", params={"q": "postgres"})).json()
+        shop = (await http.get("/api/v1/discover", params={"q": "Databases for my SHOP"})).json()
+    typed = {w for s in shop["servers"] for words in s["match"]["matched_words"].values() for w in words}
+    assert typed == {"databases", "shop"}, typed
+    assert {w for s in shop["servers"] for w in s["match"]["words"]} == {"databases", "shop"}
     assert rest["no_confident_match"] is True and [s["name"] for s in rest["servers"]] == [
         s["name"] for s in unsure["servers"]
     ]
