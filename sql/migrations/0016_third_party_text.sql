@@ -1,0 +1,75 @@
+-- What others publish about a server: its repository's README and its packages' registry entries (npm,
+-- PyPI). Third-party text, kept apart from the owner's listing: never merged into `description`, shown
+-- marked as such, and indexed at the document's lowest weight.
+
+-- One row per source a server has: 'readme' (identifier: the repository URL) or a package registry
+-- ('npm', 'pypi'; identifier: the package name). A row exists only once a fetch succeeded; a failed
+-- fetch leaves the row as it was.
+CREATE TABLE server_third_party (
+    server_id   uuid NOT NULL REFERENCES mcp_servers (id) ON DELETE CASCADE,
+    source      text NOT NULL CHECK (source IN ('readme', 'npm', 'pypi')),
+    identifier  text NOT NULL,
+    source_url  text NOT NULL,
+    -- README: Markdown, cleaned and capped; package: the registry's description.
+    body        text NOT NULL DEFAULT '',
+    truncated   boolean NOT NULL DEFAULT false,
+    keywords    text[] NOT NULL DEFAULT '{}',
+    license     text,
+    language    text,
+    etag        text,
+    -- When the text was last read (200), and when it was last confirmed (200 or 304).
+    fetched_at  timestamptz NOT NULL,
+    checked_at  timestamptz NOT NULL,
+    PRIMARY KEY (server_id, source, identifier)
+);
+
+-- When each server's sources are next read, and what went wrong last time. Claimed with
+-- FOR UPDATE SKIP LOCKED and a lease (next_at pushed ahead), like the prober's work.
+CREATE TABLE server_third_party_schedule (
+    server_id   uuid PRIMARY KEY REFERENCES mcp_servers (id) ON DELETE CASCADE,
+    next_at     timestamptz NOT NULL DEFAULT now(),
+    attempted_at timestamptz,
+    last_error  text
+);
+CREATE INDEX server_third_party_schedule_due_idx ON server_third_party_schedule (next_at);
+
+-- The 0003 document plus, marked below, third-party text at weight D (strength 0 in search_postings):
+-- a word only a README or a package registry says finds the server, and ranks below any server whose
+-- own name, tools or description say it.
+CREATE OR REPLACE FUNCTION mcp_servers_search_vector() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    tool_names text;
+    tool_descriptions text;
+    name_words text;
+    third_party text;
+BEGIN
+    SELECT coalesce(string_agg(t ->> 'name', ' '), ''), coalesce(string_agg(t ->> 'description', ' '), '')
+      INTO tool_names, tool_descriptions
+      FROM jsonb_array_elements(CASE jsonb_typeof(NEW.tools) WHEN 'array' THEN NEW.tools ELSE '[]' END) AS t;
+    SELECT coalesce(string_agg(w, ' '), '')
+      INTO name_words
+      FROM regexp_split_to_table(lower(NEW.name), '[./_-]+') AS w
+     WHERE w NOT IN ('io', 'com', 'org', 'net', 'dev', 'ai', 'app', 'github', 'gitlab', 'mcp', 'server');
+    -- Third-party text (0016): package descriptions and keywords first, then the README, 30,000
+    -- characters in all (a README's opening says what the server is; the rest is mostly set-up).
+    SELECT coalesce(left(string_agg(p.body || ' ' || array_to_string(p.keywords, ' '), ' '
+                                    ORDER BY p.source = 'readme', p.source, p.identifier), 30000), '')
+      INTO third_party
+      FROM server_third_party p
+     WHERE p.server_id = NEW.id;
+    NEW.search_vector :=
+        setweight(to_tsvector('english', name_words || ' ' || coalesce(NEW.title, '')), 'A')
+        || setweight(to_tsvector('english', array_to_string(NEW.capabilities, ' ')
+                                             || ' ' || coalesce(NEW.category, '')
+                                             || ' ' || regexp_replace(tool_names, '[_-]+', ' ', 'g')), 'B')
+        || setweight(to_tsvector('english', coalesce(NEW.description, '')), 'C')
+        || setweight(to_tsvector('english', left(tool_descriptions, 20000)), 'D')
+        -- 0016: third-party text, lowest weight.
+        || setweight(to_tsvector('english', third_party), 'D');
+    INSERT INTO search_lexicon (word)
+    SELECT w FROM unnest(tsvector_to_array(NEW.search_vector)) AS w WHERE length(w) <= 60
+    ON CONFLICT DO NOTHING;
+    RETURN NEW;
+END
+$$;
