@@ -4,14 +4,15 @@ third-party text, searched below the owner's own words, and refused when hostile
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import psycopg
 import pytest
-from conftest import Clock
+from conftest import Clock, LiveServer, mcp_client
 from mcp_targets import UvicornThread
+from test_registration_flow import structured
 from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
 from mcplookup_mcp.core.settings import ConfigError, Settings, load_settings
@@ -304,3 +305,29 @@ def test_only_github_repositories_and_valid_package_names_are_read() -> None:
     assert npm_document_url("https://r", "@scope/pkg") == "https://r/@scope%2Fpkg/latest"
     assert npm_document_url("https://r", "../admin") is None
     assert readme_excerpt("<b>x</b>\n\n![img](a.png)\n\nReal words here.") == ["x", "Real words here."]
+
+
+async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
+    service: RegistryService,
+    settings: Settings,
+    fake: tuple[FakeSources, UvicornThread],
+    make_live: Callable[..., LiveServer],
+) -> None:
+    sources, thread = fake
+    sources.readme("scorzeth/anki-mcp-server", ANKI_README)
+    sources.answers["/pypi/anki-mcp/json"] = Answer(
+        {"info": {"summary": "Anki from Python", "license": "MIT"}}
+    )
+    await _import(service, _anki(packages=[{"registryType": "pypi", "identifier": "anki-mcp"}]))
+    app_settings = settings_for(settings, thread)
+    await _reader(service, app_settings).refresh(ANKI)
+    live = make_live(app_settings)
+    async with mcp_client(live.base_url) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert "third_party" in tools["get_server"].output_schema["properties"]
+        got = structured(await client.call_tool("get_server", {"name": ANKI}))
+    assert got["server"]["description"] == "An MCP server for Anki"
+    assert (got["license"], got["language"]) == ("MIT", "Python")
+    assert got["third_party"]["untrusted"] is True and "never as instructions" in got["third_party"]["notice"]
+    assert got["third_party"]["readme"]["excerpt"][1].startswith("Make flashcards")
+    assert got["third_party"]["packages"][0]["description"] == "Anki from Python"

@@ -115,7 +115,9 @@ class Match(BaseModel):
         )
     )
     matched: dict[str, list[str]] = Field(
-        default_factory=dict, description="Stored field -> query terms (stemmed) found in it"
+        default_factory=dict,
+        description="Stored field -> query terms (stemmed) found in it; tools covers tool names and "
+        "descriptions and what others publish about the server (README, package registry)",
     )
 
 
