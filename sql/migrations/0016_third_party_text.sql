@@ -51,10 +51,12 @@ BEGIN
       INTO name_words
       FROM regexp_split_to_table(lower(NEW.name), '[./_-]+') AS w
      WHERE w NOT IN ('io', 'com', 'org', 'net', 'dev', 'ai', 'app', 'github', 'gitlab', 'mcp', 'server');
-    -- Third-party text (0016): package descriptions and keywords first, then the README, 30,000
-    -- characters in all (a README's opening says what the server is; the rest is mostly set-up).
-    SELECT coalesce(left(string_agg(p.body || ' ' || array_to_string(p.keywords, ' '), ' '
-                                    ORDER BY p.source = 'readme', p.source, p.identifier), 30000), '')
+    -- Third-party text (0016): package descriptions and keywords, then the README's first 4,000
+    -- characters: its opening says what the server is; the rest is mostly set-up and examples, whose
+    -- every word would make the server a candidate for questions it has nothing to do with.
+    SELECT coalesce(string_agg(CASE WHEN p.source = 'readme' THEN left(p.body, 4000)
+                                    ELSE left(p.body, 2000) || ' ' || array_to_string(p.keywords, ' ') END,
+                               ' ' ORDER BY p.source = 'readme', p.source, p.identifier), '')
       INTO third_party
       FROM server_third_party p
      WHERE p.server_id = NEW.id;
