@@ -3,6 +3,7 @@ third-party text, searched below the owner's own words, and refused when hostile
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -331,3 +332,30 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
     assert got["third_party"]["untrusted"] is True and "never as instructions" in got["third_party"]["notice"]
     assert got["third_party"]["readme"]["excerpt"][1].startswith("Make flashcards")
     assert got["third_party"]["packages"][0]["description"] == "Anki from Python"
+
+
+async def test_the_third_party_command_reads_named_servers_now(
+    service: RegistryService, fake: tuple[FakeSources, UvicornThread], db_url: str
+) -> None:
+    from test_cli import _env, _url, cli
+
+    sources, thread = fake
+    sources.readme("scorzeth/anki-mcp-server", ANKI_README)
+    await _import(service, _anki(), _entry(CARDS, "Make flashcards from your notes"))
+    base = f"http://127.0.0.1:{thread.port}"
+    env = _env(
+        DATABASE_URL=_url(db_url),
+        MCPLOOKUP_ENV="test",
+        MCPLOOKUP_ALLOW_HTTP_ENDPOINTS="true",
+        MCPLOOKUP_PROBE_ALLOW_CIDRS="127.0.0.0/8",
+        MCPLOOKUP_PROBE_PORTS=f"443,{thread.port}",
+        MCPLOOKUP_README_BASE_URL=base,
+    )
+    done = await asyncio.to_thread(cli, "third-party", ANKI, CARDS, "io.github.nobody/absent", env=env)
+    assert done.returncode == 1, done.stderr  # the unknown name
+    assert f"{ANKI}: read readme https://github.com/scorzeth/anki-mcp-server" in done.stdout
+    assert f"{CARDS}: no README or npm/PyPI package to read" in done.stdout
+    assert "io.github.nobody/absent: no listed server is named io.github.nobody/absent" in done.stdout
+    assert len(_stored(db_url, ANKI)) == 1
+    again = await asyncio.to_thread(cli, "third-party", ANKI, env=env)
+    assert again.returncode == 0 and "unchanged readme" in again.stdout
