@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from conftest import Clock, LiveServer, mcp_client
 from mcp_targets import UvicornThread
+from prometheus_client import REGISTRY
 from test_registration_flow import structured
 from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
@@ -85,6 +86,11 @@ def _stored(db_url: str, name: str) -> list[tuple[Any, ...]]:
 async def _names(service: RegistryService, query: str) -> list[str]:
     result = await service.discover({"query": query, "limit": 10}, transport="rest")
     return [s.name for s in result.servers]
+
+
+def _reads(source: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value("third_party_reads_total", {"source": source, "outcome": outcome})
+    return value or 0.0
 
 
 def _anki(**extra: Any) -> dict[str, Any]:
@@ -181,6 +187,7 @@ async def test_etag_304_keeps_the_text_and_a_later_failure_loses_nothing(
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
     await _import(service, _anki())
     reader = _reader(service, settings_for(settings, thread))
+    before = {o: _reads("readme", o) for o in ("read", "unchanged", "failed")}
     await reader.refresh(ANKI)
     first = _stored(db_url, ANKI)
     path = "/scorzeth/anki-mcp-server/HEAD/README.md"
@@ -196,6 +203,8 @@ async def test_etag_304_keeps_the_text_and_a_later_failure_loses_nothing(
     assert broken.failed and "HTTP 500" in broken.failed[0]
     assert _stored(db_url, ANKI) == first
     assert ANKI in await _names(service, "flashcards")
+    # One of each, on /metrics.
+    assert {o: _reads("readme", o) - n for o, n in before.items()} == {"read": 1, "unchanged": 1, "failed": 1}
 
 
 @pytest.mark.parametrize(

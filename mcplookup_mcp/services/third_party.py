@@ -26,6 +26,7 @@ import dns.asyncresolver
 import structlog
 
 from mcplookup_mcp.core.errors import NotFound, RegistryError
+from mcplookup_mcp.core.metrics import THIRD_PARTY_READS
 from mcplookup_mcp.core.models import PackageInfoOut, ReadmeOut, ThirdPartyText
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.text_fetch import Fetched, FetchFailed, FetchLimits, fetch_document
@@ -43,8 +44,10 @@ MAX_KEYWORD_CHARS = 50
 MAX_FACT_CHARS = 100
 PACKAGES_PER_SERVER = 5
 EXCERPT_CHARS = 1_200
-BATCH = 8
+BATCH = 16
 CONCURRENCY = 4
+# Newly listed servers get their schedule row this often: the anti-join reads every listing.
+SCHEDULE_EVERY = timedelta(minutes=5)
 # A claimed server not finished within this long (its replica died) is due again.
 LEASE = timedelta(minutes=10)
 
@@ -296,6 +299,7 @@ class ThirdPartyReader:
         self.rng = rng
         self.policy = probe_policy(settings)
         self.interval = timedelta(hours=settings.third_party_interval_hours)
+        self._scheduled_at: datetime | None = None
 
     def sources(self, row: Mapping[str, Any]) -> list[_Source]:
         """What a listing lets us read about it: its GitHub repository's README, its npm/PyPI packages."""
@@ -328,7 +332,13 @@ class ThirdPartyReader:
         """Read the sources of servers that are due; returns how many servers were read."""
         now = self.clock()
         async with self.repo.read() as q:
-            await q.schedule_third_party(now)
+            if (
+                self._scheduled_at is None
+                or now - self._scheduled_at >= SCHEDULE_EVERY
+                or now < self._scheduled_at
+            ):
+                await q.schedule_third_party(now)
+                self._scheduled_at = now
             rows = await q.claim_due_third_party(now, now + LEASE, limit)
         gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -371,6 +381,9 @@ class ThirdPartyReader:
             log.info("third-party text: some sources failed", server=row["name"], failed=summary.failed)
         return summary
 
+    def _count(self, source: _Source, outcome: str) -> None:
+        THIRD_PARTY_READS.labels(source=source.kind, outcome=outcome).inc()
+
     def _next_due(self) -> datetime:
         # Spread over a tenth of the interval, so servers imported together are not all due together.
         return self.clock() + self.interval * (0.9 + 0.2 * self.rng())
@@ -398,6 +411,7 @@ class ThirdPartyReader:
                 )
             except FetchFailed as exc:
                 summary.failed.append(exc.reason)
+                self._count(source, "failed")
                 return False
             if fetched.status == 404:
                 continue
@@ -405,11 +419,13 @@ class ThirdPartyReader:
                 async with self.repo.read() as q:
                     await q.confirm_third_party(server_id, source.kind, source.identifier, self.clock())
                 summary.confirmed.append(source.key)
+                self._count(source, "unchanged")
                 return False
             try:
                 params = self._parsed(source, fetched)
             except (NotMarkdown, ValueError) as exc:
                 summary.failed.append(f"{url}: {exc}")
+                self._count(source, "failed")
                 return False
             async with self.repo.read() as q:
                 changed = await q.upsert_third_party(
@@ -424,8 +440,10 @@ class ThirdPartyReader:
                     }
                 )
             summary.read.append(source.key)
+            self._count(source, "read")
             return changed
         summary.absent.append(source.key)
+        self._count(source, "absent")
         return False
 
     def _parsed(self, source: _Source, fetched: Fetched) -> dict[str, Any]:
