@@ -343,6 +343,7 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
     assert got["third_party"]["packages"][0]["description"] == "Anki from Python"
 
 
+@pytest.mark.slow
 async def test_the_third_party_command_reads_named_servers_now(
     service: RegistryService, fake: tuple[FakeSources, UvicornThread], db_url: str
 ) -> None:
