@@ -284,8 +284,16 @@ async def test_the_leader_reads_due_servers_on_schedule(
     assert len(_stored(db_url, ANKI)) == 1
 
     assert await reader.run_due() == 0  # not due again yet
+    # A deleted listing that was due first takes no room in a batch.
+    await _import(service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone"}))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO server_third_party_schedule (server_id, next_at)"
+            " SELECT id, '2000-01-01' FROM mcp_servers WHERE name = 'io.github.x/gone'"
+        )
+        conn.execute("UPDATE mcp_servers SET status = 'deleted' WHERE name = 'io.github.x/gone'")
     clock.advance(hours=7)
-    assert await reader.run_due() == 1
+    assert await reader.run_due(limit=1) == 1
     assert len(sources.hits("/scorzeth/anki-mcp-server/HEAD/README.md")) == 2
     await scheduler.stop()
 

@@ -9,17 +9,19 @@ SELECT s.id, %(now)s
 ON CONFLICT DO NOTHING;
 
 -- claim_due_third_party --
--- Claim servers whose sources are due, skipping rows another replica holds; the lease pushes next_at ahead
+-- Claim listed servers whose sources are due, skipping rows another replica holds; the lease pushes next_at ahead
 UPDATE server_third_party_schedule t
    SET next_at = %(lease_until)s, attempted_at = %(now)s
   FROM mcp_servers s
- WHERE t.server_id IN (SELECT server_id
-                         FROM server_third_party_schedule
-                        WHERE next_at <= %(now)s
-                        ORDER BY next_at
+ WHERE t.server_id IN (SELECT d.server_id
+                         FROM server_third_party_schedule d
+                         -- Deleted listings keep their row but are never claimed (nor take a batch's room).
+                         JOIN mcp_servers m ON m.id = d.server_id AND m.status = 'active'
+                        WHERE d.next_at <= %(now)s
+                        ORDER BY d.next_at
                         LIMIT %(limit)s
-                          FOR UPDATE SKIP LOCKED)
-   AND s.id = t.server_id AND s.status = 'active'
+                          FOR UPDATE OF d SKIP LOCKED)
+   AND s.id = t.server_id
 RETURNING s.id, s.name, s.repository, s.packages;
 
 -- finish_third_party --
