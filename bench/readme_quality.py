@@ -162,7 +162,8 @@ async def _ask(service: Any, cases: list[tuple[str, list[str]]]) -> dict[str, An
         )
     figures = dict(search_quality.score(answers))
     figures["ranks"] = {
-        a.query: next((i + 1 for i, name in enumerate(a.returned) if name in a.expected), None) for a in answers
+        a.query: next((i + 1 for i, name in enumerate(a.returned) if name in a.expected), None)
+        for a in answers
     }
     figures["tops"] = {a.query: a.returned[:1] for a in answers}
     return figures
@@ -232,7 +233,9 @@ async def _measure(database_url: str) -> dict[str, dict[str, Any]]:
 
 def main() -> int:
     figures = asyncio.run(_measure(search_quality.database_url()))
-    print(f"seed: {search_quality.seed_file()}; {len(FIXTURES)} fixture servers with a README written for them")
+    print(
+        f"seed: {search_quality.seed_file()}; {len(FIXTURES)} fixture servers with a README written for them"
+    )
     print(f"{'':34} {'hit@1':>6} {'hit@5':>6} {'MRR':>6} {'prec@3':>7} {'abstain':>8} {'false abst.':>11}")
     for label, f in figures.items():
         print(

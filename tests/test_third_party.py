@@ -285,7 +285,9 @@ async def test_the_leader_reads_due_servers_on_schedule(
 
     assert await reader.run_due() == 0  # not due again yet
     # A deleted listing that was due first takes no room in a batch.
-    await _import(service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone"}))
+    await _import(
+        service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone"})
+    )
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO server_third_party_schedule (server_id, next_at)"
