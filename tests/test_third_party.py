@@ -379,3 +379,26 @@ async def test_the_third_party_command_reads_named_servers_now(
     assert len(_stored(db_url, ANKI)) == 1
     again = await asyncio.to_thread(cli, "third-party", ANKI, env=env)
     assert again.returncode == 0 and "unchanged readme" in again.stdout
+
+
+async def test_a_changed_readme_is_searched_and_a_dropped_repository_forgotten(
+    service: RegistryService, settings: Settings, fake: tuple[FakeSources, UvicornThread], db_url: str
+) -> None:
+    sources, thread = fake
+    sources.readme("scorzeth/anki-mcp-server", ANKI_README)
+    await _import(service, _anki())
+    reader = _reader(service, settings_for(settings, thread))
+    await reader.refresh(ANKI)
+    assert ANKI in await _names(service, "flashcards")
+
+    sources.readme("scorzeth/anki-mcp-server", "# Anki\n\nQuizzes you on vocabulary with mnemonic hints.")
+    await reader.refresh(ANKI)
+    assert ANKI in await _names(service, "mnemonic hints")
+    assert ANKI not in await _names(service, "flashcards")
+
+    # The listing no longer names the repository: its README goes, and so do its words.
+    await _import(service, _entry(ANKI, "An MCP server for Anki", version="1.0.1"))
+    summary = await reader.refresh(ANKI)
+    assert summary.read == [] and _stored(db_url, ANKI) == []
+    assert ANKI not in await _names(service, "mnemonic hints")
+    assert (await service.get_server({"name": ANKI})).third_party.readme is None
