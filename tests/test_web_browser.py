@@ -332,6 +332,10 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     assert_styled_and_scripted(browser)
     assert console_problems(browser) == []
     full_page_screenshot(browser, screens / "server-readme.png")
+    browser.set_window_size(390, 844)
+    assert fits_phone(browser)
+    browser.save_screenshot(str(screens / "server-readme-phone.png"))
+    browser.set_window_size(1280, 900)
 
     by_css(browser, 'a[href="/?category=education"]').click()
     wait_for(browser, "ol.results li.result")
