@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
+from uuid import UUID
 
 import dns.asyncresolver
 import structlog
@@ -344,13 +345,16 @@ class ThirdPartyReader:
 
         async def one(row: Row) -> None:
             async with gate:
-                await self._refresh_row(row)
+                try:
+                    await self._refresh_row(row)
+                except Exception as exc:  # one server's surprise must not end the others' round
+                    log.error("third-party text round failed", server=row["name"], error=type(exc).__name__)
 
         await asyncio.gather(*(one(row) for row in rows))
         return len(rows)
 
     async def refresh(self, name: str) -> RefreshSummary:
-        """Read one listed server's sources now (mcplookup third-party --name, and tests)."""
+        """Read one listed server's sources now (`mcplookup third-party NAME`)."""
         async with self.repo.read() as q:
             row = await q.get_listed_for_third_party(name)
         if row is None:
@@ -389,7 +393,7 @@ class ThirdPartyReader:
         return self.clock() + self.interval * (0.9 + 0.2 * self.rng())
 
     async def _read(
-        self, server_id: Any, source: _Source, stored: Row | None, summary: RefreshSummary
+        self, server_id: UUID, source: _Source, stored: Row | None, summary: RefreshSummary
     ) -> bool:
         """Fetch one source and store what it says; True when the indexed text changed."""
         max_bytes = self.settings.readme_max_bytes if source.kind == "readme" else MAX_PACKAGE_BYTES
