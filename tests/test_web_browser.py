@@ -98,11 +98,11 @@ def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, 
     reached: list[str] = []
     body = by_css(browser, "body")
     body.send_keys(Keys.TAB)
-    for _ in range(12):
+    for _ in range(14):
         active = browser.switch_to.active_element
         reached.append(active.get_attribute("id") or active.tag_name + ":" + (active.text or ""))
         active.send_keys(Keys.TAB)
-    for expected in ("q", "verified", "healthy", "capability", "transport", "button:Search"):
+    for expected in ("q", "verified", "healthy", "capability", "category", "transport", "button:Search"):
         assert expected in reached, reached
 
     box = by_css(browser, "#q")
