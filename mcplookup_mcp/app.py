@@ -49,6 +49,7 @@ from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.services.third_party import ThirdPartyReader
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
@@ -165,6 +166,9 @@ def create_app(
         )
     owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
+    third_party = (
+        ThirdPartyReader(repo, settings, resolver, clock=clock) if settings.third_party_text else None
+    )
     mcp = build_mcp(service, monitor)
     transport_security = TransportSecuritySettings(
         # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
@@ -289,7 +293,11 @@ def create_app(
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
             if settings.metrics_port is not None:
                 metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
-        scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
+        scheduler = (
+            Scheduler(monitor, database_url, third_party=third_party)
+            if background and settings.scheduler
+            else None
+        )
         if scheduler is not None:
             scheduler.start()
         # What is loaded by now (the SDK's and pydantic's schemas, some 120k objects) lives as long as the

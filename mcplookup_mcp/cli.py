@@ -265,6 +265,52 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _third_party(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.core.errors import RegistryError
+    from mcplookup_mcp.probe.dns_resolver import make_resolver
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.services.third_party import ThirdPartyReader
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    database = _database(settings)
+    _say(f"reading READMEs and package entries for {database.described}")
+
+    async def run() -> int:
+        await apply_migrations(database.url)
+        pool = make_pool(database.url, 2)
+        await pool.open(wait=True)
+        resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
+        reader = ThirdPartyReader(Repository(pool), settings, resolver, clock=utcnow)
+        failed = 0
+        try:
+            for name in args.names:
+                try:
+                    summary = await reader.refresh(name)
+                except RegistryError as exc:
+                    print(f"{name}: {exc.message}")
+                    failed += 1
+                    continue
+                parts = [
+                    f"{label} {', '.join(keys)}"
+                    for label, keys in (
+                        ("read", summary.read),
+                        ("unchanged", summary.confirmed),
+                        ("none at", summary.absent),
+                    )
+                    if keys
+                ]
+                print(f"{name}: {'; '.join(parts) or 'no README or npm/PyPI package to read'}")
+                for problem in summary.failed:
+                    print(f"  failed: {problem}")
+                failed += bool(summary.failed)
+        finally:
+            await pool.close()
+        return 1 if failed else 0
+
+    return asyncio.run(run())
+
+
 def _dev_dns(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.probe.devdns import LoopbackDnsServer
 
@@ -379,6 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file", help="path to the JSON file")
     _data_dir_option(importer)
     importer.set_defaults(handler=_import)
+    third_party = _command(
+        sub,
+        "third-party",
+        "read listed servers' READMEs and npm/PyPI entries now",
+        "Read the README of each named server's GitHub repository (from MCPLOOKUP_README_BASE_URL) and the "
+        "npm and PyPI entries of its packages now, through the prober's SSRF guard, and store them as "
+        "third-party text; the scheduler's leader does the same for every server on its own schedule. "
+        "Exits 1 when any source failed (what was stored before is kept).",
+    )
+    third_party.add_argument("names", nargs="+", metavar="NAME", help="a listed server's registry name")
+    _data_dir_option(third_party)
+    third_party.set_defaults(handler=_third_party)
     dev_dns = _command(
         sub,
         "dev-dns",

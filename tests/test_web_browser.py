@@ -98,11 +98,11 @@ def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, 
     reached: list[str] = []
     body = by_css(browser, "body")
     body.send_keys(Keys.TAB)
-    for _ in range(12):
+    for _ in range(14):
         active = browser.switch_to.active_element
         reached.append(active.get_attribute("id") or active.tag_name + ":" + (active.text or ""))
         active.send_keys(Keys.TAB)
-    for expected in ("q", "verified", "healthy", "capability", "transport", "button:Search"):
+    for expected in ("q", "verified", "healthy", "capability", "category", "transport", "button:Search"):
         assert expected in reached, reached
 
     box = by_css(browser, "#q")
@@ -311,3 +311,74 @@ def test_register_and_verify_a_domain_in_the_browser(
     full_page_screenshot(browser, screens / "server-registered-phone.png", width=390)
     browser.set_window_size(1280, 900)
     assert console_problems(browser) == []
+
+
+async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
+    browser: Any,
+    service: Any,
+    settings: Settings,
+    make_live: Callable[..., LiveServer],
+    db_url: str,
+    screens: Path,
+) -> None:
+    import psycopg
+    from test_third_party import ANKI, _anki, _import, _reader
+    from test_web_pages import HOSTILE_README
+    from third_party_fakes import Answer, FakeSources, settings_for, start_fake
+
+    sources = FakeSources()
+    sources.readme(
+        "scorzeth/anki-mcp-server",
+        HOSTILE_README + "\nReview due cards with spaced repetition, add notes to decks and sync them.\n",
+    )
+    sources.answers["/anki-mcp/latest"] = Answer(
+        {
+            "description": "Anki flashcards for your assistant",
+            "keywords": ["anki", "srs", "flashcards"],
+            "license": "MIT",
+            "types": "dist/index.d.ts",
+            "engines": {"node": ">=20"},
+        }
+    )
+    fake = start_fake(sources)
+    try:
+        await _import(
+            service, _anki(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0"}])
+        )
+        app_settings = settings_for(settings, fake)
+        await _reader(service, app_settings).refresh(ANKI)
+    finally:
+        fake.stop()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE mcp_servers SET category = 'education', capabilities = '{flashcards,study}' WHERE name = %s",
+            (ANKI,),
+        )
+    live = make_live(app_settings)
+
+    browser.get(f"{live.base_url}/servers/{ANKI}")
+    wait_for(browser, "#readme-heading")
+    excerpt = by_css(browser, ".readme-excerpt").text
+    assert "Makes flashcards" in excerpt and "spaced repetition" in excerpt
+    assert "never as instructions" in by_css(browser, ".third-party-mark").text
+    # The README's script and handler never ran: they reached the page as nothing at all.
+    assert browser.execute_script("return window.__readme_xss === undefined")
+    for key in ("claude", "claude-desktop", "cursor", "vscode"):
+        assert by_css(browser, f"#snippet-{key}").is_displayed(), key
+    assert '"servers"' in by_css(browser, "#snippet-vscode").text
+    listing = by_css(browser, "section[aria-labelledby=listing-heading]").text
+    assert "MIT" in listing and "TypeScript, Node.js >=20" in listing
+    assert_styled_and_scripted(browser)
+    assert console_problems(browser) == []
+    full_page_screenshot(browser, screens / "server-readme.png")
+    browser.set_window_size(390, 844)
+    assert fits_phone(browser)
+    browser.save_screenshot(str(screens / "server-readme-phone.png"))
+    browser.set_window_size(1280, 900)
+
+    by_css(browser, 'a[href="/?category=education"]').click()
+    wait_for(browser, "ol.results li.result")
+    assert "category=education" in browser.current_url
+    names = [a.get_attribute("href").split("/servers/", 1)[1] for a in all_css(browser, "li.result h3 a")]
+    assert names == [ANKI]
+    assert by_css(browser, "#category").get_attribute("value") == "education"

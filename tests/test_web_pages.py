@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -373,8 +374,8 @@ async def test_register_check_verify_then_the_server_page(
     for fact in (
         "<code>test.example/mail</code>",
         "verified by its DNS record",
-        "email, search",
-        "communication",
+        '>email</a>, <a href="/?capability=search"',
+        '<a href="/?category=communication"',
         f"<code>{target.url()}</code>",
         "Uptime, 24 hours</dt><dd>75.0% of 4 probes",
         "domain verified",
@@ -389,7 +390,10 @@ async def test_register_check_verify_then_the_server_page(
     assert "4 probes from" in page and "3 up, 1 down" in page
     # Connection snippets for this endpoint.
     assert block(page, "snippet-claude") == f"claude mcp add --transport http mail {target.url()}"
-    assert f'"url": "{target.url()}"' in block(page, "snippet-json")
+    assert json.loads(block(page, "snippet-cursor")) == {"mcpServers": {"mail": {"url": target.url()}}}
+    assert json.loads(block(page, "snippet-vscode")) == {
+        "servers": {"mail": {"type": "http", "url": target.url()}}
+    }
     assert '"method":"initialize"' in block(page, "snippet-curl")
 
     # No secret in any URL the client asked for, nor in anything the server logged.
@@ -432,8 +436,147 @@ def test_imported_package_snippets_quote_what_the_operator_wrote() -> None:
     assert (
         snippets["claude"] == "claude mcp add tool-rm-rf -e API_KEY=... -- npx -y '@someone/tool$(id)@1.2.0'"
     )
-    assert '"args": [\n        "-y",\n        "@someone/tool$(id)@1.2.0"\n      ]' in snippets["json"]
-    assert '"env": {\n        "API_KEY": "..."\n      }' in snippets["json"]
+    stdio = {"command": "npx", "args": ["-y", "@someone/tool$(id)@1.2.0"], "env": {"API_KEY": "..."}}
+    assert json.loads(snippets["claude-desktop"]) == {"mcpServers": {"tool-rm-rf": stdio}}
+    assert json.loads(snippets["cursor"]) == {"mcpServers": {"tool-rm-rf": stdio}}
+    assert json.loads(snippets["vscode"]) == {"servers": {"tool-rm-rf": {"type": "stdio", **stdio}}}
     assert snippets["lookup"] == (
         "curl -s 'https://mcplookup.example/api/v1/servers/io.github.someone/Tool%3B%20rm%20-rf%20~'"
     )
+
+
+HOSTILE_README = """<p align="center"><img src="x" onerror="window.__readme_xss=1"></p>
+
+# Flashcard helper
+
+Makes flashcards </p><script>window.__readme_xss=2</script> from your notes.
+"""
+
+
+async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_facts_and_browse_links(
+    service: RegistryService, settings: Settings, make_live: Callable[..., LiveServer], db_url: str
+) -> None:
+    from test_third_party import ANKI, _anki, _import, _reader
+    from third_party_fakes import Answer, FakeSources, settings_for, start_fake
+
+    sources = FakeSources()
+    sources.readme("scorzeth/anki-mcp-server", HOSTILE_README)
+    sources.answers["/anki-mcp/latest"] = Answer(
+        {
+            "description": "Anki <b>decks</b>",
+            "keywords": ["srs"],
+            "license": "MIT",
+            "engines": {"node": ">=20"},
+        }
+    )
+    fake = start_fake(sources)
+    try:
+        await _import(
+            service,
+            _anki(
+                packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0"}],
+            ),
+        )
+        app_settings = settings_for(settings, fake)
+        await _reader(service, app_settings).refresh(ANKI)
+    finally:
+        fake.stop()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE mcp_servers SET category = 'education', capabilities = '{flashcards}' WHERE name = %s",
+            (ANKI,),
+        )
+    live = make_live(app_settings)
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        response = await http.get(f"/servers/{ANKI}")
+        assert response.status_code == 200
+        assert_strict_page(response)
+        page = response.text
+        # The README's words, as text: no tag of it survives, and it is marked as someone else's.
+        assert "From the README" in page and "not by its operator nor by MCPLookup" in page
+        assert "Makes flashcards" in page and "from your notes." in page
+        assert "__readme_xss" not in page and "onerror" not in page
+        assert markup_report(page).inline_handlers == []
+        assert "Anki &lt;b&gt;decks&lt;/b&gt;" in page and "Keywords: srs" in page
+        assert "<dt>License</dt><dd>MIT" in page and "JavaScript, Node.js &gt;=20" in page
+        assert "<dt>Last updated</dt>" in page
+        # Browse: the server's category and capabilities are links to the filtered search.
+        assert '<a href="/?category=education"' in page and '<a href="/?capability=flashcards"' in page
+        browse = await http.get("/?category=education")
+        assert browse.status_code == 200 and ANKI in result_names(browse.text)
+        assert ANKI not in result_names((await http.get("/?category=finance")).text)
+        stats = await http.get("/stats")
+        assert '<a href="/?category=education">education</a>' in stats.text
+        # The same facts over REST.
+        rest = (await http.get(f"/api/v1/servers/{ANKI}")).json()
+        assert rest["license"] == "MIT" and rest["third_party"]["untrusted"] is True
+        assert rest["third_party"]["readme"]["excerpt"][0] == "Flashcard helper"
+        assert rest["server"]["description"] == "An MCP server for Anki"
+
+
+def test_each_client_gets_its_own_configuration_shape() -> None:
+    from datetime import UTC, datetime
+
+    from mcplookup_mcp.core.models import HealthSummary, ServerOut
+    from mcplookup_mcp.transports.web.snippets import connection_snippets
+
+    now = datetime.now(UTC)
+    base = {
+        "description": "",
+        "capabilities": [],
+        "auth_type": "none",
+        "source": "import",
+        "listing_status": "active",
+        "verified": False,
+        "pending": False,
+        "imported": True,
+        "health": HealthSummary(status="unknown"),
+        "trust_score": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    def snippets(**fields: object) -> dict[str, str]:
+        server = ServerOut(**(base | fields))  # type: ignore[arg-type]
+        return {s.key: s.text for s in connection_snippets(server, "https://mcplookup.example").items}
+
+    sse = snippets(name="com.example/feed", endpoint="https://example.com/sse", transport="sse")
+    assert sse["claude"] == "claude mcp add --transport sse feed https://example.com/sse"
+    assert json.loads(sse["claude-desktop"]) == {
+        "mcpServers": {
+            "feed": {
+                "command": "npx",
+                "args": ["-y", "mcp-remote", "https://example.com/sse", "--transport", "sse-only"],
+            }
+        }
+    }
+    assert json.loads(sse["cursor"]) == {"mcpServers": {"feed": {"url": "https://example.com/sse"}}}
+    assert json.loads(sse["vscode"]) == {
+        "servers": {"feed": {"type": "sse", "url": "https://example.com/sse"}}
+    }
+
+    pypi = snippets(
+        name="io.github.x/weather", packages=[{"registryType": "pypi", "identifier": "weather-mcp"}]
+    )
+    assert pypi["claude"] == "claude mcp add weather -- uvx weather-mcp"
+    assert json.loads(pypi["vscode"]) == {
+        "servers": {"weather": {"type": "stdio", "command": "uvx", "args": ["weather-mcp"]}}
+    }
+
+    oci = snippets(
+        name="io.github.x/db",
+        packages=[
+            {
+                "registryType": "oci",
+                "identifier": "docker.io/x/db:1",
+                "environmentVariables": [{"name": "DB_URL"}],
+            }
+        ],
+    )
+    desktop = json.loads(oci["claude-desktop"])["mcpServers"]["db"]
+    # docker hands the container only the variables its -e flags name.
+    assert desktop == {
+        "command": "docker",
+        "args": ["run", "-i", "--rm", "-e", "DB_URL", "docker.io/x/db:1"],
+        "env": {"DB_URL": "..."},
+    }

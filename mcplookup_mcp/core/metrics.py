@@ -74,6 +74,12 @@ REVERIFICATIONS = Counter(
     "Scheduled re-checks of verified domains' TXT records, by outcome",
     ("outcome",),
 )
+THIRD_PARTY_READS = Counter(
+    "third_party_reads_total",
+    "READMEs and package registry documents read, by source (readme, npm, pypi) and outcome (read, "
+    "unchanged, absent, failed)",
+    ("source", "outcome"),
+)
 DISCOVER_CACHE = Counter(
     "discover_cache_total",
     "Discovery answers: fresh from this process's cache (hit), stale from it while computed again "

@@ -92,6 +92,13 @@ class Settings:
     metrics_port: int | None = None
     auto_discovery: bool = False
     analytics_retention_days: float = 90.0
+    # Third-party text about each server: its repository's README and its packages' registry entries.
+    third_party_text: bool = True
+    third_party_interval_hours: float = 24.0
+    readme_base_url: str = "https://raw.githubusercontent.com"
+    readme_max_bytes: int = 512 * 1024
+    npm_registry_url: str = "https://registry.npmjs.org"
+    pypi_url: str = "https://pypi.org"
 
     @property
     def is_production(self) -> bool:
@@ -311,7 +318,29 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_enabled=seed.metrics_enabled,
         metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,
+        third_party_text=_bool(env, "MCPLOOKUP_THIRD_PARTY_TEXT", True),
+        third_party_interval_hours=_number(env, "MCPLOOKUP_THIRD_PARTY_INTERVAL_HOURS", 24.0, 0.01, 24 * 90),
+        readme_base_url=_source_url(
+            env, "MCPLOOKUP_README_BASE_URL", defaults.readme_base_url, mode == "production"
+        ),
+        readme_max_bytes=_int(env, "MCPLOOKUP_README_MAX_BYTES", 512 * 1024, 1024, 16 * 1024 * 1024),
+        npm_registry_url=_source_url(
+            env, "MCPLOOKUP_NPM_REGISTRY_URL", defaults.npm_registry_url, mode == "production"
+        ),
+        pypi_url=_source_url(env, "MCPLOOKUP_PYPI_URL", defaults.pypi_url, mode == "production"),
     )
+
+
+def _source_url(env: Mapping[str, str], key: str, default: str, production: bool) -> str:
+    """A base URL third-party text is read from: https in production (plain http is for tests)."""
+    checked = _url(env, key, ("https", "http"))
+    if checked is None:
+        return default
+    if "?" in checked or "#" in checked or "@" in checked:
+        raise ConfigError(f"{key} must be a plain base URL such as {default}")
+    if production and not checked.startswith("https://"):
+        raise ConfigError(f"{key} must be an https URL when MCPLOOKUP_ENV=production")
+    return checked.rstrip("/")
 
 
 def _public_url(env: Mapping[str, str], port: int) -> str:
@@ -321,5 +350,7 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
     checked = _url(env, "MCPLOOKUP_PUBLIC_URL", ("https", "http"))
     assert checked is not None
     if "?" in checked or "#" in checked or "@" in checked:
-        raise ConfigError("MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com")
+        raise ConfigError(
+            "MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com"
+        )
     return checked

@@ -22,6 +22,7 @@ from mcplookup_mcp.core.errors import RegistryError
 from mcplookup_mcp.core.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
 from mcplookup_mcp.services.analytics import prune_events
 from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.third_party import ThirdPartyReader
 from mcplookup_mcp.store.repository import Queries, Row
 
 log = structlog.get_logger("mcplookup.scheduler")
@@ -41,8 +42,11 @@ class Scheduler:
         *,
         poll_seconds: float | None = None,
         rng: Callable[[], float] = random.random,
+        third_party: ThirdPartyReader | None = None,
     ) -> None:
         self.monitor = monitor
+        self.third_party = third_party
+        self._third_party_round: asyncio.Task[int] | None = None
         self.conninfo = conninfo
         self.poll_seconds = poll_seconds or min(MAX_POLL_SECONDS, monitor.settings.probe_interval_seconds / 2)
         self.rng = rng
@@ -93,6 +97,7 @@ class Scheduler:
     async def tick(self) -> int:
         """One round of work: probe what is due, prune history when it is time; returns the probes made."""
         probed = await self.monitor.run_due()
+        self._start_third_party_round()
         if time.monotonic() - self._last_prune >= PRUNE_EVERY_SECONDS:
             pruned = await self.monitor.prune()
             self._last_prune = time.monotonic()
@@ -104,6 +109,21 @@ class Scheduler:
         await self.monitor.refresh_gauges()
         SCHEDULER_LAST_ROUND.set(time.time())
         return probed
+
+    def _start_third_party_round(self) -> None:
+        """READMEs and package entries are read beside the probes, never in their way: a round of slow
+        sources must not delay a probe that is due."""
+        if self.third_party is None:
+            return
+        if self._third_party_round is not None and not self._third_party_round.done():
+            return
+        if self._third_party_round is not None and not self._third_party_round.cancelled():
+            failure = self._third_party_round.exception()
+            if failure is not None:
+                log.warning("third-party text round failed", error=type(failure).__name__)
+        self._third_party_round = asyncio.create_task(
+            self.third_party.run_due(), name="mcplookup-third-party"
+        )
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -133,6 +153,11 @@ class Scheduler:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        if self._third_party_round is not None:
+            self._third_party_round.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._third_party_round
+            self._third_party_round = None
         if self._leader and self._conn is not None and not self._conn.closed:
             # Unlocked explicitly: closing the connection alone frees the lock only once the server
             # process has exited, a moment later, and a replica asking meanwhile would be refused.

@@ -38,6 +38,7 @@ from mcplookup_mcp.services import auto_discovery
 from mcplookup_mcp.services.discovery import DiscoveryService
 from mcplookup_mcp.services.monitor import probe_policy, server_health_fields
 from mcplookup_mcp.services.ratelimit import Limiter
+from mcplookup_mcp.services.third_party import third_party_out
 from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 # The listing fields a claimant submits and an owner may later change; the name never changes.
@@ -416,7 +417,12 @@ class RegistryService:
                 row, others = rows[0], [r["name"] for r in rows]
             domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
             health = await q.get_health_servers(row["name"], None)
+            third_party = third_party_out(await q.third_party_of(row["id"]))
+        stated = [p for p in third_party.packages if p.license or p.language]
         return GetServerResult(
+            license=next((p.license for p in stated if p.license), None),
+            language=next((p.language for p in stated if p.language), None),
+            third_party=third_party,
             server=server_out(row),
             other_servers_on_domain=[n for n in others if n != row["name"]],
             ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,

@@ -236,6 +236,45 @@ class Queries:
         row = await self._one("take_realtime_slot", {"id": server_id, "now": now, "not_before": not_before})
         return row is not None
 
+    # third-party text (READMEs, package registries)
+    async def schedule_third_party(self, now: datetime) -> int:
+        return await self._run("schedule_third_party", {"now": now})
+
+    async def claim_due_third_party(self, now: datetime, lease_until: datetime, limit: int) -> list[Row]:
+        return await self._all(
+            "claim_due_third_party", {"now": now, "lease_until": lease_until, "limit": limit}
+        )
+
+    async def finish_third_party(
+        self, server_id: UUID, now: datetime, next_at: datetime, last_error: str | None
+    ) -> None:
+        await self._run(
+            "finish_third_party",
+            {"server_id": server_id, "now": now, "next_at": next_at, "last_error": last_error},
+        )
+
+    async def get_listed_for_third_party(self, name: str) -> Row | None:
+        return await self._one("get_listed_for_third_party", {"name": name})
+
+    async def third_party_of(self, server_id: UUID) -> list[Row]:
+        return await self._all("third_party_of", {"server_id": server_id})
+
+    async def upsert_third_party(self, params: Mapping[str, Any]) -> bool:
+        row = await self._one("upsert_third_party", params)
+        return bool(row and row["changed"])
+
+    async def confirm_third_party(self, server_id: UUID, source: str, identifier: str, now: datetime) -> None:
+        await self._run(
+            "confirm_third_party",
+            {"server_id": server_id, "source": source, "identifier": identifier, "now": now},
+        )
+
+    async def forget_third_party(self, server_id: UUID, kept: list[str]) -> int:
+        return await self._run("forget_third_party", {"server_id": server_id, "kept": kept})
+
+    async def reindex_server(self, server_id: UUID) -> None:
+        await self._run("reindex_server", {"server_id": server_id})
+
     async def get_health_servers(self, name: str | None, domain: str | None) -> list[Row]:
         return await self._all("get_health_servers", {"name": name, "domain": domain})
 

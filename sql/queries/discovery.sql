@@ -198,7 +198,12 @@ WITH words AS (
             FROM completions c
            WHERE c.typed_word ^@ k.w AND c.word <> k.w) AS cw
       CROSS JOIN LATERAL (
-          SELECT count(*) AS n FROM (SELECT 1 FROM search_postings sp WHERE sp.lexeme = k.w LIMIT 101) AS held
+          -- Only the listings' own words count (strength 1 and up): text at weight D (tool descriptions,
+          -- README and package text) finds and ranks a server but never makes a word rare. Counted with
+          -- it, one README's "prices" made an Airbnb server the answer to "stock prices and market data"
+          -- (bench/readme_quality.py).
+          SELECT count(*) AS n
+            FROM (SELECT 1 FROM search_postings sp WHERE sp.lexeme = k.w AND sp.strength > 0 LIMIT 101) AS held
       ) AS df
       -- Related words: synonyms (a phrase matches only whole: "home assistant" is home & assist) and
       -- spelling corrections.

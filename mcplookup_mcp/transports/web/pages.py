@@ -41,7 +41,7 @@ _FIELD_NAMES = {
     "name": "the name",
     "capabilities": "its capabilities",
     "description": "the description",
-    "tools": "its tools",
+    "tools": "its tools, README or package",
     "packages": "its package or repository",
 }
 # How a word was found, when not as typed.
@@ -62,6 +62,7 @@ class SearchForm:
     verified: bool
     healthy: bool
     capability: str
+    category: str
     transport: str
     cursor: str
 
@@ -77,6 +78,7 @@ class SearchForm:
             verified=checked("verified"),
             healthy=checked("healthy"),
             capability=params.get("capability", "").strip(),
+            category=params.get("category", "").strip(),
             transport=params.get("transport", "").strip(),
             cursor=params.get("cursor", "").strip(),
         )
@@ -92,6 +94,8 @@ class SearchForm:
             data["healthy_only"] = True
         if self.capability:
             data["capabilities"] = [self.capability]
+        if self.category:
+            data["category"] = self.category
         if self.transport:
             data["transport"] = self.transport
         if self.cursor:
@@ -103,13 +107,14 @@ class SearchForm:
         pairs += [("verified", "1")] if self.verified else []
         pairs += [("healthy", "1")] if self.healthy else []
         pairs += [("capability", self.capability)] if self.capability else []
+        pairs += [("category", self.category)] if self.category else []
         pairs += [("transport", self.transport)] if self.transport else []
         pairs += [("cursor", cursor)] if cursor else []
         return "/?" + urlencode(pairs) if pairs else "/"
 
     @property
     def filtered(self) -> bool:
-        return self.verified or self.healthy or bool(self.capability or self.transport)
+        return self.verified or self.healthy or bool(self.capability or self.category or self.transport)
 
 
 def why_matched(server: DiscoveredServer, query: str) -> str | None:

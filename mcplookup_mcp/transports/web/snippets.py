@@ -1,4 +1,8 @@
-"""Connection snippets for a server's page: Claude Code, a JSON client configuration, curl.
+"""Connection snippets for a server's page: Claude Code, Claude Desktop, Cursor, VS Code, curl.
+
+Each client's own configuration shape: Claude Desktop and Cursor read `mcpServers` (Claude Desktop's
+file starts local stdio servers only, so a remote endpoint goes through the `mcp-remote` bridge; Cursor
+takes a `url`), VS Code reads `servers` with an explicit `type` (`stdio`, `http`, `sse`).
 
 Endpoints, package names and variable names are the operator's text: shell words are quoted with
 `shlex.quote` and JSON is built by `json.dumps`, so a hostile value stays one inert argument when pasted.
@@ -90,13 +94,24 @@ def _remote(server: ServerOut, endpoint: str, alias: str, lookup: str) -> Snippe
             f"The operator says this server needs credentials ({server.auth_type}): "
             "see its documentation for how to pass them."
         )
+    bridge = ["-y", "mcp-remote", endpoint] + ([] if kind == "http" else ["--transport", "sse-only"])
+    notes.append(
+        "Claude Desktop's configuration file starts local programs only: the mcp-remote bridge (Node.js) "
+        "connects it to this endpoint. Claude's Settings → Connectors can add the URL directly."
+    )
     return Snippets(
         items=[
             Snippet("claude", "Claude Code", f"claude mcp add --transport {kind} {alias} {url}"),
             Snippet(
-                "json",
-                "JSON configuration (Claude Desktop and others)",
-                json.dumps({"mcpServers": {alias: {"type": kind, "url": endpoint}}}, indent=2),
+                "claude-desktop",
+                "Claude Desktop (claude_desktop_config.json)",
+                _json({"mcpServers": {alias: {"command": "npx", "args": bridge}}}),
+            ),
+            Snippet("cursor", "Cursor (.cursor/mcp.json)", _json({"mcpServers": {alias: {"url": endpoint}}})),
+            Snippet(
+                "vscode",
+                "VS Code (.vscode/mcp.json)",
+                _json({"servers": {alias: {"type": kind, "url": endpoint}}}),
             ),
             Snippet("curl", probe_label, probe),
             Snippet("lookup", "curl: this listing", lookup),
@@ -120,6 +135,9 @@ def _package(package: dict[str, Any], alias: str, lookup: str) -> Snippets:
         if isinstance(v, dict) and isinstance(v.get("name"), str) and _ENV_NAME.match(v["name"])
     ]
     env_flags = "".join(f" -e {name}=..." for name in env_names)
+    if kind == "oci":
+        # docker passes the container only the variables named with -e.
+        args = [*args[:-1], *(a for name in env_names for a in ("-e", name)), args[-1]]
     config: dict[str, Any] = {"command": command, "args": args}
     if env_names:
         config["env"] = {name: "..." for name in env_names}
@@ -134,11 +152,21 @@ def _package(package: dict[str, Any], alias: str, lookup: str) -> Snippets:
                 f"claude mcp add {alias}{env_flags} -- {shlex.join([command, *args])}",
             ),
             Snippet(
-                "json",
-                "JSON configuration (Claude Desktop and others)",
-                json.dumps({"mcpServers": {alias: config}}, indent=2),
+                "claude-desktop",
+                "Claude Desktop (claude_desktop_config.json)",
+                _json({"mcpServers": {alias: config}}),
+            ),
+            Snippet("cursor", "Cursor (.cursor/mcp.json)", _json({"mcpServers": {alias: config}})),
+            Snippet(
+                "vscode",
+                "VS Code (.vscode/mcp.json)",
+                _json({"servers": {alias: {"type": "stdio", **config}}}),
             ),
             Snippet("lookup", "curl: this listing", lookup),
         ],
         notes=notes,
     )
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, indent=2)
