@@ -191,7 +191,7 @@ def create_app(
 
     async def ready(_: Request) -> Response:
         try:
-            async with pool.connection(timeout=2.0) as conn:
+            async with repo.connection(wait=2.0) as conn:
                 waiting = await pending_migrations(conn)
             await service.ready()
         except Exception as exc:  # readiness must answer, whatever failed
