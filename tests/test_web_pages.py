@@ -176,6 +176,27 @@ async def test_forms_refuse_posts_without_the_token_or_from_another_site(
     assert claims(db_url) == 0
 
 
+async def test_the_form_limit_is_max_body_bytes(
+    make_live: Callable[..., LiveServer], settings: Settings, db_url: str
+) -> None:
+    """The pages read forms under MCPLOOKUP_MAX_BODY_BYTES, as the API reads bodies: above it and below."""
+    endpoint = {"endpoint": "https://mcp.example.test/mcp"}
+    small = make_live(replace(settings, max_body_bytes=4096))
+    async with httpx.AsyncClient(base_url=small.base_url, timeout=20) as http:
+        response = await claim_via_form(http, **endpoint, padding="x" * 5000)
+        assert response.status_code == 413, response.text
+        assert "larger than 4096 bytes" in html.unescape(response.text)
+        assert claims(db_url) == 0
+        assert (await claim_via_form(http, **endpoint, padding="x" * 1000)).status_code == 200
+        assert claims(db_url) == 1
+    large = make_live(replace(settings, max_body_bytes=256 * 1024))
+    async with httpx.AsyncClient(base_url=large.base_url, timeout=20) as http:
+        # Past the 64 KiB the pages once read whatever the setting said.
+        response = await claim_via_form(http, **endpoint, slug="other", padding="x" * 100_000)
+        assert response.status_code == 200, response.text
+        assert claims(db_url) == 2
+
+
 async def test_a_bad_field_comes_back_marked_with_the_values_kept(http: httpx.AsyncClient) -> None:
     response = await claim_via_form(
         http, "https://elsewhere.example.org/mcp", api_key="mcpl_should-never-be-echoed"

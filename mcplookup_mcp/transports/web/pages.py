@@ -190,7 +190,7 @@ class Pages:
         """The "Probe now" button: a real probe (get_server_health with realtime), then the page again."""
         name = request.path_params["name"]
         try:
-            await checked_form(request, self.csrf)
+            await checked_form(request, self.csrf, self.service.settings.max_body_bytes)
         except (BadForm, CsrfRejected) as exc:
             return self.error(RegistryError(str(exc)), "The form was refused", status=403)
         try:
