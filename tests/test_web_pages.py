@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import psycopg
@@ -195,6 +195,24 @@ async def test_the_form_limit_is_max_body_bytes(
         response = await claim_via_form(http, **endpoint, slug="other", padding="x" * 100_000)
         assert response.status_code == 200, response.text
         assert claims(db_url) == 2
+
+
+async def test_bytes_that_are_not_utf8_are_refused_in_searches_and_forms(
+    http: httpx.AsyncClient, db_url: str
+) -> None:
+    for query in ("q=%ff%fe", "q=mail&transport=%ed%a0%80"):
+        response = await http.get(f"/?{query}")
+        assert response.status_code == 422, response.text
+        assert "is not UTF-8" in html.unescape(response.text)
+    token = await open_form(http)
+    fields = {**LISTING, "endpoint": "https://mcp.example.test/mcp", "csrf_token": token}
+    body = urlencode(fields) + "&description=%ed%a0%80"  # a lone surrogate, encoded as if UTF-8
+    response = await http.post(
+        "/register", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400, response.text
+    assert "could not be read" in html.unescape(response.text)
+    assert claims(db_url) == 0
 
 
 async def test_a_bad_field_comes_back_marked_with_the_values_kept(http: httpx.AsyncClient) -> None:

@@ -32,7 +32,11 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     except BodyTooLarge:
         raise BadForm(f"the form is larger than {limit} bytes, the most this service reads", 413) from None
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        # errors="strict": percent-encoded bytes that are not UTF-8 (a surrogate's among them) are refused,
+        # not kept as U+FFFD in what is stored.
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict"
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadForm(f"the form could not be read: {exc}") from None
     form: dict[str, str] = {}
