@@ -4,6 +4,7 @@ request."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 from typing import Any
@@ -155,3 +156,15 @@ async def test_mcp_refuses_the_same_bodies_with_json_rpc_errors(live: LiveServer
         result = await client.call_tool("discover_servers", {"query": "email"})
         assert not result.is_error
     assert counts(db_url) == before
+
+
+async def test_cursors_nested_as_deep_as_they_fit_are_refused(live: LiveServer) -> None:
+    deep = base64.urlsafe_b64encode(b"[" * 740).decode().rstrip("=")
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        for target, params in (
+            ("/v0.1/servers", {"cursor": deep}),
+            ("/api/v1/discover", {"q": "mail", "cursor": deep[:900] + ".c2ln"}),
+        ):
+            response = await http.get(target, params=params)
+            assert response.status_code == 422, response.text
+            assert response.json()["field"] == "cursor"
