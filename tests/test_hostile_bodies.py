@@ -14,6 +14,8 @@ import httpx
 import psycopg
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
+from test_mcp_fast_path import MODERN
+from test_mcp_fast_path import call as fast_path_call
 from test_registration_flow import LISTING, counts
 
 NESTED = b"[" * 1000 + b"]" * 1000
@@ -168,3 +170,29 @@ async def test_cursors_nested_as_deep_as_they_fit_are_refused(live: LiveServer) 
             response = await http.get(target, params=params)
             assert response.status_code == 422, response.text
             assert response.json()["field"] == "cursor"
+
+
+@BOTH_MCP_PATHS
+@pytest.mark.parametrize(
+    ("tool", "arguments", "field"),
+    [
+        ("register_server", LISTING | {"description": "\ud800"}, "description"),
+        ("register_server", LISTING | {"domain": "\ud800.test"}, "domain"),
+        ("discover_servers", {"query": "mail \udfff"}, "query"),
+        ("get_server", {"name": "com.x/\ud800"}, "name"),
+    ],
+)
+async def test_the_modern_revision_refuses_lone_surrogates_naming_the_field(
+    live: LiveServer, db_url: str, tool: str, arguments: dict[str, Any], field: str
+) -> None:
+    """The modern revision's parser takes a lone surrogate as text: the tool's checks refuse it."""
+    before = counts(db_url)
+    body, headers = fast_path_call(arguments, MODERN, tool=tool)
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        response = await http.post("/mcp", content=body, headers=headers)
+    assert response.status_code in (200, 400), response.text
+    reply = response.json()
+    text = reply["result"]["content"][0]["text"] if "result" in reply else reply["error"]["message"]
+    assert reply.get("result", {}).get("isError", True) is True
+    assert text.startswith(f"{field}:") or f" {field}:" in text, text
+    assert counts(db_url) == before
