@@ -121,6 +121,13 @@ async def test_batches_are_answered_under_2025_03_26(live: LiveServer, version: 
 async def test_batches_are_invalid_requests_from_2025_06_18(live: LiveServer, version: str) -> None:
     async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
         response = await post(http, [message("tools/list", {})], version)
+        # A Host the server does not answer for is refused first, batch or not.
+        elsewhere = await http.post(
+            "/mcp",
+            content=json.dumps([message("tools/list", {})]).encode(),
+            headers=HEADERS | {"MCP-Protocol-Version": version, "Host": "evil.test"},
+        )
+        assert elsewhere.status_code == 421
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == -32600

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from mcp.server.streamable_http import check_accept_headers
@@ -28,6 +29,7 @@ BATCH_VERSIONS = (None, "2024-11-05", "2025-03-26")
 MAX_BATCH = 32
 _INVALID_REQUEST = -32600
 _HANDSHAKE = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
+_BATCH = re.compile(rb"[ \t\r\n]*\[")
 
 
 def _error(request_id: Any, message: str) -> dict[str, Any]:
@@ -64,28 +66,24 @@ class McpHttpGate:
             return
         body = await request.body()
         version = request.headers.get("mcp-protocol-version")
-        if not body.lstrip().startswith(b"[") or (version is not None and version not in _HANDSHAKE):
+        if not _BATCH.match(body) or (version is not None and version not in _HANDSHAKE):
             # Not a batch; or the modern revision, whose batches the SDK refuses rightly (-32600); or an
             # unknown revision, which it refuses too.
             await self.app(scope, _replay(body, receive), send)
             return
         if (
-            version not in BATCH_VERSIONS
-            or await self.security.validate_request(request, is_post=True) is not None
+            await self.security.validate_request(request, is_post=True) is not None
             or not check_accept_headers(request)[0]
         ):
-            if version not in BATCH_VERSIONS:
-                refusal = _json_response(
-                    _error(
-                        None,
-                        f"Invalid Request: protocol revision {version} has no JSON-RPC batches (removed in "
-                        "2025-06-18); send each request in a POST of its own",
-                    ),
-                    status=400,
-                )
-                await refusal(scope, receive, send)
-            else:  # the SDK gives its own answer to a refused Host, Origin, Content-Type or Accept
-                await self.app(scope, _replay(body, receive), send)
+            # The SDK gives its own answer to a refused Host, Origin, Content-Type or Accept.
+            await self.app(scope, _replay(body, receive), send)
+            return
+        if version not in BATCH_VERSIONS:
+            message = (
+                f"Invalid Request: protocol revision {version} has no JSON-RPC batches (removed in "
+                "2025-06-18); send each request in a POST of its own"
+            )
+            await _json_response(_error(None, message), status=400)(scope, receive, send)
             return
         await self._batch(scope, body, receive, send)
 
