@@ -148,12 +148,12 @@ async def test_mcp_refuses_the_same_bodies_with_json_rpc_errors(live: LiveServer
         "params": {"name": "discover_servers", "arguments": {"query": "\ud800"}},
     }
     async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
-        for body in (NESTED, json.dumps(call).encode()):
-            response = await http.post(
-                "/mcp", content=body, headers=headers | {"MCP-Protocol-Version": "2025-06-18"}
-            )
-            assert response.status_code == 400, response.text
-            assert response.json()["error"]["code"] == -32700
+        # Under each handshake era, batches allowed (no header: 2025-03-26) or not: a parse error first.
+        for version in ({"MCP-Protocol-Version": "2025-06-18"}, {}):
+            for body in (NESTED, json.dumps(call).encode(), json.dumps([call]).encode()):
+                response = await http.post("/mcp", content=body, headers=headers | version)
+                assert response.status_code == 400, response.text
+                assert response.json()["error"]["code"] == -32700
     async with mcp_client(live.base_url) as client:
         result = await client.call_tool("discover_servers", {"query": "email"})
         assert not result.is_error

@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any
 
+import pydantic_core
 from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -80,6 +81,10 @@ class McpHttpGate:
             # unknown revision, which it refuses too.
             await self.app(scope, _replay(body, receive), send)
             return
+        entries = _parsed(body)
+        if not isinstance(entries, list):  # not JSON after all: the SDK answers its parse error
+            await self.app(scope, _replay(body, receive), send)
+            return
         request = Request(scope, _replay(body, receive))
         if (
             await self.security.validate_request(request, is_post=True) is not None
@@ -95,18 +100,9 @@ class McpHttpGate:
             )
             await _json_response(_error(None, message), status=400)(scope, receive, send)
             return
-        await self._batch(scope, body, receive, send)
+        await self._batch(scope, entries, receive, send)
 
-    async def _batch(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> None:
-        try:
-            entries = json.loads(body)
-        except (ValueError, RecursionError):
-            entries = None
-        if not isinstance(entries, list):
-            await _json_response(
-                {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}, status=400
-            )(scope, receive, send)
-            return
+    async def _batch(self, scope: Scope, entries: list[Any], receive: Receive, send: Send) -> None:
         if not entries or len(entries) > MAX_BATCH:
             what = "an empty batch" if not entries else f"a batch of {len(entries)} entries"
             await _json_response(
@@ -159,6 +155,15 @@ class McpHttpGate:
         if reply.get("id") is None and "error" in reply and request_id is not None:
             reply["id"] = request_id
         return reply
+
+
+def _parsed(body: bytes) -> Any:
+    """The body's JSON value by the SDK's own parser (which refuses lone surrogates and deep nesting),
+    or None."""
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError:
+        return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
