@@ -55,6 +55,7 @@ from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
 from mcplookup_mcp.transports.body_limit import McpBodyLimit
 from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
+from mcplookup_mcp.transports.mcp_http import McpHttpGate
 from mcplookup_mcp.transports.mcp_tools import build_mcp
 from mcplookup_mcp.transports.metrics_port import serve_metrics
 from mcplookup_mcp.transports.openapi import build_openapi
@@ -186,7 +187,7 @@ def create_app(
     )
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
-    mcp_app = McpBodyLimit(mcp_app, settings.max_body_bytes)
+    mcp_app = McpBodyLimit(McpHttpGate(mcp_app, transport_security), settings.max_body_bytes)
     openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:
@@ -194,7 +195,7 @@ def create_app(
 
     async def ready(_: Request) -> Response:
         try:
-            async with pool.connection(timeout=2.0) as conn:
+            async with repo.connection(wait=2.0) as conn:
                 waiting = await pending_migrations(conn)
             await service.ready()
         except Exception as exc:  # readiness must answer, whatever failed
@@ -235,11 +236,23 @@ def create_app(
         )
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        # Starlette's own Allow names the methods of the first route that matched the path only; several
+        # routes share some paths (GET, PATCH and DELETE /api/v1/servers/{name}).
+        path = request.url.path
+        allowed = sorted(
+            {
+                method
+                for route in route_list
+                if route.methods and route.path_regex.match(path)
+                for method in route.methods
+            }
+        )
         return problem(
             405,
             "Method not allowed",
-            f"{request.method} is not allowed on {request.url.path}",
+            f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}",
             "method-not-allowed",
+            headers={"Allow": ", ".join(allowed)},
         )
 
     async def registry_error(request: Request, exc: Exception) -> Response:

@@ -117,6 +117,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # entry, which the client writes, whenever it is told to trust every peer.
         "proxy_headers": False,
     }
+    # The metrics listener (METRICS_PORT) binds the address the app binds, --host included.
+    settings = replace(settings, host=listen["host"])
     if workers == 1:
         from mcplookup_mcp.app import create_app
 
@@ -129,7 +131,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     own_dir = not os.environ.get(MULTIPROCESS_DIR)
     metrics_dir = tempfile.mkdtemp(prefix="mcplookup-metrics-") if own_dir else os.environ[MULTIPROCESS_DIR]
-    os.environ |= {"DATABASE_URL": url, MULTIPROCESS_DIR: metrics_dir}
+    os.environ |= {"DATABASE_URL": url, MULTIPROCESS_DIR: metrics_dir, "MCPLOOKUP_HOST": listen["host"]}
     try:
         uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
     finally:

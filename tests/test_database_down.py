@@ -295,3 +295,105 @@ async def test_a_restart_under_load_refuses_cleanly_and_loses_no_acknowledged_wr
     assert [call for call in refused if call.started > back + RECOVERS_WITHIN] == []
     assert len(acknowledged) > 20
     _registrations_are_whole(down_db_url, acknowledged)
+
+
+@pytest.mark.slow
+async def test_no_request_fails_once_postgresql_is_back_after_a_restart(
+    down_db_url: str, settings: Settings, own_postgres: OwnPostgres
+) -> None:
+    """Requests grow the pool to all its connections; PostgreSQL restarts, which ends every one of them.
+    Once it is back, no request may be handed one: first with the pool idle across the restart (each
+    stale connection failed one request), then with the requests running through it."""
+    unlimited = dataclasses.replace(settings, rate_limit_per_minute=100_000)
+    live = LiveServer(create_app(unlimited, down_db_url)).start()
+    answers: list[tuple[float, int]] = []  # (started, status)
+    stop = asyncio.Event()
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            response = await http.get("/api/v1/servers/test.example/mail")
+            answers.append((started, response.status_code))
+
+    async def run(http: httpx.AsyncClient, count: int, until: Callable[[], bool]) -> None:
+        stop.clear()
+        clients = [asyncio.create_task(client(http)) for _ in range(count)]
+        deadline = time.monotonic() + 30
+        while not until():
+            assert time.monotonic() < deadline, "the clients did not get their answers within 30 s"
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.gather(*clients)
+
+    def since(moment: float) -> list[int]:
+        return [status for started, status in answers if started >= moment]
+
+    def first_success_after(moment: float) -> float:
+        return next((t for t, status in answers if t > moment and status == 404), float("inf"))
+
+    try:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+            began = time.monotonic()
+            await run(http, 16, lambda: len(answers) > 100 and time.monotonic() > began + 1.5)
+            assert set(since(began)) == {404}
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.to_thread(own_postgres.start)  # returns once it accepts connections
+            back = time.monotonic()
+            await run(http, 8, lambda: len(since(back)) >= 192)
+            idle_case = since(back)
+
+            loop_began = time.monotonic()
+            restarted = float("inf")
+
+            async def restart() -> None:
+                nonlocal restarted
+                await asyncio.sleep(1.0)
+                await asyncio.to_thread(own_postgres.stop)
+                # Longer than the pool's wait (MCPLOOKUP_DB_POOL_TIMEOUT), so requests are refused.
+                await asyncio.sleep(settings.db_pool_timeout + 1.0)
+                await asyncio.to_thread(own_postgres.start)
+                restarted = time.monotonic()
+
+            restarting = asyncio.create_task(restart())
+            await run(http, 8, lambda: len(since(first_success_after(restarted))) >= 192)
+            await restarting
+    finally:
+        live.stop()
+    assert [s for s in idle_case if s != 404] == [], f"{len(idle_case) - idle_case.count(404)} refused"
+    assert 503 in since(loop_began), "no request met the restart under the loop"
+    loop_case = since(first_success_after(restarted))
+    assert len(loop_case) >= 192
+    assert [s for s in loop_case if s != 404] == [], f"{len(loop_case) - loop_case.count(404)} refused"
+
+
+BUSY_TEXT = "the registry is busy; retry in 2 seconds"
+
+
+async def test_a_pool_wait_while_postgresql_answers_is_busy_not_down(
+    db_url: str, settings: Settings, make_live: Callable[..., LiveServer]
+) -> None:
+    """One pooled connection, held by a request that waits on a table lock: PostgreSQL answers, the
+    registry is only busy, and the next request is told that (and to come back sooner than for an
+    outage)."""
+    live = make_live(dataclasses.replace(settings, db_pool_size=1, db_pool_timeout=0.5))
+    locker = psycopg.connect(db_url)
+    try:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as http:
+            assert (await http.get("/api/v1/servers/test.example/mail")).status_code == 404
+            locker.execute("LOCK TABLE mcp_servers IN ACCESS EXCLUSIVE MODE")
+            held = asyncio.create_task(http.get("/api/v1/servers/test.example/mail"))
+            await asyncio.sleep(0.5)
+            assert not held.done()
+            response = await http.get("/api/v1/servers/test.example/other")
+            assert response.status_code == 503, response.text
+            assert response.headers["retry-after"] == "2"
+            assert response.json()["type"] == "https://mcplookup.org/problems/busy"
+            assert response.json()["detail"] == BUSY_TEXT
+            async with mcp_client(live.base_url) as client:
+                result = await client.call_tool("get_server", {"name": "test.example/other"})
+            assert result.is_error and result.content[0].text.endswith(BUSY_TEXT)
+            locker.commit()
+            assert (await held).status_code == 404
+            assert (await http.get("/api/v1/servers/test.example/mail")).status_code == 404
+    finally:
+        locker.close()

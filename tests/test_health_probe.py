@@ -248,6 +248,7 @@ async def test_http_error_status_is_unhealthy(
             "jsonrpc_error",
         ),
         (b"", "invalid_json"),
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
     ],
     ids=[
         "not-json",
@@ -258,6 +259,7 @@ async def test_http_error_status_is_unhealthy(
         "no-protocol",
         "error",
         "empty",
+        "nested-past-the-parser",
     ],
 )
 async def test_invalid_jsonrpc_is_unhealthy(

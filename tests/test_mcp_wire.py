@@ -61,4 +61,4 @@ async def test_handshake_list_and_call_over_plain_http(live: LiveServer) -> None
         assert "does not take nme" in extra["result"]["content"][0]["text"]
 
         unknown = await rpc(http, "tools/call", {"name": "no_such_tool", "arguments": {}}, 6)
-        assert "error" in unknown or unknown["result"]["isError"] is True
+        assert unknown["error"]["code"] == -32602 and "no_such_tool" in unknown["error"]["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -127,3 +128,37 @@ def test_a_worker_count_below_one_is_refused(db_url: str) -> None:
     )
     assert done.returncode == 2
     assert "--workers" in done.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_metrics_port_binds_the_address_serve_binds(db_url: str, tmp_path: Path, workers: str) -> None:
+    """`serve --host` wins over MCPLOOKUP_HOST for the app, and so it does for METRICS_PORT."""
+    port, scrape_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {
+        "METRICS_PORT": str(scrape_port),
+        "MCPLOOKUP_HOST": "127.0.0.1",
+        "DATABASE_URL": as_url(db_url),
+        "MCPLOOKUP_ENV": "test",
+        "MCPLOOKUP_ALLOWED_HOSTS": "*",
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "mcplookup_mcp.cli", "serve", "--host", "127.0.0.3"]
+    proc = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", workers],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_ready(proc, f"http://127.0.0.3:{port}")
+        scraped = httpx.get(f"http://127.0.0.3:{scrape_port}/metrics", timeout=10)
+        assert scraped.status_code == 200 and "http_requests_total" in scraped.text
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{scrape_port}/metrics", timeout=5)
+        refused = httpx.post(f"http://127.0.0.3:{scrape_port}/metrics", timeout=10)
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+    finally:
+        _stop(proc)
+    # One process re-raises the SIGTERM it stopped on (uvicorn); the parent of workers exits 0.
+    assert proc.returncode in (0, -signal.SIGTERM), proc.stdout.read().decode() if proc.stdout else ""

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import psycopg
@@ -207,6 +207,45 @@ async def test_forms_refuse_posts_without_the_token_or_from_another_site(
     assert response.status_code == 403
     response = await http.post("/register", json=listing | {"csrf_token": token})
     assert response.status_code == 400
+    assert claims(db_url) == 0
+
+
+async def test_the_form_limit_is_max_body_bytes(
+    make_live: Callable[..., LiveServer], settings: Settings, db_url: str
+) -> None:
+    """The pages read forms under MCPLOOKUP_MAX_BODY_BYTES, as the API reads bodies: above it and below."""
+    endpoint = {"endpoint": "https://mcp.example.test/mcp"}
+    small = make_live(replace(settings, max_body_bytes=4096))
+    async with httpx.AsyncClient(base_url=small.base_url, timeout=20) as http:
+        response = await claim_via_form(http, **endpoint, padding="x" * 5000)
+        assert response.status_code == 413, response.text
+        assert "larger than 4096 bytes" in html.unescape(response.text)
+        assert claims(db_url) == 0
+        assert (await claim_via_form(http, **endpoint, padding="x" * 1000)).status_code == 200
+        assert claims(db_url) == 1
+    large = make_live(replace(settings, max_body_bytes=256 * 1024))
+    async with httpx.AsyncClient(base_url=large.base_url, timeout=20) as http:
+        # Past the 64 KiB the pages once read whatever the setting said.
+        response = await claim_via_form(http, **endpoint, slug="other", padding="x" * 100_000)
+        assert response.status_code == 200, response.text
+        assert claims(db_url) == 2
+
+
+async def test_bytes_that_are_not_utf8_are_refused_in_searches_and_forms(
+    http: httpx.AsyncClient, db_url: str
+) -> None:
+    for query in ("q=%ff%fe", "q=mail&transport=%ed%a0%80"):
+        response = await http.get(f"/?{query}")
+        assert response.status_code == 422, response.text
+        assert "is not UTF-8" in html.unescape(response.text)
+    token = await open_form(http)
+    fields = {**LISTING, "endpoint": "https://mcp.example.test/mcp", "csrf_token": token}
+    body = urlencode(fields) + "&description=%ed%a0%80"  # a lone surrogate, encoded as if UTF-8
+    response = await http.post(
+        "/register", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400, response.text
+    assert "could not be read" in html.unescape(response.text)
     assert claims(db_url) == 0
 
 

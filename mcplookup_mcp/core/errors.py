@@ -122,4 +122,18 @@ class Unavailable(RegistryError):
         self.retry_after = retry_after
 
 
+# Seconds a client is told to wait when every database connection is in use and PostgreSQL answers:
+# the pool frees one per finished request, so a short wait is enough.
+BUSY_RETRY_AFTER = 2
+
+
+class Busy(Unavailable):
+    """The registry is busy: every database connection is in use."""
+
+    slug = "busy"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = BUSY_RETRY_AFTER) -> None:
+        super().__init__(message or "the registry is busy", retry_after=retry_after)
+
+
 _VAGUE_RETRY = re.compile(r"[;:,]?\s*try again( shortly)?\.?$")

@@ -30,6 +30,8 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CAPABILITY = re.compile(r"^[a-z0-9][a-z0-9 ._:/+-]*$")
 _CATEGORY = re.compile(r"^[a-z0-9][a-z0-9 _-]{0,62}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A lone surrogate ("\ud800" in JSON) is a Python string no UTF-8 encoder takes: PostgreSQL never could.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SERVER_NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 
 
@@ -117,7 +119,21 @@ def server_name(value: object, field: str = "name") -> str:
     return name
 
 
+def unicode_text(text: str, field: str) -> None:
+    """Refuses text holding a lone surrogate, naming the field: it is not Unicode and cannot be stored."""
+    found = _SURROGATE.search(text)
+    if found:
+        raise refuse(
+            field,
+            f"holds a lone surrogate \\u{ord(found.group()):04x} at position {found.start()}, which is not a "
+            "Unicode character",
+            "Unicode text (a character beyond U+FFFF is written as a pair of surrogates, high then low)",
+            "the same text without it",
+        )
+
+
 def _no_control(text: str, field: str, allowed: str) -> None:
+    unicode_text(text, field)
     # Stored text is kept as given, so a control character is refused rather than cleaned away:
     # PostgreSQL text cannot hold NUL at all, and the rest have no place in a listing or a URL.
     found = _CONTROL.search(text)
@@ -140,6 +156,7 @@ def text(value: object, field: str, limit: int, required: bool = False, stored: 
         return None
     if not isinstance(value, str):
         raise refuse(field, f"got {type(value).__name__}, not a string", allowed, "a string")
+    unicode_text(value, field)
     if stored:
         _no_control(value, field, allowed)
     cleaned = _CONTROL.sub("", value).strip()

@@ -325,7 +325,7 @@ class _SseReader:
 def _json(raw: str | bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # a hostile server's reply is just bad
         raise _Fail("unhealthy", "invalid_json", "reply is not valid JSON") from None
 
 

@@ -154,7 +154,7 @@ async def _read_card(
         return {}, f"{url}: {type(exc).__name__}"
     try:
         card = json.loads(bytes(body))
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}, f"{url}: not JSON"
     return card_fields(card), None
 

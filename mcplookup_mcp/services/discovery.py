@@ -338,13 +338,17 @@ class DiscoveryService:
         if not isinstance(value, str) or len(value) > MAX_CURSOR or value.count(".") != 1:
             raise bad
         body, signature = value.split(".")
+        # The signature first: only a cursor this service made is parsed at all.
         try:
             given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         except ValueError:
             raise bad from None
         if not hmac.compare_digest(given, self._sign(body)):
             raise bad
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, RecursionError):
+            raise bad from None
         if not isinstance(payload, dict) or payload.get("v") != 1:
             raise bad
         if payload.get("s") != sort or payload.get("f") != fingerprint:

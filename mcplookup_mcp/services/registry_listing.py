@@ -61,7 +61,7 @@ def _read_cursor(value: object) -> tuple[str, str] | None:
         raise bad
     try:
         decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # a cursor nested past the parser's limit
         raise bad from None
     if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(p, str) for p in decoded)):
         raise bad

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import select
+import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mcplookup_mcp.core.errors import AlreadyRegistered, Unavailable
+from mcplookup_mcp.core.errors import AlreadyRegistered, Busy, Unavailable
 from mcplookup_mcp.store.sqlfiles import positional_queries
 
 Row = dict[str, Any]
@@ -406,8 +408,29 @@ def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# How long a caller waits for a connection while the database is known to be down (see _connection).
+# How long a caller waits for a connection while the database is known to be down (see connection).
 DOWN_WAIT_SECONDS = 0.2
+# Closed connections a caller may meet before it takes what the pool gives (see _live_connection).
+STALE_RETRIES = 3
+
+
+async def _closed_by_server(conn: psycopg.AsyncConnection[Row]) -> bool:
+    """Whether PostgreSQL has ended this session. An ended session's socket reads as ready (the
+    server's farewell, or EOF); an idle healthy one does not. So a poll of no time (a microsecond)
+    spares the round trip of an empty query on every request, and only a socket with something to
+    read gets one."""
+    if conn.closed or conn.broken:
+        return True
+    # poll, not select: select refuses descriptors past 1024, which a busy server reaches.
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        await conn.execute("")
+    except psycopg.Error:
+        return True
+    return False
 
 
 class Repository:
@@ -430,33 +453,60 @@ class Repository:
         (make_pool); with `kept_plans` they run on the plan the connection keeps for every execution,
         which only suits statements whose best plan does not depend on their values (unfiltered
         ranked searches: planning was about a third of one's database time, docs/discovery.md)."""
-        async with _translated(), self._connection() as conn:
+        async with _translated(), self.connection() as conn:
             await self._plan_mode(conn, kept_plans)
             yield Queries(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
-        async with _translated(), self._connection() as conn:
+        async with _translated(), self.connection() as conn:
             await self._plan_mode(conn, False)
             async with conn.transaction():
                 yield Queries(conn)
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
-        """A pooled connection. A caller waits the pool's timeout for one, except while the database is
-        known to be down: then only DOWN_WAIT_SECONDS, so a request that needs several statements is
-        refused in one wait, not one per statement, and the requests of an outage do not pile up. The
-        pool keeps reconnecting meanwhile, and the first connection it hands out ends the state."""
+    async def connection(self, wait: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        """A pooled connection that PostgreSQL has not closed. A caller waits `wait` seconds (the pool's own
+        by default) for one, except while the database is known to be down: then only
+        DOWN_WAIT_SECONDS, so a request that needs several statements is refused in one wait, not one
+        per statement, and the requests of an outage do not pile up. The pool keeps reconnecting
+        meanwhile, and the first connection it hands out ends the state."""
         try:
-            async with self.pool.connection(timeout=DOWN_WAIT_SECONDS if self._down else None) as conn:
-                self._down = False
-                yield conn
-        except PoolTimeout:
-            # Down, rather than busy: the pool has failed to connect since the last time it was judged.
-            errors = self.pool.get_stats().get("connections_errors", 0)
-            self._down = self._down or errors > self._connect_errors_seen
+            conn = await self._live_connection(DOWN_WAIT_SECONDS if self._down else wait)
+        except PoolTimeout as exc:
+            # Down, rather than busy: the pool has failed to connect since the last time it was judged,
+            # or no connection is out serving anyone. Busy: connections are out, serving other requests,
+            # and none failed to connect; the client is told so, and to come back sooner.
+            stats = self.pool.get_stats()
+            errors = stats.get("connections_errors", 0)
+            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            self._down = self._down or errors > self._connect_errors_seen or in_use <= 0
             self._connect_errors_seen = errors
+            if not self._down:
+                raise Busy() from exc
             raise
+        self._down = False
+        try:
+            yield conn
+        finally:
+            await self.pool.putconn(conn)
+
+    async def _live_connection(self, wait: float | None) -> psycopg.AsyncConnection[Row]:
+        """A restarted PostgreSQL ends every session it had, and the pool kept handing out the idle ones
+        it held, one failed request each (8 of 192 requests refused 15 s after the first success). So a
+        connection is looked at before use; the first one found closed means the others idle beside it
+        are closed too (one restart ended them all), so the pool is drained at once rather than each
+        being found in turn. psycopg_pool's own `check` would do one at a time, with a growing pause
+        between attempts: 10 stale connections outlasted a 3 s wait."""
+        deadline = time.monotonic() + (self.pool.timeout if wait is None else wait)
+        for _ in range(STALE_RETRIES):
+            conn = await self.pool.getconn(max(0.0, deadline - time.monotonic()))
+            if not await _closed_by_server(conn):
+                return conn
+            await conn.close()  # a closed connection is discarded, and replaced, when returned
+            await self.pool.putconn(conn)
+            await self.pool.drain()
+        return await self.pool.getconn(max(0.0, deadline - time.monotonic()))
 
     async def _plan_mode(self, conn: psycopg.AsyncConnection[Row], kept: bool) -> None:
         # The mode stays with the connection and changes only when the next user wants the other one:

@@ -193,8 +193,10 @@ def _escape(found: re.Match[str]) -> str:
 def _parse(body: bytes, version: str, request: Request) -> tuple[int | str, dict[str, Any]] | None:
     """The request id and arguments of a single, plain discover_servers call; None for anything else."""
     try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError):
+        # The SDK's parser: what it refuses (a lone surrogate, nesting past its limit) goes to it, to be
+        # answered with its parse error, rather than reaching the tool here.
+        decoded = pydantic_core.from_json(body)
+    except ValueError:
         return None
     if not isinstance(decoded, dict) or not decoded.keys() <= _ENVELOPE_KEYS:
         return None

@@ -9,7 +9,15 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    ListToolsResult,
+    PaginatedRequestParams,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field, ValidationError
 
 from mcplookup_mcp import __version__
@@ -65,6 +73,15 @@ class RegistryMCPServer(MCPServer):
     answers discover_servers in the compact form of `discover_reply`."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._tool_manager.get_tool(name) is None:
+            # The specification's answer to an unknown tool is a protocol error, not a tool result.
+            MCP_TOOL_CALLS.labels(tool="unknown", outcome="unknown_tool").inc()
+            tools = ", ".join(tool.name for tool in self._tool_manager.list_tools())
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Unknown tool: {name[:100]!r}; this server's tools are {tools} (tools/list describes them)",
+                {"name": name[:100]},
+            )
         if name == DISCOVER_TOOL:
             return discover_reply(await self.call_tool_unconverted(name, arguments, context))
         return await self._checked(
@@ -80,6 +97,18 @@ class RegistryMCPServer(MCPServer):
             arguments,
             lambda: self._tool_manager.call_tool(name, arguments, context, convert_result=False),
         )
+
+    async def _handle_list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
+        # One page: a cursor can only be one this server never gave, which the specification answers
+        # with -32602 rather than the first page again.
+        if params is not None and params.cursor is not None:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Invalid cursor {params.cursor[:100]!r}: tools/list has a single page and no cursors; "
+                "call it without one",
+                {"cursor": params.cursor[:100]},
+            )
+        return await super()._handle_list_tools(ctx, params)
 
     def tool_for(self, name: str) -> Tool:
         tool = self._tool_manager.get_tool(name)

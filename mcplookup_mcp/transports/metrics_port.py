@@ -23,10 +23,12 @@ MAX_REQUEST_HEAD = 8192
 READ_TIMEOUT = 5.0
 
 
-def _response(status: str, body: bytes, content_type: str = "text/plain; charset=utf-8") -> bytes:
+def _response(
+    status: str, body: bytes, content_type: str = "text/plain; charset=utf-8", extra: str = ""
+) -> bytes:
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+        f"{extra}Connection: close\r\n\r\n"
     )
     return head.encode() + body
 
@@ -41,7 +43,9 @@ async def serve_metrics(host: str, port: int, refresh: Callable[[], Awaitable[No
             if path.split("?", 1)[0] != "/metrics":
                 writer.write(_response("404 Not Found", b"only /metrics is served on this port\n"))
             elif method not in ("GET", "HEAD"):
-                writer.write(_response("405 Method Not Allowed", b"GET /metrics\n"))
+                writer.write(
+                    _response("405 Method Not Allowed", b"GET /metrics\n", extra="Allow: GET, HEAD\r\n")
+                )
             else:
                 await refresh()
                 body = exposition()

@@ -57,7 +57,10 @@ _DISCOVER_CACHE_HEADERS = {
     "Cache-Control": {"schema": {"type": "string"}, "description": "How long shared caches may keep it"},
 }
 _UNAVAILABLE = {
-    "description": "The database is unavailable: retry after Retry-After seconds (RFC 9457 problem)",
+    "description": (
+        "The database is unavailable (type .../unavailable), or every database connection is in use "
+        "(type .../busy): retry after Retry-After seconds (RFC 9457 problem)"
+    ),
     "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
     "content": _PROBLEM,
 }

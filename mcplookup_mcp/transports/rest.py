@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import OwnershipService
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.body_limit import read_body
+from mcplookup_mcp.transports.request_input import json_value, query_pairs
 
 # For a cache in front (nginx, a CDN): a listing's change reaches a cache that honours these headers
 # within max-age + stale-while-revalidate = 30 s (docs/architecture.md, "the caches in front").
@@ -78,11 +78,7 @@ def _guard(handler: Handler) -> Handler:
 async def _body(request: Request, limit: int) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/json", ""):
         raise InvalidInput("send the body as JSON with Content-Type: application/json", field="content-type")
-    raw = await read_body(request, limit)
-    try:
-        data = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+    data = json_value(await read_body(request, limit) or b"{}")
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     return data
@@ -91,10 +87,12 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
 def _query(request: Request, renames: dict[str, str], lists: tuple[str, ...] = ()) -> dict[str, Any]:
     """Query parameters under the service's names; unknown ones are refused."""
     data: dict[str, Any] = {}
-    for key in request.query_params:
+    given: dict[str, list[str]] = {}
+    for key, value in query_pairs(request):
+        given.setdefault(key, []).append(value)
+    for key, values in given.items():
         if key not in renames:
             raise InvalidInput(f"unknown query parameter {key!r}; accepted: {', '.join(renames)}", field=key)
-        values = request.query_params.getlist(key)
         if key in lists:
             data[renames[key]] = [part for value in values for part in value.split(",") if part.strip()]
         else:

@@ -20,6 +20,7 @@ from mcplookup_mcp.core.models import DiscoveredServer, HealthResult
 from mcplookup_mcp.core.next_steps import WEB
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.transports.request_input import query_pairs
 from mcplookup_mcp.transports.web.chart import probe_chart, tone
 from mcplookup_mcp.transports.web.csrf import FIELD as CSRF_FIELD
 from mcplookup_mcp.transports.web.csrf import Csrf
@@ -68,7 +69,10 @@ class SearchForm:
 
     @classmethod
     def from_request(cls, request: Request) -> SearchForm:
-        params = request.query_params
+        """The search's parameters (the first of each name); InvalidInput for one that is not UTF-8."""
+        params: dict[str, str] = {}
+        for key, value in query_pairs(request):
+            params.setdefault(key, value)
 
         def checked(key: str) -> bool:
             return params.get(key, "") not in ("", "0", "false", "off")
@@ -183,7 +187,10 @@ class Pages:
         )
 
     async def search(self, request: Request) -> Response:
-        form = SearchForm.from_request(request)
+        try:
+            form = SearchForm.from_request(request)
+        except InvalidInput as exc:
+            return self.error(exc, "The search was refused")
         error: str | None = None
         status = 200
         servers: list[DiscoveredServer] = []
@@ -240,7 +247,7 @@ class Pages:
         """The "Probe now" button: a real probe (get_server_health with realtime), then the page again."""
         name = request.path_params["name"]
         try:
-            await checked_form(request, self.csrf)
+            await checked_form(request, self.csrf, self.service.settings.max_body_bytes)
         except (BadForm, CsrfRejected) as exc:
             return self.error(RegistryError(str(exc)), "The form was refused", status=403)
         try:

@@ -84,9 +84,9 @@ class Registration:
 
     async def _checked_form(self, request: Request) -> dict[str, str] | Response:
         try:
-            form = await checked_form(request, self.csrf)
+            form = await checked_form(request, self.csrf, self.service.settings.max_body_bytes)
         except (BadForm, CsrfRejected) as exc:
-            status = 403 if isinstance(exc, CsrfRejected) else 400
+            status = 403 if isinstance(exc, CsrfRejected) else exc.status
             return self._page(request, "form_refused.html", {"message": str(exc)}, status)
         return form
 
