@@ -34,10 +34,10 @@ from mcplookup_mcp.core.metrics import (
     HTTP_DURATION,
     HTTP_REQUESTS,
     MCP_TOOL_DURATION,
-    REDIS_UP,
     REVERIFICATIONS,
     TOTAL_REGISTERED_SERVERS,
     exposition,
+    redis_up_gauge,
 )
 from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.settings import Settings
@@ -209,7 +209,7 @@ def create_app(
         DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
         DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
         if redis_ping is not None:
-            REDIS_UP.set(1 if await redis_ping() else 0)
+            redis_up_gauge().set(1 if await redis_ping() else 0)
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
