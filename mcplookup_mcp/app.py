@@ -152,7 +152,16 @@ def create_app(
     )
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    store = (
+        RedisStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            timeout=settings.redis_timeout,
+            pool_size=settings.redis_pool_size,
+        )
+        if settings.redis_url
+        else None
+    )
     limiter = make_limiter(Budgets.from_settings(settings), store)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
     if store is not None and service.discovery.answers.enabled:
