@@ -143,6 +143,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     background: bool = True,
+    metrics_port_shared: bool = False,
 ) -> Starlette:
     pool = make_pool(
         database_url,
@@ -297,7 +298,9 @@ def create_app(
         if settings.metrics_enabled:
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
             if settings.metrics_port is not None:
-                metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
+                metrics_server = await serve_metrics(
+                    settings.host, settings.metrics_port, refresh_gauges, shared=metrics_port_shared
+                )
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -412,7 +415,8 @@ async def _reverify_domains(owner: OwnershipService) -> None:
 
 def app_from_environment() -> Starlette:
     """The app of one worker process of `mcplookup serve --workers N`, built from the environment the
-    parent prepared (DATABASE_URL names the embedded server when the parent started one)."""
+    parent prepared (DATABASE_URL names the embedded server when the parent started one). The parent
+    holds METRICS_PORT for its workers, which listen on it together."""
     from mcplookup_mcp.core.logs import configure_logging
     from mcplookup_mcp.core.settings import load_settings
 
@@ -420,4 +424,4 @@ def app_from_environment() -> Starlette:
     configure_logging(settings.log_level, json_lines=settings.is_production)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is unset in a worker process; start workers with mcplookup serve")
-    return create_app(settings, settings.database_url)
+    return create_app(settings, settings.database_url, metrics_port_shared=True)

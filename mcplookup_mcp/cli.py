@@ -96,8 +96,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from mcplookup_mcp.core.logs import configure_logging
     from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.transports.metrics_port import MetricsPortInUse, check_free, hold_for_workers
 
     configure_logging(settings.log_level, json_lines=settings.is_production)
+    workers = args.workers or settings.workers
+    guard = None
+    if settings.metrics_enabled and settings.metrics_port is not None:
+        # Before anything starts: a port another server holds is a start error, not hidden figures.
+        try:
+            if workers == 1:
+                check_free(settings.host, settings.metrics_port)
+            else:
+                guard = hold_for_workers(settings.host, settings.metrics_port)
+        except MetricsPortInUse as exc:
+            _say(str(exc))
+            return 2
     database = _database(settings, serving=True)
     _say(f"serving with {database.described}")
     url = database.url
@@ -106,7 +119,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
     from mcplookup_mcp.transports.http_protocol import uvicorn_options
 
-    workers = args.workers or settings.workers
     listen: dict[str, Any] = {
         **uvicorn_options(),
         "host": args.host or settings.host,
@@ -133,6 +145,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
     finally:
+        if guard is not None:
+            guard.close()
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
