@@ -135,12 +135,12 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Path) -> None:
+def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Path, pg_data_dir: Path) -> None:
     """The README's order: `serve` runs on a data directory, `import` into it, the server lists the
     entries at once, and the import's exit leaves the shared PostgreSQL running for the server."""
     path = tmp_path / "servers.json"
     path.write_text(json.dumps(ENTRIES))
-    data_dir = tmp_path / "data"
+    data_dir = pg_data_dir / "data"
     alone = cli("import", str(path), "--data-dir", str(data_dir), env=_env())
     assert alone.returncode == 0, alone.stderr
     assert f"embedded PostgreSQL in {data_dir / 'pgdata'}" in alone.stderr
