@@ -273,7 +273,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             f"skipped {len(summary.skipped)}"
         )
         for skipped in summary.skipped:
-            print(f"  skipped entry {skipped.index} ({skipped.name or 'no name'}): {skipped.reason}")
+            print(f"  skipped entry {skipped.index} ({skipped.entry}): {skipped.reason}")
         return 0
 
     return asyncio.run(run())
