@@ -116,6 +116,7 @@ class FrontDoor:
 def door(
     pg_admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FrontDoor]:
+    tool("curl")  # the healthcheck and the checklist speak curl
     name = f"mcpl_door_{os.getpid()}"
     url = create_database(pg_admin_url, name, template=template_db)
     http_port, https_port = free_port(), free_port()
