@@ -34,10 +34,10 @@ from mcplookup_mcp.core.metrics import (
     HTTP_DURATION,
     HTTP_REQUESTS,
     MCP_TOOL_DURATION,
-    REDIS_UP,
     REVERIFICATIONS,
     TOTAL_REGISTERED_SERVERS,
     exposition,
+    redis_up_gauge,
 )
 from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.settings import Settings
@@ -145,6 +145,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     background: bool = True,
+    metrics_port_shared: bool = False,
 ) -> Starlette:
     pool = make_pool(
         database_url,
@@ -154,7 +155,16 @@ def create_app(
     )
     repo = Repository(pool)
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-    store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+    store = (
+        RedisStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            timeout=settings.redis_timeout,
+            pool_size=settings.redis_pool_size,
+        )
+        if settings.redis_url
+        else None
+    )
     limiter = make_limiter(Budgets.from_settings(settings), store)
     service = RegistryService(repo, settings, resolver, limiter, clock=clock)
     if store is not None and service.discovery.answers.enabled:
@@ -214,7 +224,7 @@ def create_app(
         DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
         DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
         if redis_ping is not None:
-            REDIS_UP.set(1 if await redis_ping() else 0)
+            redis_up_gauge().set(1 if await redis_ping() else 0)
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
@@ -305,7 +315,9 @@ def create_app(
         if settings.metrics_enabled:
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
             if settings.metrics_port is not None:
-                metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
+                metrics_server = await serve_metrics(
+                    settings.host, settings.metrics_port, refresh_gauges, shared=metrics_port_shared
+                )
         scheduler = (
             Scheduler(monitor, database_url, third_party=third_party)
             if background and settings.scheduler
@@ -424,7 +436,8 @@ async def _reverify_domains(owner: OwnershipService) -> None:
 
 def app_from_environment() -> Starlette:
     """The app of one worker process of `mcplookup serve --workers N`, built from the environment the
-    parent prepared (DATABASE_URL names the embedded server when the parent started one)."""
+    parent prepared (DATABASE_URL names the embedded server when the parent started one). The parent
+    holds METRICS_PORT for its workers, which listen on it together."""
     from mcplookup_mcp.core.logs import configure_logging
     from mcplookup_mcp.core.settings import load_settings
 
@@ -432,4 +445,4 @@ def app_from_environment() -> Starlette:
     configure_logging(settings.log_level, json_lines=settings.is_production)
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is unset in a worker process; start workers with mcplookup serve")
-    return create_app(settings, settings.database_url)
+    return create_app(settings, settings.database_url, metrics_port_shared=True)

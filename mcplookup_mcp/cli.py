@@ -96,8 +96,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from mcplookup_mcp.core.logs import configure_logging
     from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.transports.metrics_port import MetricsPortInUse, check_free, hold_for_workers
 
     configure_logging(settings.log_level, json_lines=settings.is_production)
+    workers = args.workers or settings.workers
+    # The metrics listener (METRICS_PORT) binds the address the app binds, --host included.
+    settings = replace(settings, host=args.host or settings.host)
+    guard = None
+    if settings.metrics_enabled and settings.metrics_port is not None:
+        # Before anything starts: a port another server holds is a start error, not hidden figures.
+        try:
+            if workers == 1:
+                check_free(settings.host, settings.metrics_port)
+            else:
+                guard = hold_for_workers(settings.host, settings.metrics_port)
+        except MetricsPortInUse as exc:
+            _say(str(exc))
+            return 2
     database = _database(settings, serving=True)
     _say(f"serving with {database.described}")
     url = database.url
@@ -106,10 +121,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"applied migrations: {', '.join(applied)}", file=sys.stderr)
     from mcplookup_mcp.transports.http_protocol import uvicorn_options
 
-    workers = args.workers or settings.workers
     listen: dict[str, Any] = {
         **uvicorn_options(),
-        "host": args.host or settings.host,
+        "host": settings.host,
         "port": args.port or settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
@@ -117,8 +131,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # entry, which the client writes, whenever it is told to trust every peer.
         "proxy_headers": False,
     }
-    # The metrics listener (METRICS_PORT) binds the address the app binds, --host included.
-    settings = replace(settings, host=listen["host"])
     if workers == 1:
         from mcplookup_mcp.app import create_app
 
@@ -135,6 +147,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         uvicorn.run("mcplookup_mcp.app:app_from_environment", factory=True, workers=workers, **listen)
     finally:
+        if guard is not None:
+            guard.close()
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
@@ -261,7 +275,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             f"skipped {len(summary.skipped)}"
         )
         for skipped in summary.skipped:
-            print(f"  skipped entry {skipped.index} ({skipped.name or 'no name'}): {skipped.reason}")
+            print(f"  skipped entry {skipped.index} ({skipped.entry}): {skipped.reason}")
         return 0
 
     return asyncio.run(run())

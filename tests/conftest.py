@@ -9,12 +9,15 @@ where there is none. With MCPLOOKUP_REQUIRE_SERVICES=1 a missing service fails i
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -83,13 +86,35 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 _embedded: dict[str, str] = {}
+_postgres_root: list[Path] = []
+
+
+def postgres_dir(name: str) -> Path:
+    """A new directory for a PostgreSQL data directory, in the system's temporary directory but outside
+    pytest's (`pytest-of-<user>`): run as root, the embedded server runs as its own user, which must
+    reach its data directory, and every pytest run that starts on this machine makes pytest's root
+    unreadable to other users again (mode 0700). Removed when the test session ends."""
+    if not _postgres_root:
+        root = Path(tempfile.mkdtemp(prefix=f"mcplookup-test-pg-{os.getpid()}-"))
+        _postgres_root.append(root)
+        # Registered before any server's own exit hook, so it runs after them (atexit is last in, first out).
+        atexit.register(shutil.rmtree, root, True)
+    return Path(
+        tempfile.mkdtemp(prefix=f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)[:40]}-", dir=_postgres_root[0])
+    )
+
+
+@pytest.fixture
+def pg_data_dir(request: pytest.FixtureRequest) -> Path:
+    """A data directory for the embedded PostgreSQL (see postgres_dir)."""
+    return postgres_dir(request.node.name)
 
 
 def _embedded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if "url" not in _embedded:
         from mcplookup_mcp.store.embedded import start_embedded
 
-        _embedded["url"] = start_embedded(tmp_path_factory.mktemp("embedded-pg"))
+        _embedded["url"] = start_embedded(postgres_dir("embedded-pg"))
     return _embedded["url"]
 
 

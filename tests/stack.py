@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "nginx" / "mcplookup.conf"
+TLS_INIT = ROOT / "nginx" / "tls-init.sh"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -242,25 +243,11 @@ class Nginx:
     def start(self) -> Nginx:
         (self.root / "tls").mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
+        # The certificate as compose supplies it: nginx/tls-init.sh, which compose runs in the nginx
+        # image before nginx starts, makes a development one in the directory the config loads it from.
         subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-keyout",
-                str(self.root / "tls" / "mcplookup.key"),
-                "-out",
-                self.ca,
-            ],
+            ["sh", str(TLS_INIT)],
+            env={**os.environ, "TLS_DIR": str(self.root / "tls")},
             check=True,
             capture_output=True,
         )

@@ -125,6 +125,17 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     assert f"{parts.get('host', '')}:{parts.get('port', '5432')}" in done.stderr
     assert "s3cr3t-pw" not in done.stderr + done.stdout
 
+    # A skipped entry is named by its place in the file and what it holds.
+    empty = {"name": "", "description": "", "version": "", "repository": {"url": "", "source": ""}}
+    path.write_text(json.dumps([ENTRIES[0], empty]))
+    again = cli("import", str(path), env=_env(DATABASE_URL=_url(db_url)))
+    assert again.stdout.splitlines() == [
+        "created 0, updated 0, unchanged 1, skipped 1",
+        "  skipped entry 1 (an empty entry: name, description, version, repository all empty): it has no "
+        "name (the name field is missing or empty), and entries are keyed by name",
+    ]
+    path.write_text(json.dumps(ENTRIES[0]))
+
     refused = cli("import", str(path), "--data-dir", str(tmp_path), env=_env(DATABASE_URL=_url(db_url)))
     assert refused.returncode == 2 and "DATABASE_URL is set" in refused.stderr
 
@@ -135,12 +146,12 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Path) -> None:
+def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Path, pg_data_dir: Path) -> None:
     """The README's order: `serve` runs on a data directory, `import` into it, the server lists the
     entries at once, and the import's exit leaves the shared PostgreSQL running for the server."""
     path = tmp_path / "servers.json"
     path.write_text(json.dumps(ENTRIES))
-    data_dir = tmp_path / "data"
+    data_dir = pg_data_dir / "data"
     alone = cli("import", str(path), "--data-dir", str(data_dir), env=_env())
     assert alone.returncode == 0, alone.stderr
     assert f"embedded PostgreSQL in {data_dir / 'pgdata'}" in alone.stderr

@@ -13,13 +13,12 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from conftest import LiveServer, mcp_client
+from conftest import LiveServer, mcp_client, postgres_dir
 from load_clients import OK, REFUSED_MCP, REFUSED_REST, Load, Step, mcp_outcome, rest_outcome, unexpected
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -51,8 +50,8 @@ LISTED = (
 
 
 @pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnPostgres]:
-    own = OwnPostgres.on(Path(tmp_path_factory.mktemp("own-pg")) / "pgdata")
+def own_postgres() -> Iterator[OwnPostgres]:
+    own = OwnPostgres.on(postgres_dir("own-pg") / "pgdata")
     yield own
     if own.running:
         own.stop()

@@ -452,10 +452,11 @@ async def test_capabilities_and_stats_over_mcp_and_rest(live: LiveServer, db_url
     assert stats["listed_servers"] == 4 and stats["verified_servers"] == 3 and stats["imported_servers"] == 1
     assert stats["pending_claims"] == 1 and stats["healthy_servers"] == 1
     assert stats["transports"] == {"sse": 1, "stdio": 1, "streamable-http": 1}
+    assert stats["servers_without_transport"] == 1
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         assert (await http.get("/api/v1/capabilities")).json() == caps
         rest_stats = (await http.get("/api/v1/stats")).json()
-        assert rest_stats["listed_servers"] == 4
+        assert rest_stats["listed_servers"] == 4 and rest_stats["servers_without_transport"] == 1
         response = await http.get(
             "/api/v1/discover", params={"q": "email", "transport": "stdio", "sort": "name"}
         )

@@ -40,8 +40,12 @@ async def test_seed_loads_and_reimport_changes_nothing(service: RegistryService,
     named = [e for e in entries if isinstance(e, dict) and e.get("name")]
     first = await Importer(service.repo, utcnow).run(entries)
     assert (first.created, first.updated, first.unchanged) == (len(named), 0, 0)
-    assert [(s.index, s.reason) for s in first.skipped] == [
-        (i, "no name") for i, e in enumerate(entries) if not e.get("name")
+    # The seed's 471 entries: 464 named, 7 empty placeholders (every field empty), each skipped saying so.
+    assert (len(entries), len(named)) == (471, 464)
+    no_name = "it has no name (the name field is missing or empty), and entries are keyed by name"
+    assert [(s.index, s.entry, s.reason) for s in first.skipped] == [
+        (i, "an empty entry: name, description, version, repository all empty", no_name)
+        for i in (15, 25, 108, 132, 188, 207, 406)
     ]
     assert rows(
         db_url, "SELECT count(*), count(*) FILTER (WHERE source = 'import' AND NOT verified) FROM mcp_servers"
@@ -114,6 +118,11 @@ async def test_broken_entries_are_reported_and_the_rest_load(service: RegistrySe
         (5, "io.github.x/w"),
     ]
     assert all(s.reason for s in summary.skipped)
+    assert [s.entry for s in summary.skipped[:3]] == [
+        "a JSON string, not an object",
+        'no name; description="no name"',
+        "no slash here",
+    ]
     assert rows(db_url, "SELECT name FROM mcp_servers") == [("io.github.ok/tool",)]
 
 

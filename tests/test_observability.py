@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import math
@@ -13,21 +14,28 @@ import shutil
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from conftest import REQUIRE_SERVICES, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from mcplookup_mcp.core.logs import REDACTED, configure_logging, redact_text
+from mcplookup_mcp.core.metrics import HEALTH_PROBE_STATUSES, REVERIFICATION_OUTCOMES
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe import health
 from mcplookup_mcp.probe.verification import Outcome
+from mcplookup_mcp.services.ownership import RecheckSummary
 
 MONITORING = Path(__file__).parent.parent / "deploy" / "monitoring"
+SEED_GUIDE = Path("/work/shared/seed/deployment-guide.md")
+SEED_ALERTS = Path(__file__).parent / "data" / "seed-alerts.yml"
 LISTING = {
     "domain": "example.test",
     "slug": "mail",
@@ -89,7 +97,7 @@ async def test_a_scrape_after_rest_and_mcp_traffic_has_every_series(
         # Every failure reason is there at 0 before the first failure, so rate() sees the increase.
         reasons = {o.value for o in Outcome} - {Outcome.VERIFIED.value}
         for reason in reasons:
-            assert ("verification_failures_total", frozenset({("reason", reason)})) in before
+            assert ("verification_failures_by_reason_total", frozenset({("reason", reason)})) in before
 
         claim = (await http.post("/api/v1/register", json=LISTING)).json()
         verify = {"domain": "example.test", "registration_id": claim["registration_id"]}
@@ -124,7 +132,8 @@ async def test_a_scrape_after_rest_and_mcp_traffic_has_every_series(
     assert delta(before, after, "http_requests_total", method="POST", path="/mcp", status="200") >= 5
     assert delta(before, after, "verification_attempts_total") == 2
     assert delta(before, after, "verification_successes_total") == 1
-    assert delta(before, after, "verification_failures_total", reason="pending") == 1
+    assert delta(before, after, "verification_failures_total") == 1
+    assert delta(before, after, "verification_failures_by_reason_total", reason="pending") == 1
     assert value(after, "total_registered_servers") == 1
     # Probed and unreachable: the share is now a figure, 0.
     assert value(after, "healthy_servers_percentage") == 0
@@ -159,18 +168,53 @@ async def test_without_enable_metrics_there_is_no_metrics_route(
         assert (await http.get("/health")).status_code == 200
 
 
-def test_a_fresh_process_exports_every_failure_reason_at_zero() -> None:
-    """In a process that never verified anything (the case rate() used to miss)."""
-    out = subprocess.run(
-        [sys.executable, "-c", "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())"],
+def fresh_exposition() -> str:
+    """/metrics of a process that never verified, probed or answered anything."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())",
+        ],
         capture_output=True,
         text=True,
         check=True,
         env={k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
     ).stdout
+
+
+def test_a_fresh_process_exports_every_failure_reason_at_zero() -> None:
+    """In a process that never verified anything (the case rate() used to miss)."""
+    out = fresh_exposition()
+    assert "verification_failures_total 0.0" in out
     for reason in {o.value for o in Outcome} - {Outcome.VERIFIED.value}:
-        assert f'verification_failures_total{{reason="{reason}"}} 0.0' in out
+        assert f'verification_failures_by_reason_total{{reason="{reason}"}} 0.0' in out
     assert "healthy_servers_percentage NaN" in out
+
+
+def test_a_fresh_process_exports_every_labelled_series_the_rules_and_dashboard_read_at_zero() -> None:
+    """rate() and increase() see the first event only from a series that existed before it."""
+    out = fresh_exposition()
+    statuses = typing.get_args(health.Status)
+    outcomes = [f.name for f in dataclasses.fields(RecheckSummary) if f.name != "checked"]
+    assert statuses == HEALTH_PROBE_STATUSES and tuple(outcomes) == REVERIFICATION_OUTCOMES
+    expected = [
+        *(
+            f'health_probes_total{{status="{s}",trigger="{t}"}} 0.0'
+            for s in statuses
+            for t in ("schedule", "realtime")
+        ),
+        *(f'mcp_fast_path_total{{result="{r}"}} 0.0' for r in ("served", "declined")),
+        *(f'reverification_checks_total{{outcome="{o}"}} 0.0' for o in outcomes),
+    ]
+    assert [line for line in expected if line not in out.splitlines()] == []
+    # Every counter the rules and the dashboard name has a series from the start, but those labelled by
+    # the request itself (method, route and status; tool and outcome), born with their first request.
+    sampled = {s.name for family in text_string_to_metric_families(out) for s in family.samples}
+    counters = {n for e in shipped_exprs() for n in metric_names(e) if n.endswith("_total")}
+    assert counters - sampled == {"http_requests_total", "mcp_tool_calls_total"}
+    # No Redis configured: no redis_up at all (a deployment without Redis is not one whose Redis is down).
+    assert "redis_up" not in out
 
 
 # promtool ------------------------------------------------------------------------------------------
@@ -190,7 +234,7 @@ def promtool(*args: str) -> str:
 def test_promtool_accepts_the_config_and_rules() -> None:
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
     out = promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 11 rules found" in out
+    assert "SUCCESS: 12 rules found" in out
 
 
 def test_promtool_unit_tests_fire_and_stay_quiet() -> None:
@@ -201,9 +245,38 @@ def test_promtool_unit_tests_fire_and_stay_quiet() -> None:
     quiet = set(re.findall(r"alertname: (\w+)\n\s+exp_alerts: \[\]", tests))
     alerts = set(re.findall(r"- alert: (\w+)", (MONITORING / "alerts.yml").read_text()))
     assert alerts == fired == quiet
-    # The seed's three are among them.
-    assert {"DiscoveryLatencyHigh", "VerificationFailureRate", "HealthyServersLow"} <= alerts
-    assert 'path="/api/v1/discover"' in (MONITORING / "alerts.yml").read_text()
+    # The seed's three are among them, and the wider latency rule beside them.
+    assert {
+        "HighDiscoveryLatency",
+        "VerificationFailureRate",
+        "HealthyServersLow",
+        "DiscoveryLatencyHigh",
+    } <= alerts
+
+
+def seed_rules() -> list[dict[str, object]]:
+    """The alert rules of the seed's deployment guide, as the guide writes them (copied verbatim into
+    tests/data/seed-alerts.yml, checked against the guide where it is at hand)."""
+    (group,) = yaml.safe_load(SEED_ALERTS.read_text())["groups"]
+    return list(group["rules"])
+
+
+def test_the_seed_rules_ship_as_the_seed_wrote_them() -> None:
+    shipped = {
+        rule["alert"]: rule
+        for group in yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    seed = seed_rules()
+    assert [r["alert"] for r in seed] == [
+        "HighDiscoveryLatency",
+        "VerificationFailureRate",
+        "HealthyServersLow",
+    ]
+    for rule in seed:
+        assert shipped[str(rule["alert"])] == rule
+    if SEED_GUIDE.exists():
+        assert f"```yaml\n{SEED_ALERTS.read_text()}```" in SEED_GUIDE.read_text()
 
 
 _PROMQL_WORDS = {
@@ -236,16 +309,31 @@ def exported_names(text: str) -> set[str]:
     return names
 
 
+def rule_exprs() -> list[str]:
+    groups = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"]
+    return [str(rule["expr"]) for group in groups for rule in group["rules"]]
+
+
+def panel_exprs() -> list[str]:
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    return [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+
+
+def shipped_exprs() -> list[str]:
+    return rule_exprs() + panel_exprs()
+
+
 async def test_every_metric_in_the_rules_and_dashboard_is_exported(http: httpx.AsyncClient) -> None:
     exported = exported_names((await http.get("/metrics")).text)
-    rules = re.findall(r"expr: \|\n((?:\s{10}.*\n)+)|expr: (.+)", (MONITORING / "alerts.yml").read_text())
-    rule_exprs = [block or line for block, line in rules]
+    rule_exprs_, panel_exprs_ = rule_exprs(), panel_exprs()
+    assert len(rule_exprs_) == 12 and len(panel_exprs_) >= 20
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
-    panel_exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    assert len(rule_exprs) == 11 and len(panel_exprs) >= 20
-    used = set().union(*(metric_names(e) for e in rule_exprs + panel_exprs))
+    used = set().union(*(metric_names(e) for e in rule_exprs_ + panel_exprs_))
     assert {"http_request_duration_seconds_bucket", "mcp_tool_calls_total", "scheduler_leader"} <= used
-    assert used - exported == set()
+    # redis_up is exported only by a process that has REDIS_URL (this app has none; an app with Redis in the
+    # same test process may have created it): its presence is asserted by the scrape test above, its
+    # absence without Redis by the fresh-process test.
+    assert used - exported <= {"redis_up"}
     # The dashboard shows the seed's panels plus latency, errors, MCP calls and the cache.
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for word in ("discovery latency", "verification", "healthy", "registered", "error", "mcp tool", "cache"):

@@ -137,7 +137,7 @@ async def test_mcp_and_rest_through_nginx(stack: Stack) -> None:
         assert revalidated.status_code == 304 and revalidated.content == b""
         for header in ("strict-transport-security", "x-content-type-options", "x-frame-options"):
             assert header in first.headers
-        assert (await http.get("/metrics")).status_code == 404
+        assert (await http.get("/metrics")).status_code == 403
     async with httpx.AsyncClient() as http:
         plain = await http.get(f"http://127.0.0.1:{stack.nginx.http_port}/api/v1/stats")
     assert plain.status_code == 308 and plain.headers["location"].startswith("https://")

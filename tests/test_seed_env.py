@@ -3,6 +3,7 @@ instead; MCPLOOKUP_PUBLIC_URL and ENABLE_METRICS change what the running app ans
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from dataclasses import replace
@@ -104,3 +105,60 @@ async def test_enable_metrics_false_leaves_metrics_out(make_live: Any, settings:
         answer = await client.get(f"{off.base_url}/metrics")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_seeds_pool_redis_and_log_values_are_honoured() -> None:
+    """The seed's production values of the names that mean something here."""
+    settings = load_settings(
+        {
+            "LOG_LEVEL": "warn",
+            "DATABASE_MAX_CONNECTIONS": "100",
+            "REDIS_POOL_SIZE": "10",
+            "REDIS_TIMEOUT_MS": "5000",
+        }
+    )
+    assert settings.log_level == "WARNING"
+    assert settings.db_pool_size == 100
+    assert settings.redis_pool_size == 10
+    assert settings.redis_timeout == 5.0
+    assert load_settings({}).redis_pool_size is None and load_settings({}).redis_timeout == 0.25
+    with pytest.raises(
+        ConfigError, match="DATABASE_MAX_CONNECTIONS=100 and MCPLOOKUP_DB_POOL_SIZE=10 disagree"
+    ):
+        load_settings({"DATABASE_MAX_CONNECTIONS": "100", "MCPLOOKUP_DB_POOL_SIZE": "10"})
+    assert (
+        load_settings({"DATABASE_MAX_CONNECTIONS": "20", "MCPLOOKUP_DB_POOL_SIZE": "20"}).db_pool_size == 20
+    )
+    with pytest.raises(ConfigError, match="REDIS_TIMEOUT_MS='5' is out of range"):
+        load_settings({"REDIS_TIMEOUT_MS": "5"})
+    with pytest.raises(ConfigError, match="REDIS_POOL_SIZE='many' is not a number"):
+        load_settings({"REDIS_POOL_SIZE": "many"})
+    with pytest.raises(ConfigError, match="LOG_LEVEL='loud' is not one of"):
+        load_settings({"LOG_LEVEL": "loud"})
+
+
+def test_mock_dns_verification_is_honoured_outside_production_only() -> None:
+    staging = {"MCPLOOKUP_ENV": "staging", "MOCK_DNS_VERIFICATION": "true"}
+    assert load_settings(staging).mock_dns_verification is True
+    assert load_settings({**staging, "MOCK_DNS_VERIFICATION": "false"}).mock_dns_verification is False
+    with pytest.raises(
+        ConfigError, match=r"^MOCK_DNS_VERIFICATION=true .* refused when MCPLOOKUP_ENV=production"
+    ):
+        load_settings({"MOCK_DNS_VERIFICATION": "true"})
+    with pytest.raises(ConfigError, match="disagree"):
+        load_settings({**staging, "MCPLOOKUP_MOCK_DNS_VERIFICATION": "false"})
+
+
+async def test_redis_pool_size_and_timeout_reach_the_redis_client(redis_url: str) -> None:
+    from mcplookup_mcp.store.redis_store import RedisStore
+
+    store = RedisStore(redis_url, "test-seed-env", timeout=5.0, pool_size=2)
+    try:
+        pool = store.client.connection_pool
+        assert pool.max_connections == 2
+        assert pool.connection_kwargs["socket_timeout"] == 5.0
+        # Four calls at once over two connections: each waits its turn, none fails.
+        answers = await asyncio.gather(*(store.run("cache", lambda r: r.ping()) for _ in range(4)))
+        assert answers == [True] * 4
+    finally:
+        await store.close()

@@ -72,22 +72,22 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def test_serve_uses_embedded_postgres_and_keeps_data(tmp_path: Path) -> None:
+def test_serve_uses_embedded_postgres_and_keeps_data(pg_data_dir: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(tmp_path, port)
+    proc = _start(pg_data_dir, port)
     try:
         _wait_ready(proc, base)
         response = httpx.post(f"{base}/api/v1/register", json=LISTING, timeout=10)
         assert response.status_code == 202, response.text
     finally:
         _stop(proc)
-    assert (tmp_path / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    assert (pg_data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     # Stopped (SIGTERM, as a service manager stops it), the server took its embedded database down
     # with it: PostgreSQL removes postmaster.pid when it shuts down.
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (pg_data_dir / "pgdata" / "postmaster.pid").exists()
 
-    proc = _start(tmp_path, port)
+    proc = _start(pg_data_dir, port)
     try:
         _wait_ready(proc, base)
         found = httpx.get(
@@ -96,7 +96,7 @@ def test_serve_uses_embedded_postgres_and_keeps_data(tmp_path: Path) -> None:
         assert [s["name"] for s in found["servers"]] == ["test.persist/mcp"]
     finally:
         _stop(proc)
-    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+    assert not (pg_data_dir / "pgdata" / "postmaster.pid").exists()
 
 
 IN_FLIGHT_REST = 16
@@ -148,12 +148,12 @@ async def _discover_mcp(base: str, n: int) -> str:
 
 
 @pytest.mark.slow
-async def test_sigterm_under_load_answers_what_is_in_flight_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_sigterm_under_load_answers_what_is_in_flight_and_stops_cleanly(pg_data_dir: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # The requests wait behind the test's lock, for a pooled connection too: not refused meanwhile.
-    proc = _start(tmp_path, port, MCPLOOKUP_DB_POOL_TIMEOUT="30")
-    pgdata = tmp_path / "pgdata"
+    proc = _start(pg_data_dir, port, MCPLOOKUP_DB_POOL_TIMEOUT="30")
+    pgdata = pg_data_dir / "pgdata"
     try:
         await asyncio.to_thread(_wait_ready, proc, base)
         postmaster = PostmasterInfo.read_from_pgdata(pgdata)

@@ -162,3 +162,62 @@ def test_the_metrics_port_binds_the_address_serve_binds(db_url: str, tmp_path: P
         _stop(proc)
     # One process re-raises the SIGTERM it stopped on (uvicorn); the parent of workers exits 0.
     assert proc.returncode in (0, -signal.SIGTERM), proc.stdout.read().decode() if proc.stdout else ""
+
+
+def _serve(db_url: str, metrics_port: int, *extra: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")} | {
+        "METRICS_PORT": str(metrics_port),
+        "DATABASE_URL": as_url(db_url),
+        "PORT": str(free_port()),
+        "MCPLOOKUP_ENV": "test",
+        "MCPLOOKUP_SCHEDULER": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcplookup_mcp.cli", "serve", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _refused(proc: subprocess.Popen[bytes], metrics_port: int) -> str:
+    out, _ = proc.communicate(timeout=60)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 2, text
+    assert f"METRICS_PORT={metrics_port}: another process already listens on 127.0.0.1:{metrics_port}" in text
+    return text
+
+
+def test_a_metrics_port_held_by_another_server_stops_the_start(db_url: str) -> None:
+    """Two servers on one host with one METRICS_PORT (deploy/production.env's for both): the second is
+    refused at start, whether the first runs workers or not, and the first's figures stay reachable."""
+    metrics_port = free_port()
+    first = _serve(db_url, metrics_port, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert first.poll() is None and time.monotonic() < deadline, "the first server did not start"
+            time.sleep(0.2)
+        _refused(_serve(db_url, metrics_port), metrics_port)
+        _refused(_serve(db_url, metrics_port, "--workers", "2"), metrics_port)
+        # Every scrape still reaches the first server's workers.
+        for _ in range(6):
+            assert httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).status_code == 200
+    finally:
+        _stop(first)
+
+
+def test_a_metrics_port_another_program_listens_on_stops_the_start(db_url: str) -> None:
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        _refused(_serve(db_url, port), port)

@@ -150,6 +150,10 @@ async def test_stats_page_shows_the_registry_figures(
     assert f"<dt>Imported</dt><dd>{figures.imported_servers}</dd>" in response.text
     for transport, count in figures.transports.items():
         assert f"<td>{transport}</td><td>{count}</td>" in response.text
+    # Every listed server is in the table: under each transport it offers, or as not stated.
+    assert figures.listed_servers == 464
+    assert f"<td>not stated</td><td>{figures.servers_without_transport}</td>" in response.text
+    assert sum(figures.transports.values()) + figures.servers_without_transport >= figures.listed_servers
 
 
 async def test_unknown_server_is_an_html_404(http: httpx.AsyncClient) -> None:

@@ -31,14 +31,19 @@ VERIFICATION_ATTEMPTS = Counter(
     "verification_attempts_total", "Domain verification attempts that looked up DNS"
 )
 VERIFICATION_SUCCESSES = Counter("verification_successes_total", "Domain verifications that succeeded")
-VERIFICATION_FAILURES = Counter(
-    "verification_failures_total", "Domain verifications that did not succeed, by reason", ("reason",)
+# The seed's alert divides this by verification_attempts_total one-to-one, so the two carry the same
+# labels (none); the reason of each failure is counted beside it, under its own name.
+VERIFICATION_FAILURES = Counter("verification_failures_total", "Domain verifications that did not succeed")
+VERIFICATION_FAILURES_BY_REASON = Counter(
+    "verification_failures_by_reason_total",
+    "Domain verifications that did not succeed, by reason",
+    ("reason",),
 )
 # Every reason a verification can fail with (verification.Outcome's values but "verified"). Each series
 # exists from the start at 0: rate() needs a sample before the first failure to see the increase.
 VERIFICATION_FAILURE_REASONS = ("pending", "wrong_value", "dns_error")
 for _reason in VERIFICATION_FAILURE_REASONS:
-    VERIFICATION_FAILURES.labels(reason=_reason)
+    VERIFICATION_FAILURES_BY_REASON.labels(reason=_reason)
 MCP_TOOL_CALLS = Counter("mcp_tool_calls_total", "MCP tool calls by tool and outcome", ("tool", "outcome"))
 # The whole /mcp request a tool call came in (the SDK's work included), labelled by tool: the series an
 # alert on MCP discovery latency selects (tool="discover_servers"), as path="/api/v1/discover" for REST.
@@ -53,9 +58,12 @@ MCP_FAST_PATH = Counter(
     "discover_servers calls answered directly (served) or handed to the SDK after a closer look (declined)",
     ("result",),
 )
+MCP_FAST_PATH_RESULTS = ("served", "declined")
 # Read from the database at scrape time: across worker processes the latest reading is the true one.
 TOTAL_REGISTERED_SERVERS = Gauge(
-    "total_registered_servers", "Listed servers (active, verified or imported), refreshed on scrape", multiprocess_mode="mostrecent"
+    "total_registered_servers",
+    "Listed servers (active, verified or imported), refreshed on scrape",
+    multiprocess_mode="mostrecent",
 )
 HEALTHY_SERVERS_PERCENTAGE = Gauge(
     "healthy_servers_percentage",
@@ -79,6 +87,19 @@ THIRD_PARTY_READS = Counter(
     "READMEs and package registry documents read, by source (readme, npm, pypi) and outcome (read, "
     "unchanged, absent, failed)",
     ("source", "outcome"),
+)
+# probe.health.Status and the monitor's triggers; ownership.RecheckSummary's outcomes (tests hold the
+# copies equal: core may not import those layers).
+HEALTH_PROBE_STATUSES = ("healthy", "degraded", "auth_required", "unhealthy", "unreachable", "blocked")
+HEALTH_PROBE_TRIGGERS = ("schedule", "realtime")
+REVERIFICATION_OUTCOMES = (
+    "confirmed",
+    "grace_started",
+    "in_grace",
+    "unverified",
+    "still_unverified",
+    "restored",
+    "inconclusive",
 )
 DISCOVER_CACHE = Counter(
     "discover_cache_total",
@@ -110,11 +131,22 @@ DB_POOL_WAITING = Gauge(
 DB_UP = Gauge(
     "db_up", "1 when the database answered this process's last check, else 0", multiprocess_mode="livemin"
 )
-REDIS_UP = Gauge(
-    "redis_up",
-    "1 when Redis answered this process's last check, else 0 (absent without REDIS_URL)",
-    multiprocess_mode="livemin",
-)
+_redis_up: Gauge | None = None
+
+
+def redis_up_gauge() -> Gauge:
+    """redis_up, created only by a process that has REDIS_URL: without Redis by design there is no series,
+    so nothing (the RedisDown alert above all) reads a deployment without Redis as one whose Redis is down."""
+    global _redis_up
+    if _redis_up is None:
+        _redis_up = Gauge(
+            "redis_up",
+            "1 when Redis answered this process's last check, else 0 (absent without REDIS_URL)",
+            multiprocess_mode="livemin",
+        )
+    return _redis_up
+
+
 SCHEDULER_LEADER = Gauge(
     "scheduler_leader",
     "1 in the process that holds the scheduler's leadership, else 0",
@@ -146,6 +178,15 @@ for _result in ("hit", "miss", "unavailable"):
     DISCOVER_SHARED_CACHE.labels(result=_result)
 for _use in ("cache", "ratelimit"):
     REDIS_FALLBACKS.labels(use=_use)
+for _result in ("hit", "stale", "miss", "joined"):
+    DISCOVER_CACHE.labels(result=_result)
+for _result in MCP_FAST_PATH_RESULTS:
+    MCP_FAST_PATH.labels(result=_result)
+for _status in HEALTH_PROBE_STATUSES:
+    for _trigger in HEALTH_PROBE_TRIGGERS:
+        HEALTH_PROBES.labels(status=_status, trigger=_trigger)
+for _outcome in REVERIFICATION_OUTCOMES:
+    REVERIFICATIONS.labels(outcome=_outcome)
 for _action in ("discover", "register", "verify"):
     for _subject in ("address", "key"):
         RATE_LIMITED.labels(action=_action, subject=_subject)
@@ -158,4 +199,3 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-

@@ -212,7 +212,12 @@ class DiscoveryStats(BaseModel):
     pending_claims: int
     healthy_servers: int
     servers_with_blocked_remotes: int
-    transports: dict[str, int] = Field(description="Listed servers offering each transport")
+    transports: dict[str, int] = Field(
+        description="Listed servers offering each transport (a server offering several counts under each)"
+    )
+    servers_without_transport: int = Field(
+        description="Listed servers that state no transport (imported entries with neither remotes nor packages)"
+    )
     average_trust_score: float
     searches_last_24h: int
     search_p95_ms_last_24h: float | None = None

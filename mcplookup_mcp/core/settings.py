@@ -7,6 +7,7 @@ message and a non-zero exit. Anything meant for tests and development only is re
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -18,6 +19,8 @@ import platformdirs
 
 ENVIRONMENTS = ("production", "staging", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Other spellings of a level: the old deployment's production value was LOG_LEVEL=warn.
+LOG_LEVEL_ALIASES = {"WARN": "WARNING"}
 MAX_WORKERS = 64  # serve --workers and MCPLOOKUP_WORKERS
 # The largest request body REST and /mcp read (MCPLOOKUP_MAX_BODY_BYTES); the longest fields validation.py
 # accepts fit in a fraction of it.
@@ -26,6 +29,86 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 class ConfigError(ValueError):
     """Invalid configuration."""
+
+
+# Every MCPLOOKUP_* name anything in this project reads. Any other MCPLOOKUP_* variable in the environment
+# stops the start (a misspelt or retired name would otherwise change nothing, silently). Each name is a
+# plain string literal: tests/test_settings_names.py checks that every "MCPLOOKUP_..." literal in the
+# package is here.
+KNOWN_VARIABLES: frozenset[str] = frozenset(
+    {
+        # read by the server (load_settings, below)
+        "MCPLOOKUP_ALLOWED_HOSTS",
+        "MCPLOOKUP_ALLOWED_ORIGINS",
+        "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS",
+        "MCPLOOKUP_ANALYTICS_RETENTION_DAYS",
+        "MCPLOOKUP_CLAIM_TTL_HOURS",
+        "MCPLOOKUP_CURSOR_SECRET",
+        "MCPLOOKUP_DATA_DIR",
+        "MCPLOOKUP_DB_POOL_SIZE",
+        "MCPLOOKUP_DB_POOL_TIMEOUT",
+        "MCPLOOKUP_DB_STATEMENT_TIMEOUT",
+        "MCPLOOKUP_DISCOVER_CACHE_SECONDS",
+        "MCPLOOKUP_DNS_NAMESERVERS",
+        "MCPLOOKUP_DNS_TIMEOUT",
+        "MCPLOOKUP_ENV",
+        "MCPLOOKUP_HEALTH_RETENTION_DAYS",
+        "MCPLOOKUP_HOST",
+        "MCPLOOKUP_MAX_BODY_BYTES",
+        "MCPLOOKUP_MCP_FAST_PATH",
+        "MCPLOOKUP_MOCK_DNS_VERIFICATION",
+        "MCPLOOKUP_NPM_REGISTRY_URL",
+        "MCPLOOKUP_PROBE_ALLOW_CIDRS",
+        "MCPLOOKUP_PROBE_CA_BUNDLE",
+        "MCPLOOKUP_PROBE_CONCURRENCY",
+        "MCPLOOKUP_PROBE_DEGRADED_MS",
+        "MCPLOOKUP_PROBE_INTERVAL_SECONDS",
+        "MCPLOOKUP_PROBE_PORTS",
+        "MCPLOOKUP_PROBE_TIMEOUT",
+        "MCPLOOKUP_PUBLIC_URL",
+        "MCPLOOKUP_PYPI_URL",
+        "MCPLOOKUP_RATE_LIMIT_DISCOVER_PER_MINUTE",
+        "MCPLOOKUP_RATE_LIMIT_PER_MINUTE",
+        "MCPLOOKUP_RATE_LIMIT_REGISTER_PER_MINUTE",
+        "MCPLOOKUP_RATE_LIMIT_VERIFY_PER_MINUTE",
+        "MCPLOOKUP_README_BASE_URL",
+        "MCPLOOKUP_README_MAX_BYTES",
+        "MCPLOOKUP_REDIS_PREFIX",
+        "MCPLOOKUP_REVERIFY_GRACE_HOURS",
+        "MCPLOOKUP_REVERIFY_INTERVAL_HOURS",
+        "MCPLOOKUP_SCHEDULER",
+        "MCPLOOKUP_THIRD_PARTY_INTERVAL_HOURS",
+        "MCPLOOKUP_THIRD_PARTY_TEXT",
+        "MCPLOOKUP_TRUSTED_PROXIES",
+        "MCPLOOKUP_WORKERS",
+        # read by the test suite, the benches and compose.yaml, never by the server: CI sets them in the
+        # environment of servers it starts, which must start all the same
+        "MCPLOOKUP_REQUIRE_SERVICES",
+        "MCPLOOKUP_TEST_DATABASE_URL",
+        "MCPLOOKUP_TEST_REDIS_URL",
+        "MCPLOOKUP_TEST_ARTIFACTS",
+        "MCPLOOKUP_SEED_FILE",
+        "MCPLOOKUP_IMAGE_TAG",
+    }
+)
+# The test suite's own variables (MCPLOOKUP_TEST_*), whatever their name, are never the server's.
+TEST_PREFIX = "MCPLOOKUP_TEST_"
+
+
+def refuse_unknown_names(env: Mapping[str, str]) -> None:
+    """Stop on an MCPLOOKUP_* variable nothing reads, naming the closest known one."""
+    unknown = sorted(
+        name
+        for name in env
+        if name.startswith("MCPLOOKUP_") and name not in KNOWN_VARIABLES and not name.startswith(TEST_PREFIX)
+    )
+    if not unknown:
+        return
+    name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(KNOWN_VARIABLES), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see README.md, Configuration, for the names"
+    others = f" (also unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""
+    raise ConfigError(f"{name} is not a setting MCPLookup reads: {hint}{others}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +165,10 @@ class Settings:
     reverify_interval_hours: float = 24.0
     reverify_grace_hours: float = 72.0
     mock_dns_verification: bool = False
+    # Each Redis call's deadline (REDIS_TIMEOUT_MS), and the most connections a process opens to Redis
+    # (REDIS_POOL_SIZE; None: as many as calls run at once).
+    redis_timeout: float = 0.25
+    redis_pool_size: int | None = None
     cursor_secret: str = ""
     discover_cache_seconds: float = 15.0
     mcp_fast_path: bool = True
@@ -238,6 +325,7 @@ def _redis_prefix(env: Mapping[str, str]) -> str:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every variable; raise ConfigError naming the first bad one."""
     env = os.environ if environ is None else environ
+    refuse_unknown_names(env)
     mode = _choice(env, "MCPLOOKUP_ENV", "production", ENVIRONMENTS, upper=False)
     port = _int(env, "PORT", 8000, 1, 65535)
     host = env.get("MCPLOOKUP_HOST", "127.0.0.1").strip() or "127.0.0.1"
@@ -254,23 +342,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 "MCPLOOKUP_PROBE_ALLOW_CIDRS is for development and tests only; "
                 "it is refused when MCPLOOKUP_ENV=production"
             )
-    mock_dns = _bool(env, "MCPLOOKUP_MOCK_DNS_VERIFICATION", False)
-    if mock_dns and mode == "production":
-        raise ConfigError(
-            "MCPLOOKUP_MOCK_DNS_VERIFICATION=true accepts every claim without DNS and is for staging, "
-            "development and tests only; it is refused when MCPLOOKUP_ENV=production"
-        )
-    public_url = _public_url(env, port)
     from mcplookup_mcp.core.seed_env import read_seed_variables
 
     seed = read_seed_variables(env, port)
+    mock_dns = _bool(env, "MCPLOOKUP_MOCK_DNS_VERIFICATION", False)
+    mock_name = "MCPLOOKUP_MOCK_DNS_VERIFICATION"
+    if seed.mock_dns_verification is not None:
+        mock_dns, mock_name = seed.mock_dns_verification, "MOCK_DNS_VERIFICATION"
+    if mock_dns and mode == "production":
+        raise ConfigError(
+            f"{mock_name}=true accepts every claim without DNS and is for staging, "
+            "development and tests only; it is refused when MCPLOOKUP_ENV=production"
+        )
+    public_url = _public_url(env, port)
     defaults = Settings()
     data_dir_raw = env.get("MCPLOOKUP_DATA_DIR", "").strip()
     return Settings(
         env=mode,
         host=host,
         port=port,
-        log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        log_level=_log_level(env),
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
         database_read_url=_url(env, "DATABASE_READ_URL", ("postgresql", "postgres")),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
@@ -294,7 +385,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "MCPLOOKUP_RATE_LIMIT_REGISTER_PER_MINUTE", 1, 100_000
         ),
         rate_limit_verify_per_minute=_optional_int(env, "MCPLOOKUP_RATE_LIMIT_VERIFY_PER_MINUTE", 1, 100_000),
-        db_pool_size=_int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
+        db_pool_size=seed.db_pool_size or _int(env, "MCPLOOKUP_DB_POOL_SIZE", 10, 1, 200),
         db_pool_timeout=_number(env, "MCPLOOKUP_DB_POOL_TIMEOUT", 3.0, 0.1, 60.0),
         db_statement_timeout=_number(env, "MCPLOOKUP_DB_STATEMENT_TIMEOUT", 30.0, 0.0, 3600.0),
         max_body_bytes=_int(env, "MCPLOOKUP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 16 * 1024 * 1024),
@@ -313,6 +404,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reverify_interval_hours=_number(env, "MCPLOOKUP_REVERIFY_INTERVAL_HOURS", 24.0, 0.01, 24 * 30),
         reverify_grace_hours=_number(env, "MCPLOOKUP_REVERIFY_GRACE_HOURS", 72.0, 0, 24 * 90),
         mock_dns_verification=mock_dns,
+        redis_timeout=seed.redis_timeout or defaults.redis_timeout,
+        redis_pool_size=seed.redis_pool_size,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
         metrics_enabled=seed.metrics_enabled,
@@ -341,6 +434,13 @@ def _source_url(env: Mapping[str, str], key: str, default: str, production: bool
     if production and not checked.startswith("https://"):
         raise ConfigError(f"{key} must be an https URL when MCPLOOKUP_ENV=production")
     return checked.rstrip("/")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("LOG_LEVEL", "").strip().upper()
+    if raw in LOG_LEVEL_ALIASES:
+        return LOG_LEVEL_ALIASES[raw]
+    return _choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True)
 
 
 def _public_url(env: Mapping[str, str], port: int) -> str:

@@ -295,6 +295,7 @@ class DiscoveryService:
             healthy_servers=row["healthy"],
             servers_with_blocked_remotes=row["remotes_blocked"],
             transports=row["transports"] or {},
+            servers_without_transport=row["no_transport"],
             average_trust_score=round(float(row["avg_trust_score"] or 0), 2),
             searches_last_24h=row["searches_24h"],
             search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)

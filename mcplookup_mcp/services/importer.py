@@ -7,6 +7,7 @@ unverified, and flagged as imported. Remotes on loopback or private addresses ar
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,37 @@ class Skipped:
     index: int
     name: str | None
     reason: str
+    # What the entry was, for a person finding it in the file: its name, else the fields it does state.
+    entry: str = ""
+
+
+def _has_value(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_has_value(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_value(v) for v in value)
+    return value not in (None, "")
+
+
+def describe_entry(entry: object) -> str:
+    """One line saying what an entry is: its name, or the fields that hold a value (the first few, cut
+    short), or that it holds nothing but its $schema."""
+    if not isinstance(entry, dict):
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(entry), "number")
+        return f"a JSON {kind}, not an object"
+    name = entry.get("name")
+    if isinstance(name, str) and name:
+        return name[:MAX_NAME]
+    stated = [str(key) for key, value in entry.items() if key != "$schema" and _has_value(value)]
+    if not stated:
+        empty = [str(key) for key in entry if key != "$schema"]
+        return f"an empty entry: {', '.join(empty)} all empty" if empty else "an empty entry"
+    shown = []
+    for key in stated[:3]:
+        value = json.dumps(entry[key], ensure_ascii=True)
+        shown.append(f"{key}={value[:40]}{'...' if len(value) > 40 else ''}")
+    more = f" and {len(stated) - 3} more field(s)" if len(stated) > 3 else ""
+    return "no name; " + ", ".join(shown) + more
 
 
 @dataclass
@@ -108,7 +140,7 @@ def check_entry(entry: object) -> str | None:
         return "not a JSON object"
     name = entry.get("name")
     if not isinstance(name, str) or not name:
-        return "no name"
+        return "it has no name (the name field is missing or empty), and entries are keyed by name"
     if len(name) > MAX_NAME or not _NAME.match(name):
         return "name is not reverse-DNS/short-name (e.g. io.github.user/tool)"
     description = entry.get("description", "")
@@ -149,12 +181,14 @@ class Importer:
             reason = check_entry(entry)
             if reason is not None:
                 name = entry.get("name") if isinstance(entry, dict) else None
-                summary.skipped.append(Skipped(index, name if isinstance(name, str) else None, reason))
+                summary.skipped.append(
+                    Skipped(index, name if isinstance(name, str) else None, reason, describe_entry(entry))
+                )
             else:
                 assert isinstance(entry, dict)
                 outcome = await self._one(entry, now)
                 if isinstance(outcome, str):
-                    summary.skipped.append(Skipped(index, entry["name"], outcome))
+                    summary.skipped.append(Skipped(index, entry["name"], outcome, describe_entry(entry)))
                 elif outcome is None:
                     summary.unchanged += 1
                 elif outcome:

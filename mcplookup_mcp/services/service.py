@@ -20,7 +20,12 @@ from mcplookup_mcp.core.errors import (
     RateLimited,
     RegistryError,
 )
-from mcplookup_mcp.core.metrics import VERIFICATION_ATTEMPTS, VERIFICATION_FAILURES, VERIFICATION_SUCCESSES
+from mcplookup_mcp.core.metrics import (
+    VERIFICATION_ATTEMPTS,
+    VERIFICATION_FAILURES,
+    VERIFICATION_FAILURES_BY_REASON,
+    VERIFICATION_SUCCESSES,
+)
 from mcplookup_mcp.core.models import (
     DiscoverResult,
     DnsRecord,
@@ -313,7 +318,8 @@ class RegistryService:
         )
         expected = DnsRecord(name=claim["record_name"], value=claim["record_value"])
         if result.outcome is not Outcome.VERIFIED:
-            VERIFICATION_FAILURES.labels(reason=result.outcome.value).inc()
+            VERIFICATION_FAILURES.inc()
+            VERIFICATION_FAILURES_BY_REASON.labels(reason=result.outcome.value).inc()
             async with self.repo.transaction() as q:
                 await q.record_claim_failure(claim["id"], now, result.detail)
             return VerifyResult(

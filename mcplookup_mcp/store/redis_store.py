@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio
 import redis.exceptions
@@ -40,6 +40,7 @@ class RedisStore:
         prefix: str,
         *,
         timeout: float = 0.25,
+        pool_size: int | None = None,
         retry_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -47,14 +48,21 @@ class RedisStore:
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self._clock = clock
-        # No retries inside the client: one deadline per call, and the caller's fallback after it.
-        self.client = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-        )
+        # No retries inside the client: one deadline per call, and the caller's fallback after it. With a
+        # pool size, a call waits for a free connection within the same deadline.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "retry_on_timeout": False,
+        }
+        if pool_size is None:
+            self.client = redis.asyncio.Redis.from_url(url, **options)
+        else:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=pool_size, timeout=timeout, **options
+            )
+            self.client = redis.asyncio.Redis(connection_pool=pool)
         self._down_since: float | None = None
         self._skip_until = 0.0
 

@@ -467,6 +467,8 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
        (SELECT jsonb_object_agg(t, n) FROM (
             SELECT t, count(*) AS n FROM mcp_servers s2, unnest(s2.transports) AS t
              WHERE s2.status = 'active' AND (s2.verified OR s2.source = 'import') GROUP BY t) AS x) AS transports,
+       count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 'import')
+                          AND coalesce(cardinality(s.transports), 0) = 0) AS no_transport,
        avg(s.trust_score) FILTER (WHERE s.status = 'active') AS avg_trust_score,
        (SELECT count(*) FROM discovery_events WHERE created_at > now() - interval '24 hours') AS searches_24h,
        (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)
