@@ -256,10 +256,14 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             print(file=sys.stderr)
         print(
             f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
-            f"skipped {len(summary.skipped)}"
+            f"skipped {len(summary.skipped)}, fixed {len(summary.fixed)}"
         )
         for skipped in summary.skipped:
             print(f"  skipped entry {skipped.index} ({skipped.name or 'no name'}): {skipped.reason}")
+        if summary.fixed:
+            print(f"fixed for /v0.1 (the stored entry keeps its text): {len(summary.fixed)}")
+        for fixed in summary.fixed:
+            print(f"  fixed entry {fixed.index} ({fixed.name or 'no name'}): {', '.join(fixed.fixes)}")
         return 0
 
     return asyncio.run(run())

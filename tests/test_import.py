@@ -157,3 +157,31 @@ def test_cli_import_prints_a_summary(db_url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "cannot read" in bad.stderr
+
+
+async def test_entries_the_official_schema_refuses_are_reported_not_stored(
+    service: RegistryService, db_url: str
+) -> None:
+    entries = [
+        {
+            "name": "io.github.bad/pkg",
+            "description": "x",
+            "version": "1.0.0",
+            "packages": [{"registryType": "npm"}],
+        },
+        {
+            "name": "io.github.bad/remote",
+            "description": "x",
+            "version": "1.0.0",
+            "remotes": [{"type": "sse", "url": "ftp://files.example.com/sse"}],
+        },
+        {"name": "io.github.ok/short", "description": "", "version": "1.0.0"},
+    ]
+    summary = await Importer(service.repo, utcnow).run(entries)
+    assert [(s.name, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("io.github.bad/pkg", "the official server.json schema refuses it"),
+        ("io.github.bad/remote", "the official server.json schema refuses it"),
+    ]
+    assert "packages/0" in summary.skipped[0].reason
+    assert [(f.name, f.fixes) for f in summary.fixed] == [("io.github.ok/short", ["description-filled"])]
+    assert rows(db_url, "SELECT name, description FROM mcp_servers") == [("io.github.ok/short", "")]

@@ -303,10 +303,18 @@ class Queries:
 
     # import
     async def upsert_server_version(self, params: Mapping[str, Any]) -> bool | None:
-        row = await self._one(
-            "upsert_server_version", {**params, "server_json": Jsonb(params["server_json"])}
-        )
+        values = {
+            "status": "active",
+            "published_at": None,
+            **params,
+            "server_json": Jsonb(params["server_json"]),
+        }
+        row = await self._one("upsert_server_version", values)
         return bool(row["created"]) if row else None
+
+    async def verified_namespace_domain(self, domains: list[str]) -> str | None:
+        row = await self._one("verified_namespace_domain", {"domains": domains})
+        return str(row["domain"]) if row else None
 
     async def list_server_versions(self, name: str) -> list[Row]:
         return await self._all("list_server_version_names", {"name": name})
@@ -319,7 +327,7 @@ class Queries:
         return str(row["source"]) if row else None
 
     async def upsert_imported_server(self, params: Mapping[str, Any]) -> bool | None:
-        row = await self._one("upsert_imported_server", _server_params(params))
+        row = await self._one("upsert_imported_server", _server_params({"status": "active", **params}))
         return bool(row["created"]) if row else None
 
     # /v0.1
