@@ -49,6 +49,7 @@ from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.services.upstream_sync import build_sync, refresh_sync_gauges
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
@@ -213,6 +214,8 @@ def create_app(
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
+            if settings.upstream_registries:
+                await refresh_sync_gauges(repo, settings.upstream_registries, clock())
             DB_UP.set(1)
         except RegistryError as exc:
             DB_UP.set(0)
@@ -289,7 +292,8 @@ def create_app(
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
             if settings.metrics_port is not None:
                 metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
-        scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
+        sync = build_sync(repo, settings, resolver, clock) if settings.upstream_registries else None
+        scheduler = Scheduler(monitor, database_url, sync=sync) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
         # What is loaded by now (the SDK's and pydantic's schemas, some 120k objects) lives as long as the
@@ -305,6 +309,8 @@ def create_app(
                 metrics_server.close()
             if scheduler is not None:
                 await scheduler.stop()
+            if sync is not None:
+                await sync.client.aclose()
             for task in loops:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

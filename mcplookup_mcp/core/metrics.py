@@ -55,7 +55,9 @@ MCP_FAST_PATH = Counter(
 )
 # Read from the database at scrape time: across worker processes the latest reading is the true one.
 TOTAL_REGISTERED_SERVERS = Gauge(
-    "total_registered_servers", "Listed servers (active, verified or imported), refreshed on scrape", multiprocess_mode="mostrecent"
+    "total_registered_servers",
+    "Listed servers (active, verified or imported), refreshed on scrape",
+    multiprocess_mode="mostrecent",
 )
 HEALTHY_SERVERS_PERCENTAGE = Gauge(
     "healthy_servers_percentage",
@@ -119,6 +121,31 @@ SCHEDULER_LAST_ROUND = Gauge(
     "Unix time the leader last finished a round of probing (probes made or none due)",
     multiprocess_mode="max",
 )
+# Following upstream registries (services/upstream_sync.py); `upstream` is a configured base URL, so the
+# label has as many values as MCPLOOKUP_UPSTREAM_REGISTRIES names.
+SYNC_ENTRIES = Counter(
+    "sync_entries_total",
+    "Upstream registry entries read by sync: applied (created or changed here), unchanged, refused",
+    ("upstream", "outcome"),
+)
+SYNC_FAILURES = Counter(
+    "sync_failures_total",
+    "Upstream page requests that failed, by kind (rate_limited, server_error, timeout, network, garbage, "
+    "too_large, blocked, redirected, refused); retried ones included",
+    ("upstream", "reason"),
+)
+SYNC_RUNS = Counter(
+    "sync_runs_total",
+    "Sync runs per upstream: finished (reached the last page) or stopped (time budget or an error)",
+    ("upstream", "result"),
+)
+# Read from the database at scrape time, like total_registered_servers: every replica reports it.
+SYNC_LAG = Gauge(
+    "sync_lag_seconds",
+    "Seconds since the last finished sync pass of an upstream began: our copy is current as of then",
+    ("upstream",),
+    multiprocess_mode="mostrecent",
+)
 DISCOVER_SHARED_CACHE = Counter(
     "discover_shared_cache_total",
     "Discovery answers this process did not hold, looked up in Redis: found (hit), not there (miss), "
@@ -152,4 +179,3 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-

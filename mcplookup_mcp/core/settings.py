@@ -22,6 +22,7 @@ MAX_WORKERS = 64  # serve --workers and MCPLOOKUP_WORKERS
 # The largest request body REST and /mcp read (MCPLOOKUP_MAX_BODY_BYTES); the longest fields validation.py
 # accepts fit in a fraction of it.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_UPSTREAM = "https://registry.modelcontextprotocol.io"
 
 
 class ConfigError(ValueError):
@@ -92,6 +93,13 @@ class Settings:
     metrics_port: int | None = None
     auto_discovery: bool = False
     analytics_retention_days: float = 90.0
+    # Upstream registries followed by `mcplookup sync` and the leader's sync job (docs/sync.md).
+    upstream_registries: tuple[str, ...] = (DEFAULT_UPSTREAM,)
+    sync_interval_seconds: float = 900.0
+    sync_page_size: int = 100
+    sync_max_seconds: float = 120.0
+    sync_max_page_bytes: int = 4 * 1024 * 1024
+    sync_timeout: float = 20.0
 
     @property
     def is_production(self) -> bool:
@@ -217,6 +225,29 @@ def _optional_int(env: Mapping[str, str], key: str, low: int, high: int) -> int 
     return _int(env, key, 0, low, high) if env.get(key, "").strip() else None
 
 
+def _upstreams(env: Mapping[str, str], production: bool) -> tuple[str, ...]:
+    """MCPLOOKUP_UPSTREAM_REGISTRIES: unset, the official registry; set but empty, none (sync off)."""
+    key = "MCPLOOKUP_UPSTREAM_REGISTRIES"
+    if key not in env:
+        return (DEFAULT_UPSTREAM,)
+    found: list[str] = []
+    for part in _list(env, key) or ():
+        url = part.rstrip("/")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?", url):
+            raise ConfigError(
+                f"{key}: {part!r} is not a base URL such as https://registry.modelcontextprotocol.io "
+                "(no query, fragment or credentials)"
+            )
+        if production and not url.startswith("https://"):
+            raise ConfigError(
+                f"{key}: {part!r} is plain http, which is for development and tests only; "
+                "it is refused when MCPLOOKUP_ENV=production"
+            )
+        if url not in found:
+            found.append(url)
+    return tuple(found)
+
+
 def _redis_prefix(env: Mapping[str, str]) -> str:
     raw = env.get("MCPLOOKUP_REDIS_PREFIX", "").strip()
     if not raw:
@@ -308,6 +339,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mock_dns_verification=mock_dns,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
+        upstream_registries=_upstreams(env, mode == "production"),
+        sync_interval_seconds=_number(env, "MCPLOOKUP_SYNC_INTERVAL_SECONDS", 900.0, 30.0, 7 * 86400.0),
+        sync_page_size=_int(env, "MCPLOOKUP_SYNC_PAGE_SIZE", 100, 1, 100),
+        sync_max_seconds=_number(env, "MCPLOOKUP_SYNC_MAX_SECONDS", 120.0, 1.0, 3600.0),
+        sync_max_page_bytes=_int(
+            env, "MCPLOOKUP_SYNC_MAX_PAGE_BYTES", 4 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024
+        ),
+        sync_timeout=_number(env, "MCPLOOKUP_SYNC_TIMEOUT", 20.0, 0.5, 300.0),
         metrics_enabled=seed.metrics_enabled,
         metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,
@@ -321,5 +360,7 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
     checked = _url(env, "MCPLOOKUP_PUBLIC_URL", ("https", "http"))
     assert checked is not None
     if "?" in checked or "#" in checked or "@" in checked:
-        raise ConfigError("MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com")
+        raise ConfigError(
+            "MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com"
+        )
     return checked

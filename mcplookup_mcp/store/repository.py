@@ -330,6 +330,26 @@ class Queries:
         row = await self._one("upsert_imported_server", _server_params({"status": "active", **params}))
         return bool(row["created"]) if row else None
 
+    # upstream sync
+    async def claim_sync(self, upstream: str, now: datetime, until: datetime) -> Row | None:
+        await self._run("ensure_sync_state", {"upstream": upstream})
+        return await self._one("claim_sync", {"upstream": upstream, "now": now, "until": until})
+
+    async def release_sync(self, upstream: str) -> None:
+        await self._run("release_sync", {"upstream": upstream})
+
+    async def get_sync_state(self, upstream: str) -> Row | None:
+        return await self._one("get_sync_state", {"upstream": upstream})
+
+    async def save_sync_progress(self, params: Mapping[str, Any]) -> None:
+        await self._run("save_sync_progress", params)
+
+    async def record_sync_failure(self, upstream: str, error: str, now: datetime) -> None:
+        await self._run("record_sync_failure", {"upstream": upstream, "error": error, "now": now})
+
+    async def list_sync_states(self) -> list[Row]:
+        return await self._all("list_sync_states")
+
     # /v0.1
     async def registry_list(self, params: Mapping[str, Any]) -> list[Row]:
         return await self._all("registry_list", params)
