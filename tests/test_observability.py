@@ -162,7 +162,11 @@ async def test_without_enable_metrics_there_is_no_metrics_route(
 def test_a_fresh_process_exports_every_failure_reason_at_zero() -> None:
     """In a process that never verified anything (the case rate() used to miss)."""
     out = subprocess.run(
-        [sys.executable, "-c", "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())"],
+        [
+            sys.executable,
+            "-c",
+            "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -190,7 +194,7 @@ def promtool(*args: str) -> str:
 def test_promtool_accepts_the_config_and_rules() -> None:
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
     out = promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 11 rules found" in out
+    assert "SUCCESS: 12 rules found" in out
 
 
 def test_promtool_unit_tests_fire_and_stay_quiet() -> None:
@@ -242,7 +246,7 @@ async def test_every_metric_in_the_rules_and_dashboard_is_exported(http: httpx.A
     rule_exprs = [block or line for block, line in rules]
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
     panel_exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    assert len(rule_exprs) == 11 and len(panel_exprs) >= 20
+    assert len(rule_exprs) == 12 and len(panel_exprs) >= 20
     used = set().union(*(metric_names(e) for e in rule_exprs + panel_exprs))
     assert {"http_request_duration_seconds_bucket", "mcp_tool_calls_total", "scheduler_leader"} <= used
     assert used - exported == set()

@@ -4,20 +4,29 @@ name held here by a DNS-verified registration is never overwritten."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fake_registry import FakeRegistry, FakeRegistryServer
 from prometheus_client import REGISTRY
+from psycopg.conninfo import conninfo_to_dict
 from registry_schema import registry_client
 from test_discovery import add
-from test_import import rows
+from test_import import ROOT, rows
 
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.services.upstream_sync import UpstreamReport, UpstreamSync, build_sync
 
@@ -257,3 +266,61 @@ async def test_two_runs_never_read_one_upstream_at_once(
         await q.claim_sync(upstream.base_url, now, now.replace(year=now.year + 1))
     report = await run(make_sync(service, settings, upstream.base_url))
     assert report.busy and not report.finished and upstream.registry.requests == []
+
+
+async def test_the_leader_runs_sync_and_a_follower_does_not(
+    service: RegistryService, settings: Settings, db_url: str, upstream: FakeRegistryServer
+) -> None:
+    for i in range(4):
+        upstream.registry.publish(f"io.github.up/s-{i}", "1.0.0")
+    monitor = HealthMonitor(service.repo, settings, make_resolver([], 1.0), RateLimiter(1000), clock=utcnow)
+    leader = Scheduler(monitor, db_url, sync=make_sync(service, settings, upstream.base_url))
+    follower = Scheduler(monitor, db_url, sync=make_sync(service, settings, upstream.base_url))
+    try:
+        assert await leader.try_lead() and not await follower.try_lead()
+        await leader.tick()
+        assert leader._sync_task is not None
+        await asyncio.wait_for(leader._sync_task, 20)
+        assert len(versions(db_url)) == 4 and state(db_url)[0] is not None
+        requests = len(upstream.registry.requests)
+        await leader.tick()  # the next run waits for MCPLOOKUP_SYNC_INTERVAL_SECONDS
+        assert leader._sync_task.done() and len(upstream.registry.requests) == requests
+    finally:
+        await leader.stop()
+        await follower.stop()
+        for scheduler in (leader, follower):
+            assert scheduler.sync is not None
+            await scheduler.sync.client.aclose()
+
+
+@pytest.mark.slow
+def test_cli_sync_prints_what_it_applied_and_refused(db_url: str, upstream: FakeRegistryServer) -> None:
+    upstream.registry.publish("io.github.cli/one", "1.0.0", "one")
+    upstream.registry.strict = False
+    upstream.registry.publish("io.github.cli/two", "1.0.0", "", remotes=[{"type": "sse", "url": "ftp://x"}])
+    parts = conninfo_to_dict(db_url)
+    query = urlencode({k: v for k, v in parts.items() if k in ("host", "port", "user", "password")})
+    env = os.environ | {
+        "DATABASE_URL": f"postgresql:///{parts['dbname']}?{query}",
+        "MCPLOOKUP_ENV": "test",
+        "MCPLOOKUP_UPSTREAM_REGISTRIES": upstream.base_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "mcplookup_mcp", "sync"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        f"{upstream.base_url}: finished; pages 1, created 1, updated 0, unchanged 0, refused 1"
+    )
+    assert "refused io.github.cli/two: the official server.json schema refuses it: remotes/0" in done.stdout
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert "created 0, updated 0, unchanged 0, refused 0" in again.stdout
+    off = subprocess.run(
+        command,
+        env=env | {"MCPLOOKUP_UPSTREAM_REGISTRIES": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert off.returncode == 2 and "MCPLOOKUP_UPSTREAM_REGISTRIES is empty" in off.stderr
