@@ -1,10 +1,9 @@
 """Following upstream registries: read `/v0.1/servers?updated_since=…` page by page and apply each entry.
 
 A pass starts at the upstream's watermark and follows `nextCursor` to the last page. After each page
-the entries are applied (each in its own transaction, through the importer's `admit` and
-`apply_version`, so a second application of the same entry changes nothing) and then the cursor is
-stored, so a run that stops (a crash, the time budget, an error) resumes at the page after the last one
-applied. Only a pass that reaches the last page moves the watermark, to the newest `updatedAt` it saw
+the entries are applied through the importer's `admit` and `apply_version` and the cursor past them is stored, in
+one transaction, so a run that stops (a crash, the time budget, an error) resumes at the page after the
+last one applied, and applying an entry twice would change nothing anyway. Only a pass that reaches the last page moves the watermark, to the newest `updatedAt` it saw
 but never past the moment the pass began by the upstream's own clock (its `Date` header): an entry
 changed while the pass was under way, behind the cursor, is then read by the next pass instead of lost.
 The rules, and why a name held here is never overwritten: docs/sync.md.
@@ -29,7 +28,7 @@ from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 from mcplookup_mcp.probe.upstream import UpstreamClient, UpstreamError, UpstreamPage
 from mcplookup_mcp.services.importer import admit, apply_version
-from mcplookup_mcp.store.repository import Repository
+from mcplookup_mcp.store.repository import Queries, Repository
 
 log = structlog.get_logger("mcplookup.sync")
 
@@ -172,17 +171,19 @@ class UpstreamSync:
             page = await self._fetch(upstream, since, cursor, deadline)
             if started is None:
                 started = page.served_at or (self.clock() - CLOCK_MARGIN)
-            applied, page_newest = await self._apply(page, report)
-            if page_newest is not None and (newest is None or page_newest > newest):
-                newest = page_newest
-            report.pages += 1
             finished = page.next_cursor is None
-            new_watermark = watermark
-            if finished and newest is not None:
-                candidate = min(newest, started)
-                if watermark is None or candidate > watermark:
-                    new_watermark = candidate
+            # The page's entries and the cursor past them commit together: a page is applied once, or
+            # not at all and read again.
             async with self.repo.transaction() as q:
+                tally = await self._apply(q, page, upstream)
+                if tally.newest is not None and (newest is None or tally.newest > newest):
+                    newest = tally.newest
+                new_watermark = watermark
+                if finished and newest is not None:
+                    candidate = min(newest, started)
+                    if watermark is None or candidate > watermark:
+                        new_watermark = candidate
+                applied = tally.created + tally.updated
                 await q.save_sync_progress(
                     {
                         "upstream": upstream,
@@ -196,6 +197,8 @@ class UpstreamSync:
                         "now": self.clock(),
                     }
                 )
+            report.pages += 1
+            tally.add_to(report)
             if finished:
                 report.finished = True
                 report.watermark = new_watermark
@@ -228,10 +231,9 @@ class UpstreamSync:
                 await self.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _apply(self, page: UpstreamPage, report: UpstreamReport) -> tuple[int, datetime | None]:
-        """Apply one page's entries; returns how many changed something and the newest updatedAt."""
-        applied = 0
-        newest: datetime | None = None
+    async def _apply(self, q: Queries, page: UpstreamPage, upstream: str) -> _Tally:
+        """Apply one page's entries in the caller's transaction; what happened to each, and the newest updatedAt."""
+        tally = _Tally()
         now = self.clock()
         for item in page.entries:
             server = item.get("server") if isinstance(item, dict) else None
@@ -239,8 +241,8 @@ class UpstreamSync:
             name = server.get("name") if isinstance(server, dict) else None
             shown = name if isinstance(name, str) else None
             updated_at = _time(official.get("updatedAt"))
-            if updated_at is not None and (newest is None or updated_at > newest):
-                newest = updated_at
+            if updated_at is not None and (tally.newest is None or updated_at > tally.newest):
+                tally.newest = updated_at
             reason, fixes = admit(server) if server is not None else ("no server object", [])
             status = official.get("status", "active")
             if reason is None and status not in STATUSES:
@@ -248,33 +250,47 @@ class UpstreamSync:
             if reason is None:
                 assert isinstance(server, dict)
                 latest = official.get("isLatest")
-                async with self.repo.transaction() as q:
-                    outcome = await apply_version(
-                        q,
-                        server,
-                        now,
-                        status=str(status),
-                        latest=latest if isinstance(latest, bool) else None,
-                        published_at=_time(official.get("publishedAt")),
-                    )
+                outcome = await apply_version(
+                    q,
+                    server,
+                    now,
+                    status=str(status),
+                    latest=latest if isinstance(latest, bool) else None,
+                    published_at=_time(official.get("publishedAt")),
+                )
                 if isinstance(outcome, str):
                     reason = outcome
                 elif outcome is None:
-                    report.unchanged += 1
-                    SYNC_ENTRIES.labels(upstream=report.upstream, outcome="unchanged").inc()
+                    tally.unchanged += 1
+                elif outcome:
+                    tally.created += 1
                 else:
-                    applied += 1
-                    if outcome:
-                        report.created += 1
-                    else:
-                        report.updated += 1
-                    SYNC_ENTRIES.labels(upstream=report.upstream, outcome="applied").inc()
+                    tally.updated += 1
                 if reason is None and fixes:
-                    report.fixed.append((str(name), fixes))
+                    tally.fixed.append((str(name), fixes))
             if reason is not None:
-                report.refused.append((shown, reason))
-                SYNC_ENTRIES.labels(upstream=report.upstream, outcome="refused").inc()
-        return applied, newest
+                tally.refused.append((shown, reason))
+        return tally
+
+
+@dataclass
+class _Tally:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: list[tuple[str | None, str]] = field(default_factory=list)
+    fixed: list[tuple[str, list[str]]] = field(default_factory=list)
+    newest: datetime | None = None
+
+    def add_to(self, report: UpstreamReport) -> None:
+        report.created += self.created
+        report.updated += self.updated
+        report.unchanged += self.unchanged
+        report.refused += self.refused
+        report.fixed += self.fixed
+        SYNC_ENTRIES.labels(upstream=report.upstream, outcome="applied").inc(self.created + self.updated)
+        SYNC_ENTRIES.labels(upstream=report.upstream, outcome="unchanged").inc(self.unchanged)
+        SYNC_ENTRIES.labels(upstream=report.upstream, outcome="refused").inc(len(self.refused))
 
 
 async def refresh_sync_gauges(repo: Repository, upstreams: tuple[str, ...], now: datetime) -> None:
