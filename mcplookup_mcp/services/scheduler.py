@@ -22,7 +22,7 @@ from mcplookup_mcp.core.errors import RegistryError
 from mcplookup_mcp.core.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
 from mcplookup_mcp.services.analytics import prune_events
 from mcplookup_mcp.services.monitor import HealthMonitor
-from mcplookup_mcp.services.upstream_sync import UpstreamSync
+from mcplookup_mcp.services.upstream_sync import UpstreamReport, UpstreamSync
 from mcplookup_mcp.store.repository import Queries, Row
 
 log = structlog.get_logger("mcplookup.scheduler")
@@ -32,6 +32,20 @@ LEADER_LOCK_ID = 7_245_118_302
 PRUNE_EVERY_SECONDS = 3600.0
 MAX_POLL_SECONDS = 10.0
 LEADER_CHECK_SECONDS = 10.0
+
+
+# Each refused or fixed entry is logged by name, up to this many a run (a first pass may fix thousands);
+# `mcplookup sync` prints every one.
+MAX_ENTRY_LOGS = 200
+
+
+def _log_entries(report: UpstreamReport) -> None:
+    named = [("refused", name, reason) for name, reason in report.refused]
+    named += [("fixed", name, ", ".join(fixes)) for name, fixes in report.fixed]
+    for what, name, why in named[:MAX_ENTRY_LOGS]:
+        log.info(f"upstream entry {what}", upstream=report.upstream, name=name, why=why)
+    if len(named) > MAX_ENTRY_LOGS:
+        log.info("upstream entries not logged", upstream=report.upstream, count=len(named) - MAX_ENTRY_LOGS)
 
 
 class Scheduler:
@@ -129,6 +143,7 @@ class Scheduler:
             # A pass cut short by the time budget (a first, full read) goes on at the next round.
             paused = any(not r.finished and r.error is None for r in reports)
             for report in reports:
+                _log_entries(report)
                 log.info(
                     "upstream sync",
                     upstream=report.upstream,
