@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from mcp_targets import UvicornThread
 from registry_schema import check_answer
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
@@ -144,6 +145,13 @@ class FakeRegistry:
                 return JSONResponse({"servers": "nope"})
             if fault == "stall":
                 await asyncio.sleep(self.stall_seconds)
+            if fault == "redirect":
+                return RedirectResponse("http://10.0.0.1/v0.1/servers", status_code=302)
+            if fault == "huge-chunked":
+                # No Content-Length: the cap must hold while reading.
+                return StreamingResponse(_chunks(b"x" * 65_536, 64), media_type="application/json")
+            if fault == "drip":
+                return StreamingResponse(_drip(), media_type="application/json")
             if fault == "huge":
                 return JSONResponse({"servers": [{"server": {"name": "x" * 1000}}] * 10_000, "metadata": {}})
             body = self.page(params)
@@ -152,6 +160,18 @@ class FakeRegistry:
             return JSONResponse(body)
 
         return Starlette(routes=[Route("/v0.1/servers", servers)])
+
+
+async def _chunks(chunk: bytes, count: int) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        yield chunk
+
+
+async def _drip() -> AsyncIterator[bytes]:
+    """A valid answer, one byte every 0.2 s: each read is quick, the whole is not."""
+    for byte in b'{"servers": [], "metadata": {}}':
+        yield bytes([byte])
+        await asyncio.sleep(0.2)
 
 
 class FakeRegistryServer:

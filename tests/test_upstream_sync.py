@@ -184,7 +184,9 @@ async def test_429_and_5xx_are_retried_after_the_wait_they_ask_for(
     assert len(versions(db_url)) == 5 and state(db_url)[2] == 0
 
 
-@pytest.mark.parametrize("fault", ["garbage", "not-a-list", "huge", "stall"])
+@pytest.mark.parametrize(
+    "fault", ["garbage", "not-a-list", "huge", "huge-chunked", "stall", "drip", "redirect"]
+)
 async def test_a_bad_page_stops_the_run_and_the_next_run_resumes_from_the_stored_cursor(
     service: RegistryService, settings: Settings, db_url: str, upstream: FakeRegistryServer, fault: str
 ) -> None:
@@ -225,7 +227,15 @@ async def test_a_bad_page_stops_the_run_and_the_next_run_resumes_from_the_stored
 
 
 def _kind(fault: str) -> str:
-    return {"garbage": "garbage", "not-a-list": "garbage", "huge": "too_large", "stall": "timeout"}[fault]
+    return {
+        "garbage": "garbage",
+        "not-a-list": "garbage",
+        "huge": "too_large",
+        "huge-chunked": "too_large",
+        "stall": "timeout",
+        "drip": "timeout",
+        "redirect": "redirected",
+    }[fault]
 
 
 async def test_a_pass_cut_by_its_time_budget_goes_on_where_it_stopped(
