@@ -292,8 +292,13 @@ def create_app(
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
             if settings.metrics_port is not None:
                 metrics_server = await serve_metrics(settings.host, settings.metrics_port, refresh_gauges)
-        sync = build_sync(repo, settings, resolver, clock) if settings.upstream_registries else None
-        scheduler = Scheduler(monitor, database_url, sync=sync) if background and settings.scheduler else None
+        runs_scheduler = background and settings.scheduler
+        sync = (
+            build_sync(repo, settings, resolver, clock)
+            if runs_scheduler and settings.upstream_registries
+            else None
+        )
+        scheduler = Scheduler(monitor, database_url, sync=sync) if runs_scheduler else None
         if scheduler is not None:
             scheduler.start()
         # What is loaded by now (the SDK's and pydantic's schemas, some 120k objects) lives as long as the

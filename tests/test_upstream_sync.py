@@ -334,3 +334,28 @@ def test_cli_sync_prints_what_it_applied_and_refused(db_url: str, upstream: Fake
         check=False,
     )
     assert off.returncode == 2 and "MCPLOOKUP_UPSTREAM_REGISTRIES is empty" in off.stderr
+
+
+async def test_a_served_app_follows_its_upstream_and_reports_the_lag(
+    make_live: Any, settings: Settings, db_url: str, upstream: FakeRegistryServer
+) -> None:
+    for i in range(3):
+        upstream.registry.publish(f"io.github.up/app-{i}", "1.0.0")
+    app_settings = replace(
+        settings, scheduler=True, upstream_registries=(upstream.base_url,), probe_interval_seconds=10.0
+    )
+    live = make_live(app_settings)
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(versions(db_url)) < 3:
+        assert asyncio.get_running_loop().time() < deadline, "the leader's sync job did not run"
+        await asyncio.sleep(0.2)
+    async with registry_client(live.base_url) as http:
+        metrics = (await http.get("/metrics")).text
+    # The gauge is process-wide: other apps of this test run may have set it for their own upstreams.
+    lag = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith(f'sync_lag_seconds{{upstream="{upstream.base_url}"}}')
+    ]
+    assert len(lag) == 1
+    assert 0 <= float(lag[0].rsplit(" ", 1)[1]) < 3600  # the pass just finished (its start: the Date header)
