@@ -137,6 +137,10 @@ class FakeRegistry:
             fault = self.faults.pop(0) if self.faults else None
             if fault == "429":
                 return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "1"})
+            if fault == "400":
+                return JSONResponse(
+                    {"title": "Bad Request", "detail": "Invalid cursor parameter"}, status_code=400
+                )
             if fault == "500":
                 return JSONResponse({"error": "boom"}, status_code=500)
             if fault == "garbage":

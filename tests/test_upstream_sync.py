@@ -359,3 +359,19 @@ async def test_a_served_app_follows_its_upstream_and_reports_the_lag(
     ]
     assert len(lag) == 1
     assert 0 <= float(lag[0].rsplit(" ", 1)[1]) < 3600  # the pass just finished (its start: the Date header)
+
+
+async def test_a_cursor_the_upstream_refuses_restarts_the_pass_at_the_watermark(
+    service: RegistryService, settings: Settings, db_url: str, upstream: FakeRegistryServer
+) -> None:
+    fake = upstream.registry
+    for i in range(5):
+        fake.publish(f"io.github.up/c-{i}", "1.0.0")
+    fake.faults += ["ok", "400"]
+    stopped = await run(make_sync(service, settings, upstream.base_url))
+    assert stopped.error is not None and stopped.error.startswith("refused: HTTP 400")
+    assert state(db_url)[:2] == (None, None)  # no watermark yet, and the refused cursor forgotten
+    fake.requests.clear()
+    again = await run(make_sync(service, settings, upstream.base_url))
+    assert again.finished and "cursor" not in fake.requests[0]
+    assert (again.created, again.unchanged) == (2, 3) and len(versions(db_url)) == 5

@@ -83,6 +83,8 @@ class UpstreamReport:
     error: str | None = None
     busy: bool = False
     watermark: datetime | None = None
+    # Whether the last request sent a cursor (a resumed pass, or a page after the first).
+    cursor_sent: bool = False
 
     @property
     def applied(self) -> int:
@@ -146,6 +148,10 @@ class UpstreamSync:
             SYNC_FAILURES.labels(upstream=upstream, reason=exc.kind).inc()
             async with self.repo.transaction() as q:
                 await q.record_sync_failure(upstream, report.error[:500], self.clock())
+                if exc.kind == "refused" and report.cursor_sent:
+                    # A 4xx to a cursor it gave (expired, or a new cursor format after an upgrade) would
+                    # stop every run at the same page: the pass starts again at the watermark instead.
+                    await q.reset_sync_pass(upstream, self.clock())
             log.warning("upstream sync stopped", upstream=upstream, reason=exc.kind, error=exc.message[:200])
         finally:
             async with self.repo.transaction() as q:
@@ -168,6 +174,7 @@ class UpstreamSync:
             if report.pages and time.monotonic() >= deadline:
                 log.info("upstream sync paused: time budget spent", upstream=upstream, pages=report.pages)
                 return
+            report.cursor_sent = cursor is not None
             page = await self._fetch(upstream, since, cursor, deadline)
             if started is None:
                 started = page.served_at or (self.clock() - CLOCK_MARGIN)

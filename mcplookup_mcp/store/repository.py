@@ -347,6 +347,9 @@ class Queries:
     async def record_sync_failure(self, upstream: str, error: str, now: datetime) -> None:
         await self._run("record_sync_failure", {"upstream": upstream, "error": error, "now": now})
 
+    async def reset_sync_pass(self, upstream: str, now: datetime) -> None:
+        await self._run("reset_sync_pass", {"upstream": upstream, "now": now})
+
     async def list_sync_states(self) -> list[Row]:
         return await self._all("list_sync_states")
 

@@ -37,3 +37,9 @@ UPDATE upstream_sync_state
 -- list_sync_states --
 -- Every upstream's state, for the lag gauge
 SELECT upstream, current_as_of, watermark, failures FROM upstream_sync_state;
+
+-- reset_sync_pass --
+-- Forget a pass the upstream no longer accepts the cursor of: the next run starts again at the watermark
+UPDATE upstream_sync_state
+   SET cursor = NULL, pass_since = NULL, pass_started_at = NULL, pass_newest = NULL, updated_at = %(now)s
+ WHERE upstream = %(upstream)s;
