@@ -604,9 +604,7 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     async with mcp_client(live.base_url) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         description = tools["discover_servers"].description or ""
-        assert (
-            "no_confident_match" in description and "weak" in description and "match.strength" in description
-        )
+        assert "no_confident_match" in description and "weak" in description and "match.strength" in description
         schema = json.dumps(tools["discover_servers"].output_schema)
         assert "no_confident_match" in schema and "strength" in schema and "total" in schema
         found = structured(await client.call_tool("discover_servers", {"query": "kubernetes", "limit": 3}))

@@ -162,11 +162,7 @@ async def test_without_enable_metrics_there_is_no_metrics_route(
 def test_a_fresh_process_exports_every_failure_reason_at_zero() -> None:
     """In a process that never verified anything (the case rate() used to miss)."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())",
-        ],
+        [sys.executable, "-c", "from mcplookup_mcp.core.metrics import exposition; print(exposition().decode())"],
         capture_output=True,
         text=True,
         check=True,

@@ -55,9 +55,7 @@ MCP_FAST_PATH = Counter(
 )
 # Read from the database at scrape time: across worker processes the latest reading is the true one.
 TOTAL_REGISTERED_SERVERS = Gauge(
-    "total_registered_servers",
-    "Listed servers (active, verified or imported), refreshed on scrape",
-    multiprocess_mode="mostrecent",
+    "total_registered_servers", "Listed servers (active, verified or imported), refreshed on scrape", multiprocess_mode="mostrecent"
 )
 HEALTHY_SERVERS_PERCENTAGE = Gauge(
     "healthy_servers_percentage",

@@ -311,7 +311,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
             "version": __version__,
             "description": (
                 "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
-                "(/v0.1, also answered at /v0 as the official registry does) and the operators' probes (/health, /ready). Not described here: the MCP endpoint "
+                "(/v0.1, also answered at /v0 as the official registry does) and the operators' probes "
+                "(/health, /ready). Not described here: the MCP endpoint "
                 "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
                 "and the web pages for people."
             ),
