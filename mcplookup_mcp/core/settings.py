@@ -360,7 +360,5 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
     checked = _url(env, "MCPLOOKUP_PUBLIC_URL", ("https", "http"))
     assert checked is not None
     if "?" in checked or "#" in checked or "@" in checked:
-        raise ConfigError(
-            "MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com"
-        )
+        raise ConfigError("MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com")
     return checked
