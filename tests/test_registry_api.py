@@ -73,7 +73,11 @@ async def test_imported_entries_round_trip_unchanged(service: RegistryService, l
                 f"/v0.1/servers/{missing_name}/versions/1",
             ):
                 missing = await http.get(path)
-                assert missing.status_code == 404 and missing.json()["error"] == "Server not found", path
+                assert missing.status_code == 404, path
+                assert (missing.json()["title"], missing.json()["detail"]) == (
+                    "Not Found",
+                    "Server not found",
+                )
         assert (await http.get("/v0.1/servers", params={"cursor": "garbage!"})).status_code == 422
         assert (await http.get("/v0.1/servers", params={"updated_since": "yesterday"})).status_code == 422
 
@@ -158,7 +162,10 @@ async def test_include_deleted_follows_the_official_handler(
     since = "2020-01-01T00:00:00Z"
     async with registry_client(live.base_url) as http:
         refused = await http.get("/v0.1/servers", params={"updated_since": since, "include_deleted": "false"})
-        assert refused.status_code == 400 and "include_deleted" in refused.json()["detail"]
+        assert refused.status_code == 400 and refused.json()["title"] == "Bad Request"
+        assert refused.json()["detail"] == (
+            "Cannot set include_deleted=false when using updated_since (incremental sync requires deleted servers)"
+        )
         garbage = await http.get("/v0.1/servers", params={"updated_since": since, "include_deleted": "maybe"})
         assert garbage.status_code == 422 and garbage.json()["field"] == "include_deleted"
         both = await http.get("/v0.1/servers", params={"updated_since": since, "include_deleted": "true"})

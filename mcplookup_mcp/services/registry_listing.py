@@ -32,8 +32,10 @@ _NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 MAX_SEARCH = 200
 
 
+# The official handler (internal/api/handlers/v0/servers.go, registered at /v0 and /v0.1 alike) answers
+# huma errors: title "Not Found" or "Bad Request", the detail below; the same title, status and detail here.
 class ServerNotFound(NotFound):
-    """Server not found"""
+    """Not Found"""
 
     def extensions(self) -> dict[str, Any]:
         # The official registry's 404 body: {"error": "Server not found"} beside the problem's members.
@@ -41,7 +43,7 @@ class ServerNotFound(NotFound):
 
 
 class DeletedAlwaysListed(RegistryError):
-    """Bad request"""
+    """Bad Request"""
 
 
 def _not_found() -> ServerNotFound:
@@ -160,8 +162,8 @@ class RegistryListing:
         )
         if updated_since is not None and not include_deleted:
             raise DeletedAlwaysListed(
-                "include_deleted=false cannot be combined with updated_since: changes since a time always "
-                "include deletions, so that mirrors learn of them; leave include_deleted out",
+                "Cannot set include_deleted=false when using updated_since "
+                "(incremental sync requires deleted servers)",
                 field="include_deleted",
             )
         params = {
