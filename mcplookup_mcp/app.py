@@ -50,6 +50,7 @@ from mcplookup_mcp.services.registry_listing import RegistryListing
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.services.third_party import ThirdPartyReader
+from mcplookup_mcp.services.upstream_sync import build_sync, refresh_sync_gauges
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
@@ -228,6 +229,8 @@ def create_app(
         try:
             TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
             await monitor.refresh_gauges()
+            if settings.upstream_registries:
+                await refresh_sync_gauges(repo, settings.upstream_registries, clock())
             DB_UP.set(1)
         except RegistryError as exc:
             DB_UP.set(0)
@@ -318,10 +321,14 @@ def create_app(
                 metrics_server = await serve_metrics(
                     settings.host, settings.metrics_port, refresh_gauges, shared=metrics_port_shared
                 )
-        scheduler = (
-            Scheduler(monitor, database_url, third_party=third_party)
-            if background and settings.scheduler
+        runs_scheduler = background and settings.scheduler
+        sync = (
+            build_sync(repo, settings, resolver, clock)
+            if runs_scheduler and settings.upstream_registries
             else None
+        )
+        scheduler = (
+            Scheduler(monitor, database_url, third_party=third_party, sync=sync) if runs_scheduler else None
         )
         if scheduler is not None:
             scheduler.start()
@@ -338,6 +345,8 @@ def create_app(
                 metrics_server.close()
             if scheduler is not None:
                 await scheduler.stop()
+            if sync is not None:
+                await sync.client.aclose()
             for task in loops:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

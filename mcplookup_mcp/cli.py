@@ -1,4 +1,4 @@
-"""`mcplookup`: serve, migrate, import, discover, dev-dns."""
+"""`mcplookup`: serve, migrate, import, sync, discover, dev-dns."""
 
 from __future__ import annotations
 
@@ -272,10 +272,14 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
             print(file=sys.stderr)
         print(
             f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
-            f"skipped {len(summary.skipped)}"
+            f"skipped {len(summary.skipped)}, fixed {len(summary.fixed)}"
         )
         for skipped in summary.skipped:
             print(f"  skipped entry {skipped.index} ({skipped.entry}): {skipped.reason}")
+        if summary.fixed:
+            print(f"fixed for /v0.1 (the stored entry keeps its text): {len(summary.fixed)}")
+        for fixed in summary.fixed:
+            print(f"  fixed entry {fixed.index} ({fixed.name or 'no name'}): {', '.join(fixed.fixes)}")
         return 0
 
     return asyncio.run(run())
@@ -322,6 +326,56 @@ def _third_party(settings: Settings, args: argparse.Namespace) -> int:
                 failed += bool(summary.failed)
         finally:
             await pool.close()
+        return 1 if failed else 0
+
+    return asyncio.run(run())
+
+
+def _sync(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.probe.dns_resolver import make_resolver
+    from mcplookup_mcp.services.service import utcnow
+    from mcplookup_mcp.services.upstream_sync import build_sync
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    if not settings.upstream_registries:
+        print(
+            "mcplookup: no upstream registry to follow: MCPLOOKUP_UPSTREAM_REGISTRIES is empty",
+            file=sys.stderr,
+        )
+        return 2
+    if args.max_seconds is not None:
+        settings = replace(settings, sync_max_seconds=args.max_seconds)
+    database = _database(settings)
+    _say(f"following {', '.join(settings.upstream_registries)} into {database.described}")
+
+    async def run() -> int:
+        await apply_migrations(database.url)
+        pool = make_pool(database.url, 2)
+        await pool.open(wait=True)
+        resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
+        sync = build_sync(Repository(pool), settings, resolver, utcnow)
+        try:
+            reports = await sync.run()
+        finally:
+            await sync.client.aclose()
+            await pool.close()
+        failed = False
+        for report in reports:
+            state = "finished" if report.finished else ("stopped" if report.error else "paused (time budget)")
+            watermark = report.watermark.isoformat() if report.watermark else "none"
+            print(
+                f"{report.upstream}: {state}; pages {report.pages}, created {report.created}, "
+                f"updated {report.updated}, unchanged {report.unchanged}, refused {len(report.refused)}, "
+                f"fixed {len(report.fixed)}; watermark {watermark}"
+            )
+            if report.error:
+                failed = True
+                print(f"  error: {report.error}")
+            for name, reason in report.refused:
+                print(f"  refused {name or '(no name)'}: {reason}")
+            for name, fixes in report.fixed:
+                print(f"  fixed for /v0.1 {name}: {', '.join(fixes)}")
         return 1 if failed else 0
 
     return asyncio.run(run())
@@ -453,6 +507,22 @@ def build_parser() -> argparse.ArgumentParser:
     third_party.add_argument("names", nargs="+", metavar="NAME", help="a listed server's registry name")
     _data_dir_option(third_party)
     third_party.set_defaults(handler=_third_party)
+    sync = _command(
+        sub,
+        "sync",
+        "follow the upstream registries once (MCPLOOKUP_UPSTREAM_REGISTRIES)",
+        "Read what changed in each upstream registry (MCPLOOKUP_UPSTREAM_REGISTRIES) since the last run, "
+        "page by page, and apply it: new versions, status changes, deletions. Resumes where the last run "
+        "stopped. Prints per upstream what was applied, refused (with the reason) and fixed for /v0.1; "
+        "exits 1 when an upstream could not be read.",
+    )
+    sync.add_argument(
+        "--max-seconds",
+        type=float,
+        help="time budget per upstream for this run (default: MCPLOOKUP_SYNC_MAX_SECONDS, else 120)",
+    )
+    _data_dir_option(sync)
+    sync.set_defaults(handler=_sync)
     dev_dns = _command(
         sub,
         "dev-dns",

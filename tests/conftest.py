@@ -52,6 +52,10 @@ from mcplookup_mcp.store.repository import Repository, make_pool
 from mcplookup_mcp.transports.http_protocol import uvicorn_options
 
 REQUIRE_SERVICES = os.environ.get("MCPLOOKUP_REQUIRE_SERVICES") == "1"
+# Servers the tests start as processes reach only loopback: no following the public registry, no reading
+# READMEs from the public code host (the tests of those start servers of their own and say so).
+os.environ.setdefault("MCPLOOKUP_UPSTREAM_REGISTRIES", "")
+os.environ.setdefault("MCPLOOKUP_THIRD_PARTY_TEXT", "false")
 _counter = itertools.count()
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from conftest import free_port
 from psycopg.conninfo import conninfo_to_dict
+from registry_schema import check_answer
 from test_serve_embedded import _start, _stop, _wait_ready
 
 from mcplookup_mcp.cli import DISCOVER_COLUMNS, build_parser
@@ -173,6 +174,7 @@ def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Pat
         )
         assert "a running serve included" in joined.stderr
         listed = httpx.get(f"{base}/v0.1/servers", params={"search": "cli/kube"}, timeout=10).json()
+        check_answer("/v0.1/servers", 200, listed)
         assert [s["server"]["name"] for s in listed["servers"]] == ["io.github.cli/kube"]
         found = httpx.get(f"{base}/api/v1/discover", params={"q": "lights at home"}, timeout=10).json()
         assert "io.github.cli/lights" in [s["name"] for s in found["servers"]]

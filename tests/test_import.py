@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from test_discovery import SEED, import_seed
+from test_discovery import SEED, add, import_seed
 
 from mcplookup_mcp.services.importer import Importer, blocked_url, entries_of
 from mcplookup_mcp.services.service import RegistryService, utcnow
@@ -166,3 +166,53 @@ def test_cli_import_prints_a_summary(db_url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "cannot read" in bad.stderr
+
+
+async def test_entries_the_official_schema_refuses_are_reported_not_stored(
+    service: RegistryService, db_url: str
+) -> None:
+    entries = [
+        {
+            "name": "io.github.bad/pkg",
+            "description": "x",
+            "version": "1.0.0",
+            "packages": [{"registryType": "npm"}],
+        },
+        {
+            "name": "io.github.bad/remote",
+            "description": "x",
+            "version": "1.0.0",
+            "remotes": [{"type": "sse", "url": "ftp://files.example.com/sse"}],
+        },
+        {"name": "io.github.ok/short", "description": "", "version": "1.0.0"},
+    ]
+    summary = await Importer(service.repo, utcnow).run(entries)
+    assert [(s.name, s.reason.split(":")[0]) for s in summary.skipped] == [
+        ("io.github.bad/pkg", "the official server.json schema refuses it"),
+        ("io.github.bad/remote", "the official server.json schema refuses it"),
+    ]
+    assert "packages/0" in summary.skipped[0].reason
+    assert [(f.name, f.fixes) for f in summary.fixed] == [("io.github.ok/short", ["description-filled"])]
+    assert rows(db_url, "SELECT name, description FROM mcp_servers") == [("io.github.ok/short", "")]
+
+
+async def test_import_leaves_a_verified_domains_namespace_alone(
+    service: RegistryService, db_url: str
+) -> None:
+    add(
+        db_url, "com.example/mail", description="ours", source="register", verified=True, domain="example.com"
+    )
+    entries = [
+        {"name": "com.example/mail", "description": "theirs", "version": "1.0.0"},
+        {"name": "com.example/new", "description": "theirs", "version": "1.0.0"},
+        {"name": "com.examples/new", "description": "another domain", "version": "1.0.0"},
+    ]
+    summary = await Importer(service.repo, utcnow).run(entries)
+    assert [(s.name, s.reason) for s in summary.skipped] == [
+        ("com.example/mail", "the name belongs to a DNS-verified registration"),
+        ("com.example/new", "the name is in the namespace of example.com, a domain verified here"),
+    ]
+    assert rows(db_url, "SELECT name, description FROM mcp_servers ORDER BY name") == [
+        ("com.example/mail", "ours"),
+        ("com.examples/new", "another domain"),
+    ]

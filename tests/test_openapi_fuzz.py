@@ -17,6 +17,7 @@ import schemathesis
 from conftest import LiveServer
 from dnsserver import ThreadedDnsServer
 from hypothesis import HealthCheck, Phase, given
+from registry_schema import check_answer
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -51,6 +52,9 @@ def _fuzz(
     def run(case: schemathesis.Case) -> None:
         sent[label] = sent.get(label, 0) + 1
         response = case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=20)
+        if case.path.startswith(("/v0.1/", "/v0/")):
+            # Beside our own document, the official registry's: schema and OpenAPI excerpt.
+            check_answer(case.path, response.status_code, response.json())
         if statuses is not None:
             statuses.setdefault(case.operation.label, set()).add(response.status_code)
 

@@ -7,6 +7,7 @@ from urllib.parse import quote
 import httpx
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
+from registry_schema import registry_client
 from test_discovery import add, sql
 from test_ownership import claim_and_verify
 from test_registration_flow import structured
@@ -33,7 +34,7 @@ async def test_blocked_remotes_are_reported_on_every_surface(
     assert by_name["server"]["remotes_blocked"] is True
     assert by_domain["server"]["remotes_blocked"] is True
     assert updated["server"]["remotes_blocked"] is True
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
+    async with registry_client(live.base_url) as http:
         rest = (await http.get(f"/api/v1/servers/{NAME}")).json()
         rest_domain = (await http.get("/api/v1/domains/example.test")).json()
         patched = (

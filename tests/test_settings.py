@@ -34,6 +34,13 @@ from mcplookup_mcp.core.settings import ConfigError, load_settings
         ({"MCPLOOKUP_MAX_BODY_BYTES": "2048.5"}, "MCPLOOKUP_MAX_BODY_BYTES"),
         ({"MCPLOOKUP_DB_POOL_TIMEOUT": "0"}, "MCPLOOKUP_DB_POOL_TIMEOUT"),
         ({"MCPLOOKUP_DB_STATEMENT_TIMEOUT": "-1"}, "MCPLOOKUP_DB_STATEMENT_TIMEOUT"),
+        ({"MCPLOOKUP_UPSTREAM_REGISTRIES": "ftp://registry.example"}, "MCPLOOKUP_UPSTREAM_REGISTRIES"),
+        ({"MCPLOOKUP_UPSTREAM_REGISTRIES": "https://u:p@registry.example"}, "MCPLOOKUP_UPSTREAM_REGISTRIES"),
+        ({"MCPLOOKUP_SYNC_PAGE_SIZE": "500"}, "MCPLOOKUP_SYNC_PAGE_SIZE"),
+        ({"MCPLOOKUP_SYNC_INTERVAL_SECONDS": "1"}, "MCPLOOKUP_SYNC_INTERVAL_SECONDS"),
+        ({"MCPLOOKUP_SYNC_MAX_PAGE_BYTES": "10"}, "MCPLOOKUP_SYNC_MAX_PAGE_BYTES"),
+        ({"MCPLOOKUP_SYNC_TIMEOUT": "0"}, "MCPLOOKUP_SYNC_TIMEOUT"),
+        ({"MCPLOOKUP_SYNC_MAX_SECONDS": "soon"}, "MCPLOOKUP_SYNC_MAX_SECONDS"),
     ],
 )
 def test_invalid_value_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -81,3 +88,16 @@ def test_cli_exits_with_the_message() -> None:
     assert result.returncode == 2
     assert "configuration error: PORT='nope' is not a number" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_upstream_registries_default_to_the_official_one_and_empty_turns_sync_off() -> None:
+    assert load_settings({}).upstream_registries == ("https://registry.modelcontextprotocol.io",)
+    assert load_settings({"MCPLOOKUP_UPSTREAM_REGISTRIES": ""}).upstream_registries == ()
+    listed = load_settings({"MCPLOOKUP_UPSTREAM_REGISTRIES": "https://a.example/, https://b.example/reg"})
+    assert listed.upstream_registries == ("https://a.example", "https://b.example/reg")
+    with pytest.raises(ConfigError, match="refused when MCPLOOKUP_ENV=production"):
+        load_settings({"MCPLOOKUP_UPSTREAM_REGISTRIES": "http://127.0.0.1:8080"})
+    loopback = load_settings(
+        {"MCPLOOKUP_UPSTREAM_REGISTRIES": "http://127.0.0.1:8080", "MCPLOOKUP_ENV": "test"}
+    )
+    assert loopback.upstream_registries == ("http://127.0.0.1:8080",)

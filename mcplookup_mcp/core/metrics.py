@@ -157,6 +157,31 @@ SCHEDULER_LAST_ROUND = Gauge(
     "Unix time the leader last finished a round of probing (probes made or none due)",
     multiprocess_mode="max",
 )
+# Following upstream registries (services/upstream_sync.py); `upstream` is a configured base URL, so the
+# label has as many values as MCPLOOKUP_UPSTREAM_REGISTRIES names.
+SYNC_ENTRIES = Counter(
+    "sync_entries_total",
+    "Upstream registry entries read by sync: applied (created or changed here), unchanged, refused",
+    ("upstream", "outcome"),
+)
+SYNC_FAILURES = Counter(
+    "sync_failures_total",
+    "Upstream page requests that failed, by kind (rate_limited, server_error, timeout, network, garbage, "
+    "too_large, blocked, redirected, refused); retried ones included",
+    ("upstream", "reason"),
+)
+SYNC_RUNS = Counter(
+    "sync_runs_total",
+    "Sync runs per upstream: finished (reached the last page) or stopped (time budget or an error)",
+    ("upstream", "result"),
+)
+# Read from the database at scrape time, like total_registered_servers: every replica reports it.
+SYNC_LAG = Gauge(
+    "sync_lag_seconds",
+    "Seconds since the last finished sync pass of an upstream began: our copy is current as of then",
+    ("upstream",),
+    multiprocess_mode="mostrecent",
+)
 DISCOVER_SHARED_CACHE = Counter(
     "discover_shared_cache_total",
     "Discovery answers this process did not hold, looked up in Redis: found (hit), not there (miss), "

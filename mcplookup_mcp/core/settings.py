@@ -25,6 +25,7 @@ MAX_WORKERS = 64  # serve --workers and MCPLOOKUP_WORKERS
 # The largest request body REST and /mcp read (MCPLOOKUP_MAX_BODY_BYTES); the longest fields validation.py
 # accepts fit in a fraction of it.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_UPSTREAM = "https://registry.modelcontextprotocol.io"
 
 
 class ConfigError(ValueError):
@@ -77,9 +78,15 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MCPLOOKUP_REVERIFY_GRACE_HOURS",
         "MCPLOOKUP_REVERIFY_INTERVAL_HOURS",
         "MCPLOOKUP_SCHEDULER",
+        "MCPLOOKUP_SYNC_INTERVAL_SECONDS",
+        "MCPLOOKUP_SYNC_MAX_PAGE_BYTES",
+        "MCPLOOKUP_SYNC_MAX_SECONDS",
+        "MCPLOOKUP_SYNC_PAGE_SIZE",
+        "MCPLOOKUP_SYNC_TIMEOUT",
         "MCPLOOKUP_THIRD_PARTY_INTERVAL_HOURS",
         "MCPLOOKUP_THIRD_PARTY_TEXT",
         "MCPLOOKUP_TRUSTED_PROXIES",
+        "MCPLOOKUP_UPSTREAM_REGISTRIES",
         "MCPLOOKUP_WORKERS",
         # read by the test suite, the benches and compose.yaml, never by the server: CI sets them in the
         # environment of servers it starts, which must start all the same
@@ -186,6 +193,13 @@ class Settings:
     readme_max_bytes: int = 512 * 1024
     npm_registry_url: str = "https://registry.npmjs.org"
     pypi_url: str = "https://pypi.org"
+    # Upstream registries followed by `mcplookup sync` and the leader's sync job (docs/sync.md).
+    upstream_registries: tuple[str, ...] = (DEFAULT_UPSTREAM,)
+    sync_interval_seconds: float = 900.0
+    sync_page_size: int = 100
+    sync_max_seconds: float = 120.0
+    sync_max_page_bytes: int = 4 * 1024 * 1024
+    sync_timeout: float = 20.0
 
     @property
     def is_production(self) -> bool:
@@ -311,6 +325,29 @@ def _optional_int(env: Mapping[str, str], key: str, low: int, high: int) -> int 
     return _int(env, key, 0, low, high) if env.get(key, "").strip() else None
 
 
+def _upstreams(env: Mapping[str, str], production: bool) -> tuple[str, ...]:
+    """MCPLOOKUP_UPSTREAM_REGISTRIES: unset, the official registry; set but empty, none (sync off)."""
+    key = "MCPLOOKUP_UPSTREAM_REGISTRIES"
+    if key not in env:
+        return (DEFAULT_UPSTREAM,)
+    found: list[str] = []
+    for part in _list(env, key) or ():
+        url = part.rstrip("/")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?", url):
+            raise ConfigError(
+                f"{key}: {part!r} is not a base URL such as https://registry.modelcontextprotocol.io "
+                "(no query, fragment or credentials)"
+            )
+        if production and not url.startswith("https://"):
+            raise ConfigError(
+                f"{key}: {part!r} is plain http, which is for development and tests only; "
+                "it is refused when MCPLOOKUP_ENV=production"
+            )
+        if url not in found:
+            found.append(url)
+    return tuple(found)
+
+
 def _redis_prefix(env: Mapping[str, str]) -> str:
     raw = env.get("MCPLOOKUP_REDIS_PREFIX", "").strip()
     if not raw:
@@ -408,6 +445,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_pool_size=seed.redis_pool_size,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
+        upstream_registries=_upstreams(env, mode == "production"),
+        sync_interval_seconds=_number(env, "MCPLOOKUP_SYNC_INTERVAL_SECONDS", 900.0, 30.0, 7 * 86400.0),
+        sync_page_size=_int(env, "MCPLOOKUP_SYNC_PAGE_SIZE", 100, 1, 100),
+        sync_max_seconds=_number(env, "MCPLOOKUP_SYNC_MAX_SECONDS", 120.0, 1.0, 3600.0),
+        sync_max_page_bytes=_int(
+            env, "MCPLOOKUP_SYNC_MAX_PAGE_BYTES", 4 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024
+        ),
+        sync_timeout=_number(env, "MCPLOOKUP_SYNC_TIMEOUT", 20.0, 0.5, 300.0),
         metrics_enabled=seed.metrics_enabled,
         metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,

@@ -1,7 +1,9 @@
 """Import server.json entries from another registry: idempotent, entry by entry, reporting what it skipped.
 
 Imported entries bypass the registration rules (no DNS claim): they are listed with `source = import`,
-unverified, and flagged as imported. Remotes on loopback or private addresses are kept but marked blocked.
+unverified, and flagged as imported. Each entry must meet the official server.json schema once the
+/v0.1 fixes (server_json.py) are made; the summary names every entry fixed or refused. `mcplookup sync`
+takes entries in through the same `admit` and `apply_version`. Remotes on loopback or private addresses are kept but marked blocked.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from urllib.parse import urlsplit
 
 from mcplookup_mcp.core.errors import InvalidInput
 from mcplookup_mcp.probe.ssrf import is_forbidden_address
-from mcplookup_mcp.store.repository import Repository
+from mcplookup_mcp.services.server_json import conform, problems
+from mcplookup_mcp.store.repository import Queries, Repository
 
 _NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
 _REMOTE_TYPES = ("streamable-http", "sse")
@@ -65,11 +68,21 @@ def describe_entry(entry: object) -> str:
 
 
 @dataclass
+class Fixed:
+    """An entry taken in whose /v0.1 copy needed the named fixes (server_json.py) to meet the schema."""
+
+    index: int
+    name: str | None
+    fixes: list[str]
+
+
+@dataclass
 class ImportSummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    fixed: list[Fixed] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +90,7 @@ class ImportSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": [s.__dict__ for s in self.skipped],
+            "fixed": [f.__dict__ for f in self.fixed],
         }
 
 
@@ -167,6 +181,78 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 
 
+def namespace_domains(name: str) -> list[str]:
+    """The domains whose owner holds `name`: its namespace read as a reversed domain, and that
+    domain's parents down to two labels (com.example.mcp/x: mcp.example.com, example.com)."""
+    labels = [label.lower() for label in name.split("/", 1)[0].split(".") if label]
+    labels.reverse()
+    return [".".join(labels[i:]) for i in range(0, max(len(labels) - 1, 0))]
+
+
+def admit(entry: object) -> tuple[str | None, list[str]]:
+    """Why an entry cannot be taken in (or None), and the fixes /v0.1 will serve it with."""
+    reason = check_entry(entry)
+    if reason is not None:
+        return reason, []
+    assert isinstance(entry, dict)
+    served, fixes = conform(entry, entry.get("version") or UNVERSIONED)
+    refused = problems(served)
+    if refused:
+        return f"the official server.json schema refuses it: {refused[0]}", []
+    return None, fixes
+
+
+async def apply_version(
+    q: Queries,
+    entry: dict[str, Any],
+    now: datetime,
+    *,
+    status: str = "active",
+    latest: bool | None = None,
+    published_at: datetime | None = None,
+) -> bool | str | None:
+    """Store one admitted version: True created, False updated, None unchanged, a string: refused for that reason.
+
+    `latest` None picks the highest stored version (numeric parts as numbers); True or False follows
+    what the upstream registry said of this version. The discovery row follows the latest version,
+    and is `deleted` when that version is. Nothing here overwrites a name held by a registration, or
+    any name in the namespace of a domain verified here (the rule, and why: docs/sync.md).
+    """
+    name = entry["name"]
+    version = entry.get("version") or UNVERSIONED
+    owner = await q.get_listed_owner(name)
+    if owner is not None and owner != "import":
+        return "the name belongs to a DNS-verified registration"
+    domain = await q.verified_namespace_domain(namespace_domains(name))
+    if domain is not None:
+        return f"the name is in the namespace of {domain}, a domain verified here"
+    version_changed = await q.upsert_server_version(
+        {
+            "name": name,
+            "version": version,
+            "server_json": entry,
+            "status": status,
+            "published_at": published_at,
+            "now": now,
+        }
+    )
+    stored = {row["version"]: row["is_latest"] for row in await q.list_server_versions(name)}
+    if latest is None:
+        chosen = max(stored, key=version_key)
+    elif latest:
+        chosen = version
+    else:
+        chosen = next((v for v, is_latest in stored.items() if is_latest), version)
+    latest_changed = await q.set_latest_version(name, chosen, now) > 0
+    if chosen != version:
+        return None if version_changed is None and not latest_changed else False
+    listing = _listing(entry) | {"now": now, "status": "deleted" if status == "deleted" else "active"}
+    listed = await q.upsert_imported_server(listing)
+    if listed is None and version_changed is None:
+        return None
+    return bool(listed) if listed is not None else bool(version_changed)
+
+
 class Importer:
     def __init__(self, repo: Repository, clock: Callable[[], datetime]) -> None:
         self.repo = repo
@@ -178,44 +264,25 @@ class Importer:
         summary = ImportSummary()
         now = self.clock()
         for index, entry in enumerate(entries):
-            reason = check_entry(entry)
-            if reason is not None:
-                name = entry.get("name") if isinstance(entry, dict) else None
-                summary.skipped.append(
-                    Skipped(index, name if isinstance(name, str) else None, reason, describe_entry(entry))
-                )
-            else:
+            reason, fixes = admit(entry)
+            name = entry.get("name") if isinstance(entry, dict) else None
+            shown = name if isinstance(name, str) else None
+            if reason is None:
                 assert isinstance(entry, dict)
-                outcome = await self._one(entry, now)
+                async with self.repo.transaction() as q:
+                    outcome = await apply_version(q, entry, now)
                 if isinstance(outcome, str):
-                    summary.skipped.append(Skipped(index, entry["name"], outcome, describe_entry(entry)))
+                    reason = outcome
                 elif outcome is None:
                     summary.unchanged += 1
                 elif outcome:
                     summary.created += 1
                 else:
                     summary.updated += 1
+            if reason is not None:
+                summary.skipped.append(Skipped(index, shown, reason, describe_entry(entry)))
+            elif fixes:
+                summary.fixed.append(Fixed(index, shown, fixes))
             if progress is not None:
                 progress(index + 1)
         return summary
-
-    async def _one(self, entry: dict[str, Any], now: datetime) -> bool | str | None:
-        """True created, False updated, None unchanged, a string: skipped for that reason."""
-        name = entry["name"]
-        version = entry.get("version") or UNVERSIONED
-        async with self.repo.transaction() as q:
-            owner = await q.get_listed_owner(name)
-            if owner is not None and owner != "import":
-                return "the name belongs to a DNS-verified registration"
-            version_changed = await q.upsert_server_version(
-                {"name": name, "version": version, "server_json": entry, "now": now}
-            )
-            versions = {row["version"]: row["is_latest"] for row in await q.list_server_versions(name)}
-            latest = max(versions, key=version_key)
-            latest_changed = await q.set_latest_version(name, latest, now) > 0
-            if latest != version:
-                return None if version_changed is None and not latest_changed else False
-            listed = await q.upsert_imported_server(_listing(entry) | {"now": now})
-        if listed is None and version_changed is None:
-            return None
-        return bool(listed) if listed is not None else bool(version_changed)

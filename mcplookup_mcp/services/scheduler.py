@@ -23,6 +23,7 @@ from mcplookup_mcp.core.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
 from mcplookup_mcp.services.analytics import prune_events
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.third_party import ThirdPartyReader
+from mcplookup_mcp.services.upstream_sync import UpstreamReport, UpstreamSync
 from mcplookup_mcp.store.repository import Queries, Row
 
 log = structlog.get_logger("mcplookup.scheduler")
@@ -34,6 +35,20 @@ MAX_POLL_SECONDS = 10.0
 LEADER_CHECK_SECONDS = 10.0
 
 
+# Each refused or fixed entry is logged by name, up to this many a run (a first pass may fix thousands);
+# `mcplookup sync` prints every one.
+MAX_ENTRY_LOGS = 200
+
+
+def _log_entries(report: UpstreamReport) -> None:
+    named = [("refused", name, reason) for name, reason in report.refused]
+    named += [("fixed", name, ", ".join(fixes)) for name, fixes in report.fixed]
+    for what, name, why in named[:MAX_ENTRY_LOGS]:
+        log.info(f"upstream entry {what}", upstream=report.upstream, name=name, why=why)
+    if len(named) > MAX_ENTRY_LOGS:
+        log.info("upstream entries not logged", upstream=report.upstream, count=len(named) - MAX_ENTRY_LOGS)
+
+
 class Scheduler:
     def __init__(
         self,
@@ -43,10 +58,16 @@ class Scheduler:
         poll_seconds: float | None = None,
         rng: Callable[[], float] = random.random,
         third_party: ThirdPartyReader | None = None,
+        sync: UpstreamSync | None = None,
     ) -> None:
         self.monitor = monitor
         self.third_party = third_party
         self._third_party_round: asyncio.Task[int] | None = None
+        # Following upstream registries runs beside the probes, on the leader only, in a task of its own:
+        # a long pass must not hold up a probing round.
+        self.sync = sync
+        self._sync_task: asyncio.Task[None] | None = None
+        self._next_sync = float("-inf")
         self.conninfo = conninfo
         self.poll_seconds = poll_seconds or min(MAX_POLL_SECONDS, monitor.settings.probe_interval_seconds / 2)
         self.rng = rng
@@ -108,6 +129,7 @@ class Scheduler:
                 log.info("discovery events pruned", rows=forgotten)
         await self.monitor.refresh_gauges()
         SCHEDULER_LAST_ROUND.set(time.time())
+        self._start_sync_if_due()
         return probed
 
     def _start_third_party_round(self) -> None:
@@ -124,12 +146,53 @@ class Scheduler:
         self._third_party_round = asyncio.create_task(
             self.third_party.run_due(), name="mcplookup-third-party"
         )
+    def _start_sync_if_due(self) -> None:
+        if self.sync is None or not self.sync.settings.upstream_registries:
+            return
+        if self._sync_task is not None and not self._sync_task.done():
+            return
+        if time.monotonic() < self._next_sync:
+            return
+        self._sync_task = asyncio.create_task(self._sync_round(self.sync), name="mcplookup-sync")
+
+    async def _sync_round(self, sync: UpstreamSync) -> None:
+        paused = False
+        try:
+            reports = await sync.run()
+            # A pass cut short by the time budget (a first, full read) goes on at the next round.
+            paused = any(not r.finished and r.error is None for r in reports)
+            for report in reports:
+                _log_entries(report)
+                log.info(
+                    "upstream sync",
+                    upstream=report.upstream,
+                    pages=report.pages,
+                    applied=report.applied,
+                    refused=len(report.refused),
+                    finished=report.finished,
+                    error=report.error,
+                )
+        except RegistryError as exc:
+            log.warning("upstream sync failed", error=exc.message)
+        except Exception as exc:  # the job must outlive any one bad run
+            log.error("upstream sync failed", error=type(exc).__name__)
+        finally:
+            self._next_sync = time.monotonic() + (0.0 if paused else sync.settings.sync_interval_seconds)
+
+    async def _stop_sync(self) -> None:
+        task, self._sync_task = self._sync_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
                 if await self.try_lead():
                     await self.tick()
+                elif self._sync_task is not None:
+                    await self._stop_sync()
             except RegistryError as exc:
                 log.warning("scheduler round failed", error=exc.message)
             except Exception as exc:  # the loop must outlive any one bad round
@@ -145,6 +208,7 @@ class Scheduler:
     async def stop(self, grace: float = 5.0) -> None:
         """Let the current round finish (up to `grace` seconds), then release leadership."""
         self._stopping.set()
+        await self._stop_sync()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)

@@ -344,10 +344,18 @@ class Queries:
 
     # import
     async def upsert_server_version(self, params: Mapping[str, Any]) -> bool | None:
-        row = await self._one(
-            "upsert_server_version", {**params, "server_json": Jsonb(params["server_json"])}
-        )
+        values = {
+            "status": "active",
+            "published_at": None,
+            **params,
+            "server_json": Jsonb(params["server_json"]),
+        }
+        row = await self._one("upsert_server_version", values)
         return bool(row["created"]) if row else None
+
+    async def verified_namespace_domain(self, domains: list[str]) -> str | None:
+        row = await self._one("verified_namespace_domain", {"domains": domains})
+        return str(row["domain"]) if row else None
 
     async def list_server_versions(self, name: str) -> list[Row]:
         return await self._all("list_server_version_names", {"name": name})
@@ -360,8 +368,31 @@ class Queries:
         return str(row["source"]) if row else None
 
     async def upsert_imported_server(self, params: Mapping[str, Any]) -> bool | None:
-        row = await self._one("upsert_imported_server", _server_params(params))
+        row = await self._one("upsert_imported_server", _server_params({"status": "active", **params}))
         return bool(row["created"]) if row else None
+
+    # upstream sync
+    async def claim_sync(self, upstream: str, now: datetime, until: datetime) -> Row | None:
+        await self._run("ensure_sync_state", {"upstream": upstream})
+        return await self._one("claim_sync", {"upstream": upstream, "now": now, "until": until})
+
+    async def release_sync(self, upstream: str) -> None:
+        await self._run("release_sync", {"upstream": upstream})
+
+    async def get_sync_state(self, upstream: str) -> Row | None:
+        return await self._one("get_sync_state", {"upstream": upstream})
+
+    async def save_sync_progress(self, params: Mapping[str, Any]) -> None:
+        await self._run("save_sync_progress", params)
+
+    async def record_sync_failure(self, upstream: str, error: str, now: datetime) -> None:
+        await self._run("record_sync_failure", {"upstream": upstream, "error": error, "now": now})
+
+    async def reset_sync_pass(self, upstream: str, now: datetime) -> None:
+        await self._run("reset_sync_pass", {"upstream": upstream, "now": now})
+
+    async def list_sync_states(self) -> list[Row]:
+        return await self._all("list_sync_states")
 
     # /v0.1
     async def registry_list(self, params: Mapping[str, Any]) -> list[Row]:

@@ -304,7 +304,7 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
         for method, operation in operations.items():
             if method in ("post", "patch"):
                 operation["responses"].update(_problems(413))
-            if path.startswith(("/api/v1/", "/v0.1/")) and path != "/api/v1/openapi.json":
+            if path.startswith(("/api/v1/", "/v0.1/", "/v0/")) and path != "/api/v1/openapi.json":
                 operation["responses"]["503"] = _UNAVAILABLE
     return {
         "openapi": "3.1.0",
@@ -314,7 +314,8 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
             "version": __version__,
             "description": (
                 "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
-                "(/v0.1) and the operators' probes (/health, /ready). Not described here: the MCP endpoint "
+                "(/v0.1, also answered at /v0 as the official registry does) and the operators' probes "
+                "(/health, /ready). Not described here: the MCP endpoint "
                 "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
                 "and the web pages for people."
             ),
@@ -444,12 +445,13 @@ def _add_registry_paths(paths: dict[str, Any], components: dict[str, Any]) -> No
                     "updated_since",
                     "query",
                     {"type": "string", "format": "date-time"},
-                    "Only entries changed since (RFC 3339 with a zone); deleted ones included",
+                    "Only entries changed since (RFC 3339 with a zone); deleted ones always included, so "
+                    "include_deleted=false with it is refused (400)",
                 ),
                 _param("version", "query", text, "Only this version, or latest"),
                 include_deleted,
             ],
-            "responses": {"200": _ref_ok("RegistryList", "A page of entries"), **_problems(422)},
+            "responses": {"200": _ref_ok("RegistryList", "A page of entries"), **_problems(400, 422)},
         }
     }
     paths["/v0.1/servers/{name}/versions"] = {
@@ -472,6 +474,12 @@ def _add_registry_paths(paths: dict[str, Any], components: dict[str, Any]) -> No
             "responses": {"200": _ref_ok("RegistryEntry", "The entry"), **_problems(404, 422)},
         }
     }
+    # /v0: the same operations, answered in the same shape, as the official registry still does for older clients.
+    for path in [p for p in paths if p.startswith("/v0.1/")]:
+        operation = dict(paths[path]["get"])
+        operation["operationId"] = f"{operation['operationId']}_v0"
+        operation["summary"] = f"{operation['summary']} (as /v0.1; for older registry clients)"
+        paths["/v0/" + path.removeprefix("/v0.1/")] = {"get": operation}
 
 
 def _add_operator_paths(paths: dict[str, Any], components: dict[str, Any]) -> None:

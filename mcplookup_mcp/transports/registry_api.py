@@ -1,4 +1,8 @@
-"""/v0.1: the official MCP Registry read API, for aggregators and registry clients. Thin: parse, call, answer."""
+"""/v0.1 and /v0: the official MCP Registry read API, for aggregators and registry clients. Thin: parse, call, answer.
+
+The official registry still answers /v0 (older clients use it) in the same shape as /v0.1, so both
+prefixes are routed to the same handlers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from starlette.routing import Route
 
 from mcplookup_mcp.services.registry_listing import LIST_FIELDS, RegistryListing
 from mcplookup_mcp.transports.rest import _guard, _query
+
+PREFIXES = ("/v0.1", "/v0")
 
 
 def routes(listing: RegistryListing) -> list[Route]:
@@ -23,15 +29,23 @@ def routes(listing: RegistryListing) -> list[Route]:
         params = request.path_params
         return JSONResponse(await listing.version(params["name"], params["version"], data))
 
-    return [
-        Route("/v0.1/servers", _guard(list_servers), methods=["GET"], name="registry_list"),
-        Route(
-            "/v0.1/servers/{name:path}/versions/{version}",
-            _guard(version),
-            methods=["GET"],
-            name="registry_version",
-        ),
-        Route(
-            "/v0.1/servers/{name:path}/versions", _guard(versions), methods=["GET"], name="registry_versions"
-        ),
-    ]
+    found: list[Route] = []
+    for prefix in PREFIXES:
+        # Route names stay unique: /v0.1's are the ones the rest of the app names.
+        suffix = "" if prefix == "/v0.1" else "_v0"
+        found += [
+            Route(f"{prefix}/servers", _guard(list_servers), methods=["GET"], name=f"registry_list{suffix}"),
+            Route(
+                f"{prefix}/servers/{{name:path}}/versions/{{version}}",
+                _guard(version),
+                methods=["GET"],
+                name=f"registry_version{suffix}",
+            ),
+            Route(
+                f"{prefix}/servers/{{name:path}}/versions",
+                _guard(versions),
+                methods=["GET"],
+                name=f"registry_versions{suffix}",
+            ),
+        ]
+    return found

@@ -1,11 +1,15 @@
 -- upsert_server_version --
--- Store one published server.json version; returns whether it was created or changed (nothing when unchanged)
-INSERT INTO server_versions AS v (server_name, version, server_json, published_at, updated_at)
-VALUES (%(name)s, %(version)s, %(server_json)s, %(now)s, %(now)s)
+-- Store one published server.json version and its status; returns whether it was created or changed (nothing when unchanged)
+INSERT INTO server_versions AS v (server_name, version, server_json, status, published_at, updated_at)
+VALUES (%(name)s, %(version)s, %(server_json)s, %(status)s, coalesce(%(published_at)s, %(now)s), %(now)s)
 ON CONFLICT (server_name, version) DO UPDATE
-   SET server_json = excluded.server_json, updated_at = excluded.updated_at
- WHERE v.server_json IS DISTINCT FROM excluded.server_json
+   SET server_json = excluded.server_json, status = excluded.status, updated_at = excluded.updated_at
+ WHERE (v.server_json, v.status) IS DISTINCT FROM (excluded.server_json, excluded.status)
 RETURNING (xmax = 0) AS created;
+
+-- verified_namespace_domain --
+-- The first of the given domains that is verified here: its owner holds every name in its namespace
+SELECT domain FROM domains WHERE verified AND domain = ANY(%(domains)s) ORDER BY length(domain) LIMIT 1;
 
 -- list_server_version_names --
 -- The versions stored for one server name, with which one is latest
@@ -28,13 +32,13 @@ INSERT INTO mcp_servers AS s
         remotes, remotes_blocked, source, status, verified, created_at, updated_at, published_at,
         listing_updated_at)
 VALUES (%(name)s, %(title)s, %(description)s, %(version)s, %(endpoint)s, %(transport)s, %(website_url)s,
-        %(repository)s, %(packages)s, %(remotes)s, %(remotes_blocked)s, 'import', 'active', false,
+        %(repository)s, %(packages)s, %(remotes)s, %(remotes_blocked)s, 'import', %(status)s, false,
         %(now)s, %(now)s, %(now)s, %(now)s)
 ON CONFLICT (name) WHERE status <> 'pending' DO UPDATE
    SET title = excluded.title, description = excluded.description, version = excluded.version,
        endpoint = excluded.endpoint, transport = excluded.transport, website_url = excluded.website_url,
        repository = excluded.repository, packages = excluded.packages, remotes = excluded.remotes,
-       remotes_blocked = excluded.remotes_blocked, status = 'active', updated_at = excluded.updated_at,
+       remotes_blocked = excluded.remotes_blocked, status = excluded.status, updated_at = excluded.updated_at,
        listing_updated_at = excluded.listing_updated_at
  WHERE s.source = 'import'
    AND (s.title, s.description, s.version, s.endpoint, s.transport, s.website_url, s.repository, s.packages,
@@ -42,5 +46,5 @@ ON CONFLICT (name) WHERE status <> 'pending' DO UPDATE
        IS DISTINCT FROM
        (excluded.title, excluded.description, excluded.version, excluded.endpoint, excluded.transport,
         excluded.website_url, excluded.repository, excluded.packages, excluded.remotes,
-        excluded.remotes_blocked, 'active')
+        excluded.remotes_blocked, excluded.status)
 RETURNING (xmax = 0) AS created;
