@@ -131,7 +131,7 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     path.write_text(json.dumps([ENTRIES[0], empty]))
     again = cli("import", str(path), env=_env(DATABASE_URL=_url(db_url)))
     assert again.stdout.splitlines() == [
-        "created 0, updated 0, unchanged 1, skipped 1",
+        "created 0, updated 0, unchanged 1, skipped 1, fixed 0",
         "  skipped entry 1 (an empty entry: name, description, version, repository all empty): it has no "
         "name (the name field is missing or empty), and entries are keyed by name",
     ]

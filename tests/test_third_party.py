@@ -32,6 +32,8 @@ from mcplookup_mcp.services.third_party import (
 )
 
 ANKI = "io.github.scorzeth/anki-mcp-server"
+# What the official server.json schema asks of every package: how it is spoken to.
+STDIO: dict[str, Any] = {"transport": {"type": "stdio"}}
 ANKI_README = """<p align="center"><img src="logo.png" onerror="alert(1)"></p>
 
 # Anki MCP Server
@@ -97,7 +99,7 @@ def _anki(**extra: Any) -> dict[str, Any]:
     return _entry(
         ANKI,
         "An MCP server for Anki",
-        repository={"url": "https://github.com/scorzeth/anki-mcp-server"},
+        repository={"url": "https://github.com/scorzeth/anki-mcp-server", "source": "github"},
         **extra,
     )
 
@@ -158,9 +160,9 @@ async def test_npm_and_pypi_entries_give_description_keywords_license_and_langua
             "io.github.acme/quiz",
             "Questions",
             packages=[
-                {"registryType": "npm", "identifier": "@acme/quiz-mcp", "version": "1.0.0"},
-                {"registryType": "pypi", "identifier": "quiz-mcp", "version": "1.0.0"},
-                {"registryType": "oci", "identifier": "docker.io/acme/quiz", "version": "1.0.0"},
+                {"registryType": "npm", "identifier": "@acme/quiz-mcp", "version": "1.0.0", **STDIO},
+                {"registryType": "pypi", "identifier": "quiz-mcp", "version": "1.0.0", **STDIO},
+                {"registryType": "oci", "identifier": "docker.io/acme/quiz", "version": "1.0.0", **STDIO},
             ],
         ),
     )
@@ -286,7 +288,7 @@ async def test_the_leader_reads_due_servers_on_schedule(
     assert await reader.run_due() == 0  # not due again yet
     # A deleted listing that was due first takes no room in a batch.
     await _import(
-        service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone"})
+        service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone", "source": "github"})
     )
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
@@ -338,7 +340,7 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
     sources.answers["/pypi/anki-mcp/json"] = Answer(
         {"info": {"summary": "Anki from Python", "license": "MIT"}}
     )
-    await _import(service, _anki(packages=[{"registryType": "pypi", "identifier": "anki-mcp"}]))
+    await _import(service, _anki(packages=[{"registryType": "pypi", "identifier": "anki-mcp", **STDIO}]))
     app_settings = settings_for(settings, thread)
     await _reader(service, app_settings).refresh(ANKI)
     live = make_live(app_settings)
