@@ -234,7 +234,7 @@ def promtool(*args: str) -> str:
 def test_promtool_accepts_the_config_and_rules() -> None:
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
     out = promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 12 rules found" in out
+    assert "SUCCESS: 13 rules found" in out
 
 
 def test_promtool_unit_tests_fire_and_stay_quiet() -> None:

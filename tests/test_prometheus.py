@@ -166,9 +166,12 @@ def test_the_shipped_rules_and_dashboard_read_real_failures_on_a_real_prometheus
     }
     failure_rate = seed["VerificationFailureRate"]["expr"]
     # The seed's expression, verbatim, on real series: one answer per replica, above its threshold.
-    firing = eventually(
-        lambda: query(prometheus, failure_rate), "the seed's VerificationFailureRate read nothing"
-    )
+    # The two replicas' failures reach Prometheus a scrape apart: wait for both.
+    def both() -> list[dict[str, Any]] | None:
+        answer = query(prometheus, failure_rate)
+        return answer if {targets[s["metric"]["instance"]] for s in answer} == {"plain", "redis"} else None
+
+    firing = eventually(both, "the seed's VerificationFailureRate did not read both replicas")
     assert {targets[s["metric"]["instance"]] for s in firing} == {"plain", "redis"}
     ratio = failure_rate.rsplit(">", 1)[0]
     assert all(float(s["value"][1]) == pytest.approx(1.0) for s in query(prometheus, ratio))

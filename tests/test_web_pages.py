@@ -499,7 +499,7 @@ Makes flashcards </p><script>window.__readme_xss=2</script> from your notes.
 async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_facts_and_browse_links(
     service: RegistryService, settings: Settings, make_live: Callable[..., LiveServer], db_url: str
 ) -> None:
-    from test_third_party import ANKI, _anki, _import, _reader
+    from test_third_party import ANKI, STDIO, _anki, _import, _reader
     from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
     sources = FakeSources()
@@ -517,7 +517,9 @@ async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_fac
         await _import(
             service,
             _anki(
-                packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0"}],
+                packages=[
+                    {"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}
+                ],
             ),
         )
         app_settings = settings_for(settings, fake)
