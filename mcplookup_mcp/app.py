@@ -47,6 +47,7 @@ from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
+from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.store.migrate import pending_migrations
@@ -186,7 +187,8 @@ def create_app(
     openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
+        search = service.discovery.semantic.describe().model_dump(exclude_none=True)
+        return JSONResponse({"status": "ok", "version": __version__, "search": search})
 
     async def ready(_: Request) -> Response:
         try:
@@ -292,6 +294,11 @@ def create_app(
         scheduler = Scheduler(monitor, database_url) if background and settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
+        # On every replica with the model: rows are claimed with SKIP LOCKED, so they share the work.
+        semantic = service.discovery.semantic
+        embeddings = EmbeddingWorker(semantic) if background and semantic.embedder is not None else None
+        if embeddings is not None:
+            embeddings.start()
         # What is loaded by now (the SDK's and pydantic's schemas, some 120k objects) lives as long as the
         # process. A full collection walked all of it, 65-95 ms with every request in flight stalled.
         gc.collect()
@@ -305,6 +312,9 @@ def create_app(
                 metrics_server.close()
             if scheduler is not None:
                 await scheduler.stop()
+            if embeddings is not None:
+                await embeddings.stop()
+            semantic.close()
             for task in loops:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

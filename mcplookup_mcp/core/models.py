@@ -117,6 +117,14 @@ class Match(BaseModel):
     matched: dict[str, list[str]] = Field(
         default_factory=dict, description="Stored field -> query terms (stemmed) found in it"
     )
+    similarity: float | None = Field(
+        None,
+        description=(
+            "Semantic evidence: cosine similarity (-1 to 1) of the query's meaning to this server's name, "
+            "description, capabilities and tools, when it is among the servers nearest the query; null "
+            "when it is not, or the search was lexical (search_mode)"
+        ),
+    )
 
 
 class DiscoveredServer(ServerOut):
@@ -146,6 +154,16 @@ class DiscoverResult(BaseModel):
     )
     query: str | None = None
     sort: str = "relevance"
+    search_mode: Literal["fused", "lexical"] | None = Field(
+        None,
+        description=(
+            "fused: the query's words and its meaning (a sentence-embedding model) ranked together; "
+            "lexical: words only (lexical_reason says why). Null without a query"
+        ),
+    )
+    lexical_reason: str | None = Field(
+        None, description="Why this answer is lexical only (no model installed, the model timed out, ...)"
+    )
     next_cursor: str | None = Field(
         None, description="Pass as cursor (same query, filters and sort) for the next page; null on the last"
     )
@@ -186,6 +204,21 @@ class EventCounts(BaseModel):
     last_30d: int
 
 
+class SearchMode(BaseModel):
+    mode: Literal["fused", "lexical"] = Field(
+        description="fused: words and meaning ranked together; lexical: words only (reason says why)"
+    )
+    model: str | None = Field(None, description="The sentence-embedding model, when one is loaded")
+    reason: str | None = Field(None, description="Why search is lexical")
+    vector_storage: Literal["pgvector", "in_process"] | None = Field(
+        None, description="Where server vectors are searched (null until the first search)"
+    )
+    embedded_servers: int | None = Field(None, description="Listed servers with a vector of this model")
+    waiting_servers: int | None = Field(
+        None, description="Listed servers still to be embedded (new, changed, or of another model)"
+    )
+
+
 class DiscoveryStats(BaseModel):
     listed_servers: int
     verified_servers: int
@@ -207,6 +240,7 @@ class DiscoveryStats(BaseModel):
         default_factory=dict,
         description="Calls per kind (discover, get, register, verify) in the last hour, day, 7 and 30 days",
     )
+    search: SearchMode | None = Field(None, description="How discovery ranks: fused or lexical, and why")
     verification_success_rate_30d: float | None = Field(
         default=None,
         description="Share (0-1) of verify_domain calls that checked DNS and verified, last 30 days; "

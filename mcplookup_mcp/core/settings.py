@@ -92,6 +92,10 @@ class Settings:
     metrics_port: int | None = None
     auto_discovery: bool = False
     analytics_retention_days: float = 90.0
+    # A sentence-transformers model directory (the `semantic` extra): discovery fuses meaning with words.
+    embedding_model: str | None = None
+    # Seconds a question may wait for its embedding before the answer is lexical (and says so).
+    embedding_timeout: float = 0.25
 
     @property
     def is_production(self) -> bool:
@@ -308,6 +312,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mock_dns_verification=mock_dns,
         cursor_secret=env.get("MCPLOOKUP_CURSOR_SECRET", "").strip(),
         analytics_retention_days=_number(env, "MCPLOOKUP_ANALYTICS_RETENTION_DAYS", 90.0, 1.0, 3650.0),
+        embedding_model=_model_dir(env),
+        embedding_timeout=_number(env, "MCPLOOKUP_EMBEDDING_TIMEOUT", 0.25, 0.01, 30.0),
         metrics_enabled=seed.metrics_enabled,
         metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,
@@ -323,3 +329,16 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
     if "?" in checked or "#" in checked or "@" in checked:
         raise ConfigError("MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com")
     return checked
+
+
+def _model_dir(env: Mapping[str, str]) -> str | None:
+    raw = env.get("MCPLOOKUP_EMBEDDING_MODEL", "").strip()
+    if not raw:
+        return None
+    if not (Path(raw).expanduser() / "config.json").is_file():
+        raise ConfigError(
+            f"MCPLOOKUP_EMBEDDING_MODEL={raw!r} is not a sentence-transformers model directory (no "
+            "config.json): extract one with `python scripts/extract_model.py DIR`, or leave it unset "
+            "for lexical search"
+        )
+    return str(Path(raw).expanduser())

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -30,10 +30,12 @@ from mcplookup_mcp.core.models import (
     DiscoverResult,
     DiscoveryStats,
     Match,
+    SearchMode,
 )
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
+from mcplookup_mcp.services.semantic import Evidence, SemanticSearch
 from mcplookup_mcp.services.shared_read import SharedRead
 from mcplookup_mcp.store.repository import Repository, Row
 
@@ -80,6 +82,19 @@ MATCH_FIELDS = ("name", "capabilities", "description", "tools")
 _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
+# The fused ranking (docs/discovery.md, tuned on bench/search_quality.py's sets): reciprocal-rank fusion
+# of the lexical order and the order by meaning, each vote w / (RRF_K + rank); cosine similarities of
+# all-MiniLM-L6-v2 that make a server a semantic candidate (floor), that support a lexical match
+# (support; an exact one needs less), and that make it partial on meaning alone (strong).
+FUSION = {
+    "rrf_k": 10.0,
+    "w_lex": 1.0,
+    "w_sem": 1.0,
+    "sem_floor": 0.25,
+    "sem_support": 0.25,
+    "sem_support_exact": 0.15,
+    "sem_strong": 0.45,
+}
 
 log = structlog.get_logger("mcplookup.discovery")
 
@@ -98,6 +113,8 @@ class Plan:
     # The database may run it on one plan kept for every such search (see Repository.read): only
     # without filters, since a plan made without their values cannot choose the index they favour.
     reuse_plan: bool = False
+    # The search mode the cursor's first page was ranked in: later pages are ranked the same way.
+    cursor_mode: str | None = None
 
 
 class DiscoveryService:
@@ -118,6 +135,7 @@ class DiscoveryService:
         self._generation = SharedRead(self._read_generation)
         # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
         self.shared: SharedAnswers[DiscoverResult] | None = None
+        self.semantic = SemanticSearch(repo, settings)
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -145,6 +163,7 @@ class DiscoveryService:
         limit = validation.limit(data.get("limit"))
         fingerprint = _fingerprint(query, sort, filters)
         after = self._read_cursor(data.get("cursor"), sort, fingerprint)
+        cursor_mode = after[2] if after else None
         words = _WORD.findall(query)
         ranked = bool(words)
         params = filters | {
@@ -169,7 +188,14 @@ class DiscoveryService:
                 "filtered": any(filters.values()),
             }
             return Plan(
-                "discover_ranked", params, query, sort, limit, fingerprint, reuse_plan=not params["filtered"]
+                "discover_ranked",
+                params,
+                query,
+                sort,
+                limit,
+                fingerprint,
+                reuse_plan=not params["filtered"],
+                cursor_mode=cursor_mode,
             )
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
@@ -206,11 +232,38 @@ class DiscoveryService:
         )
         return result
 
+    async def _with_meaning(self, plan: Plan) -> Plan:
+        """The plan with the question's semantic evidence, or lexical and why (the mode a cursor's first
+        page had is kept: pages of one question are ranked one way)."""
+        evidence: Evidence | None = None
+        reason: str | None = "the first page of this question was ranked lexically"
+        if plan.cursor_mode != "lexical":
+            evidence, reason = await self.semantic.evidence(plan.query, self._generation.get)
+        if evidence is None and plan.cursor_mode == "fused":
+            raise Unavailable(f"the next page could not be ranked as the first was ({reason}); try again")
+        params = plan.params | {k: FUSION[k] for k in FUSION}
+        if evidence is None:
+            params |= {"sem_ids": None, "sem_sims": None, "sem_bound": None, "sem_model": None}
+            params |= {"mode": "lexical", "lexical_reason": reason}
+        else:
+            params |= {
+                "sem_ids": evidence.ids,
+                "sem_sims": evidence.similarities,
+                "sem_bound": evidence.bound,
+                "sem_model": evidence.model,
+                "mode": "fused",
+                "lexical_reason": None,
+            }
+        return replace(plan, params=params)
+
     async def _read_generation(self) -> int:
         async with self.repo.read() as q:
             return await q.discovery_generation()
 
     async def _search(self, plan: Plan) -> DiscoverResult:
+        # Inside the cached step: a cached answer costs no embedding and no vector search.
+        if plan.query_name == "discover_ranked":
+            plan = await self._with_meaning(plan)
         async with self.repo.read(kept_plans=plan.reuse_plan) as q:
             rows = await q.discover(plan.query_name, plan.params)
             listed = (
@@ -225,7 +278,8 @@ class DiscoveryService:
 
         more = len(rows) > plan.limit
         rows = rows[: plan.limit]
-        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1]) if more and rows else None
+        mode = plan.params.get("mode")
+        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
         servers = [
             DiscoveredServer(
                 **server_fields(row),
@@ -234,6 +288,7 @@ class DiscoveryService:
                     terms=_terms(row),
                     relevance=round(float(row["relevance"]), 6),
                     matched=_matched(row),
+                    similarity=round(float(row["similarity"]), 4) if row.get("similarity") is not None else None,
                 ),
             )
             for row in rows
@@ -255,6 +310,8 @@ class DiscoveryService:
             no_confident_match=no_confident_match,
             query=plan.query or None,
             sort=plan.sort,
+            search_mode=mode,
+            lexical_reason=plan.params.get("lexical_reason"),
             next_cursor=next_cursor,
         )
 
@@ -297,13 +354,25 @@ class DiscoveryService:
             search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)
             if row["search_p95_ms_24h"] is not None
             else None,
+            search=await self._search_mode(),
             **(await analytics_stats(self.repo)),
+        )
+
+    async def _search_mode(self) -> SearchMode:
+        described = self.semantic.describe()
+        progress = await self.semantic.progress()
+        if progress is None:
+            return described
+        return described.model_copy(
+            update={"embedded_servers": progress["embedded"], "waiting_servers": progress["waiting"]}
         )
 
     # cursors: base64url(JSON payload) "." base64url(HMAC-SHA256), bound to the query, filters and sort
 
-    def _write_cursor(self, sort: str, fingerprint: str, row: Row) -> str:
+    def _write_cursor(self, sort: str, fingerprint: str, row: Row, mode: str | None) -> str:
         payload = {"v": 1, "s": sort, "k": row["sort_key"], "n": row["name"], "f": fingerprint}
+        if mode is not None:
+            payload["m"] = mode
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{_b64(self._sign(body))}"
 
@@ -323,7 +392,7 @@ class DiscoveryService:
             if self._cursor_key is None:
                 raise Unavailable("the cursor key could not be read; try again")
 
-    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
+    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str, str | None] | None:
         if value is None or value == "":
             return None
         bad = validation.refuse(
@@ -346,10 +415,10 @@ class DiscoveryService:
             raise bad
         if payload.get("s") != sort or payload.get("f") != fingerprint:
             raise bad
-        key, name = payload.get("k"), payload.get("n")
-        if not isinstance(key, str) or not isinstance(name, str):
+        key, name, mode = payload.get("k"), payload.get("n"), payload.get("m")
+        if not isinstance(key, str) or not isinstance(name, str) or mode not in (None, "fused", "lexical"):
             raise bad
-        return key, name
+        return key, name, mode
 
 
 def _matched(row: Row) -> dict[str, list[str]]:
