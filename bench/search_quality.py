@@ -400,12 +400,60 @@ def score(answers: list[Answer]) -> dict[str, Any]:
     }
 
 
-async def _measure(database_url: str) -> dict[str, Any]:
+MODES = ("lexical", "semantic", "fused")
+
+
+async def _answers_for(service: Any, mode: str, cases: list[tuple[str, list[str]]]) -> list[Answer]:
+    """Each question through discovery as discover_servers calls it (lexical: with the model switched
+    off; fused: with it), or, for semantic, the nearest servers by meaning alone (confident from the
+    fusion's sem_strong)."""
+    from mcplookup_mcp.services.discovery import FUSION
+
+    semantic = service.discovery.semantic
+    embedder = semantic.embedder
+    answers = []
+    for query, expected in cases:
+        if mode == "semantic":
+            evidence, _ = await semantic.evidence(query, service.discovery._generation.get)
+            names = await _names_of(service, evidence.ids if evidence else [])
+            sims = evidence.similarities if evidence else []
+            returned = names[:10]
+            confident = [n for n, sim in zip(names, sims, strict=True) if sim >= FUSION["sem_strong"]][:10]
+            answers.append(Answer(query, expected, returned, confident, not confident))
+            continue
+        semantic.embedder = embedder if mode == "fused" else None
+        try:
+            found = await service.discover({"query": query, "limit": 10}, transport="bench")
+        finally:
+            semantic.embedder = embedder
+        answers.append(
+            Answer(
+                query,
+                expected,
+                [s.name for s in found.servers],
+                [s.name for s in found.servers if s.match.strength in ("exact", "partial")],
+                bool(found.no_confident_match),
+            )
+        )
+    return answers
+
+
+async def _names_of(service: Any, ids: list[Any]) -> list[str]:
+    if not ids:
+        return []
+    async with service.repo.read() as q:
+        cur = await q.conn.execute("SELECT id, name FROM mcp_servers WHERE id = ANY(%s)", (ids,))
+        by_id = {row["id"]: row["name"] for row in await cur.fetchall()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def _measure(database_url: str, model: str | None) -> dict[str, dict[str, Any]]:
     import psycopg
     from psycopg import sql
 
     from mcplookup_mcp.app import create_app
     from mcplookup_mcp.core.settings import load_settings
+    from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
     from mcplookup_mcp.services.importer import Importer, entries_of
     from mcplookup_mcp.services.service import utcnow
     from mcplookup_mcp.store.migrate import apply_migrations
@@ -415,26 +463,25 @@ async def _measure(database_url: str) -> dict[str, Any]:
         await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
         await conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     url = psycopg.conninfo.make_conninfo(database_url, dbname=scratch)
+    env = {"MCPLOOKUP_ENV": "test", "MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"}
+    if model:
+        env["MCPLOOKUP_EMBEDDING_MODEL"] = model
+    figures: dict[str, dict[str, Any]] = {}
     try:
         await apply_migrations(url)
-        app = create_app(load_settings({"MCPLOOKUP_ENV": "test"}), url, background=False)
+        app = create_app(load_settings(env), url, background=False)
         service = app.state.service
         await service.repo.open()
         try:
             entries = entries_of(json.loads(seed_file().read_text(encoding="utf-8")))
             await Importer(service.repo, utcnow).run(entries)
-            answers = []
-            for query, expected in CASES:
-                found = await service.discover({"query": query, "limit": 10}, transport="bench")
-                answers.append(
-                    Answer(
-                        query,
-                        expected,
-                        [s.name for s in found.servers],
-                        [s.name for s in found.servers if s.match.strength in ("exact", "partial")],
-                        bool(found.no_confident_match),
-                    )
-                )
+            modes = MODES if service.discovery.semantic.embedder is not None else ("lexical",)
+            if len(modes) > 1:
+                await EmbeddingWorker(service.discovery.semantic).run_until_done()
+            for mode in modes:
+                figures[f"{mode} existing"] = score(await _answers_for(service, mode, CASES))
+                figures[f"{mode} fresh"] = score(await _answers_for(service, mode, FRESH))
+            figures["storage"] = {"pgvector": await service.discovery.semantic.storage()}
         finally:
             await service.repo.close()
     finally:
@@ -442,7 +489,7 @@ async def _measure(database_url: str) -> dict[str, Any]:
             await conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
             )
-    return score(answers)
+    return figures
 
 
 def database_url() -> str:
@@ -455,24 +502,30 @@ def database_url() -> str:
 
 
 def main() -> int:
-    no_shared = sum(shares_no_word(q, e) for q, e in CASES if e)
-    figures = asyncio.run(_measure(database_url()))
-    print(f"seed: {seed_file()}")
-    print(
-        f"questions: {figures['fitting']} a server fits ({no_shared} share no word with an expected server's "
-        f"name), {figures['unfitting']} none fits"
-    )
-    print(
-        f"hit@1 {figures['hit@1']:.3f}   hit@5 {figures['hit@5']:.3f}   MRR {figures['mrr']:.3f}   "
-        f"precision@3 {figures['precision@3']:.3f}"
-    )
-    print(
-        f"abstention (no confident match where none fits) {figures['abstention']:.3f}   "
-        f"false abstention (where one fits) {figures['false_abstention']:.3f}"
-    )
-    print("targets: hit@5 >= 0.9, MRR >= 0.8, precision@3 >= 0.8, abstention >= 0.8")
-    for miss in figures["misses"]:
-        print(f"  {miss}")
+    model = os.environ.get("MCPLOOKUP_EMBEDDING_MODEL") or None
+    figures = asyncio.run(_measure(database_url(), model))
+    print(f"seed: {seed_file()}   model: {model or 'none (lexical only)'}   {figures.pop('storage')}")
+    for name, cases in (("existing", CASES), ("fresh", FRESH)):
+        no_shared = sum(shares_no_word(q, e) for q, e in cases if e)
+        fitting = sum(1 for _, e in cases if e)
+        print(
+            f"\n{name}: {fitting} questions a server fits ({no_shared} share no word with an expected "
+            f"server's name), {len(cases) - fitting} none fits"
+        )
+        print(f"{'':10} hit@1  hit@5  MRR    prec@3 abstain false-abstain")
+        for mode in MODES:
+            f = figures.get(f"{mode} {name}")
+            if f is None:
+                continue
+            print(
+                f"{mode:10} {f['hit@1']:.3f}  {f['hit@5']:.3f}  {f['mrr']:.3f}  {f['precision@3']:.3f}  "
+                f"{f['abstention']:.3f}   {f['false_abstention']:.3f}"
+            )
+    print("\ntargets: hit@5 >= 0.9, MRR >= 0.8, precision@3 >= 0.8, abstention >= 0.8")
+    shown = "fused" if "fused existing" in figures else "lexical"
+    for name in ("existing", "fresh"):
+        for miss in figures[f"{shown} {name}"]["misses"]:
+            print(f"  {shown} {name}: {miss}")
     return 0
 
 

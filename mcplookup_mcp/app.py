@@ -43,11 +43,11 @@ from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver
 from mcplookup_mcp.services.answer_cache import SharedAnswers
+from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
-from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.store.migrate import pending_migrations

@@ -84,16 +84,17 @@ _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
 ANSWER_CACHE_ENTRIES = 1024
 # The fused ranking (docs/discovery.md, tuned on bench/search_quality.py's sets): reciprocal-rank fusion
 # of the lexical order and the order by meaning, each vote w / (RRF_K + rank); cosine similarities of
-# all-MiniLM-L6-v2 that make a server a semantic candidate (floor), that support a lexical match
-# (support; an exact one needs less), and that make it partial on meaning alone (strong).
+# all-MiniLM-L6-v2 that make a server a semantic candidate (floor), that a lexical match resting on
+# completed prefixes or related words needs (support), and that make it partial on meaning alone (strong).
 FUSION = {
     "rrf_k": 10.0,
     "w_lex": 1.0,
     "w_sem": 1.0,
     "sem_floor": 0.25,
-    "sem_support": 0.25,
-    "sem_support_exact": 0.15,
+    "sem_support": 0.15,
     "sem_strong": 0.45,
+    "sem_top": 0.4,
+    "sem_top_n": 1,
 }
 
 log = structlog.get_logger("mcplookup.discovery")

@@ -297,7 +297,7 @@ WITH words AS (
     SELECT
            -- include _server_columns
            ev.terms AS term_evidence, ev.strength AS lex_strength, ev.term_score > 0 AS lex_held,
-           ev.max_held, sem.similarity, sem.ord AS sem_rank,
+           ev.max_held, ev.typed_confident, sem.similarity, sem.ord AS sem_rank,
            -- The most this server's similarity to the question can be: its own when it is among the
            -- nearest, else at most the last of those (sem_bound); null when it has no vector yet.
            CASE WHEN sem.similarity IS NOT NULL THEN sem.similarity
@@ -318,6 +318,10 @@ WITH words AS (
           -- least half the question's weight covered, or a distinctive key term as typed in a strong
           -- field, or three quarters of the weight covered. weak: less, a guess.
           SELECT a.terms, a.term_score, a.max_held,
+                 -- Whether the words as typed alone make it partial or better: if not, its strength rests
+                 -- on completed prefixes or related words, which the fused ranking checks by meaning.
+                 (a.typed_key_held AND a.typed_coverage >= 0.5) OR a.distinctive_named OR a.typed_coverage >= 0.75
+                     AS typed_confident,
                  CASE WHEN a.every_typed AND a.one_named THEN 'exact'
                       WHEN (a.key_held AND a.coverage >= 0.5) OR a.distinctive_named OR a.coverage >= 0.75
                           THEN 'partial'
@@ -330,6 +334,8 @@ WITH words AS (
                        -- The share of the question's weight held (a related word counts 3/4).
                        sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
                            / sum(e.weight) AS coverage,
+                       sum(e.weight * CASE WHEN e.held >= 5 THEN 1.0 ELSE 0 END) / sum(e.weight) AS typed_coverage,
+                       bool_or(e.held >= 5 AND e.key) AS typed_key_held,
                        min(e.held) >= 5 AS every_typed,
                        max(e.held) AS max_held,
                        max(e.held) = 6 AS one_named,
@@ -375,17 +381,18 @@ WITH words AS (
 ), fused AS (
     -- Lexical search alone (sem_ids null): its strength and score. Fused (docs/discovery.md): the
     -- words' evidence and the meaning's each cast a vote by rank (reciprocal-rank fusion), and the
-    -- strength weighs both. Words the meaning does not support (similarity known to be below
-    -- sem_support) are a guess, weak; found only by a completed prefix or a related word, they carry no
-    -- result at all. Meaning alone makes a server partial when close (sem_strong), weak when nearer
-    -- than the floor.
+    -- strength weighs both. Words as typed keep their strength. A strength that rests on completed
+    -- prefixes or related words (synonyms, spelling corrections) needs the meaning's support (a
+    -- similarity of sem_support or more), else it is a guess, weak; and a server found by such words
+    -- alone, unsupported, is no result at all ("convert currencies" is not "current"). Meaning alone
+    -- makes a server partial when close (sem_strong), a weak guess when nearer than the floor.
     SELECT r.*,
            CASE WHEN %(sem_ids)s::uuid[] IS NULL THEN r.lex_strength
-                WHEN r.lex_held AND r.sem_upper < CASE r.lex_strength WHEN 'exact' THEN %(sem_support_exact)s
-                                                                       ELSE %(sem_support)s END
+                WHEN r.lex_strength <> 'weak' AND NOT r.typed_confident AND r.sem_upper < %(sem_support)s
                     THEN 'weak'
                 WHEN r.lex_strength <> 'weak' THEN r.lex_strength
                 WHEN r.similarity >= %(sem_strong)s THEN 'partial'
+                WHEN r.sem_rank <= %(sem_top_n)s AND r.similarity >= %(sem_top)s THEN 'partial'
                 ELSE 'weak' END AS strength,
            CASE WHEN %(sem_ids)s::uuid[] IS NULL THEN r.score
                 ELSE 0.999 * (CASE WHEN r.lex_held THEN %(w_lex)s / (%(rrf_k)s + r.lex_rank) ELSE 0 END
