@@ -90,10 +90,10 @@ FUSION = {
     "rrf_k": 10.0,
     "w_lex": 1.0,
     "w_sem": 1.0,
-    "sem_floor": 0.25,
+    "sem_floor": 0.3,
     "sem_support": 0.15,
-    "sem_strong": 0.45,
-    "sem_top": 0.4,
+    "sem_strong": 0.6,
+    "sem_top": 0.45,
     "sem_top_n": 1,
 }
 
