@@ -274,3 +274,18 @@ def test_the_migration_runs_on_both_servers(embedded_pg_url: str, pg_admin_url: 
             assert (index is not None and "hnsw" in index[0]) is expected
         finally:
             drop_database(admin, name)
+
+
+def test_a_missing_model_directory_starts_lexical(settings: Settings, db_url: str, tmp_path: Path) -> None:
+    from mcplookup_mcp.core.settings import load_settings
+
+    given = load_settings({"MCPLOOKUP_EMBEDDING_MODEL": str(tmp_path / "nothing-here")})
+    assert given.embedding_model == str(tmp_path / "nothing-here")
+    live = LiveServer(
+        create_app(replace(settings, embedding_model=given.embedding_model), db_url, background=False)
+    ).start()
+    try:
+        search = httpx.get(f"{live.base_url}/health").json()["search"]
+        assert search["mode"] == "lexical" and "no config.json" in search["reason"]
+    finally:
+        live.stop()

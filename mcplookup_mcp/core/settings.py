@@ -332,13 +332,7 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
 
 
 def _model_dir(env: Mapping[str, str]) -> str | None:
+    # Not checked here: without the model (or the semantic extra) search starts lexical and says why
+    # (/health, get_discovery_stats), as the docs promise; services/embedder.py names what is missing.
     raw = env.get("MCPLOOKUP_EMBEDDING_MODEL", "").strip()
-    if not raw:
-        return None
-    if not (Path(raw).expanduser() / "config.json").is_file():
-        raise ConfigError(
-            f"MCPLOOKUP_EMBEDDING_MODEL={raw!r} is not a sentence-transformers model directory (no "
-            "config.json): extract one with `python scripts/extract_model.py DIR`, or leave it unset "
-            "for lexical search"
-        )
-    return str(Path(raw).expanduser())
+    return str(Path(raw).expanduser()) if raw else None

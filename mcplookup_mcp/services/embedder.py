@@ -183,6 +183,11 @@ def load_embedder(directory: str | None) -> tuple[Embedder | None, str]:
     """The embedder for MCPLOOKUP_EMBEDDING_MODEL, or None and the reason search is lexical."""
     if not directory:
         return None, "MCPLOOKUP_EMBEDDING_MODEL is not set"
+    if not (Path(directory) / "config.json").is_file():
+        return None, (
+            f"MCPLOOKUP_EMBEDDING_MODEL={directory} holds no sentence-transformers model (no config.json); "
+            "extract one with scripts/extract_model.py"
+        )
     try:
         return Embedder(Path(directory)), "loaded"
     except ModelUnavailable as exc:
