@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,30 @@ def test_a_missing_model_directory_starts_lexical(settings: Settings, db_url: st
         assert search["mode"] == "lexical" and "no config.json" in search["reason"]
     finally:
         live.stop()
+
+
+@pytest.mark.slow
+def test_the_command_line_embeds_then_searches_by_meaning(db_url: str, embedding_model: str) -> None:
+    """`mcplookup import`, `embed`, `discover`: fused from the command line too; before `embed`, with no
+    vector stored, the answer is lexical and says why."""
+    from test_cli import _env, _url, cli
+
+    entries = [
+        e
+        for e in json.loads(SEED.read_text(encoding="utf-8"))
+        if "whois" in e["name"] or "gmail" in e["name"]
+    ]
+    env = _env(DATABASE_URL=_url(db_url), MCPLOOKUP_EMBEDDING_MODEL=embedding_model)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "servers.json"
+        path.write_text(json.dumps(entries))
+        assert cli("import", str(path), env=env).returncode == 0
+        before = json.loads(cli("discover", "--json", "who", "owns", "a", "domain", "name", env=env).stdout)
+        assert before["search_mode"] == "lexical" and "no server has a vector" in before["lexical_reason"]
+        done = cli("embed", env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"embedded {len(entries)} servers" in done.stdout
+        after = json.loads(cli("discover", "--json", "who", "owns", "a", "domain", "name", env=env).stdout)
+        assert after["search_mode"] == "fused"
+        assert after["servers"][0]["name"] == "io.github.bharathvaj-ganesan/whois-mcp"
+        assert "embedded 0 servers" in cli("embed", env=env).stdout

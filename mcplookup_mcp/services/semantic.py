@@ -167,6 +167,9 @@ class SemanticSearch:
             sims = [float(row["similarity"]) for row in rows]
         else:
             ids, sims = await self._nearest_in_process(vector, embedder.name, generation)
+        if not ids:
+            # Nothing to fuse: calling the answer fused would claim a meaning it never weighed.
+            return None, "no server has a vector of this model yet (a running server's embedding worker writes them)"
         bound = sims[-1] if len(sims) >= NEIGHBOURS else -1.0
         return Evidence(ids, sims, bound, embedder.name), None
 
