@@ -97,7 +97,8 @@ class Match(BaseModel):
             "How well this server matches the query, on the same scale for every question: exact = every "
             "query term found as typed, one of them in the name, capabilities or tool names; partial = at "
             "least half the query covered (a completed prefix counts 3/4, a synonym or spelling "
-            "correction 1/2); weak = less: a guess, not a match. Null without a query"
+            "correction 1/2), or, in a fused answer, close in meaning; weak = less: a guess, not a match. "
+            "Null without a query"
         ),
     )
     terms: dict[str, str] = Field(
@@ -111,7 +112,8 @@ class Match(BaseModel):
     relevance: float = Field(
         description=(
             "Score used for ordering, blending text relevance with verification, health and trust (0 "
-            "without a query). Compare it only within one answer; use strength across answers"
+            "without a query; in a fused answer, the fused rank score of words and meaning). Compare it "
+            "only within one answer; use strength across answers"
         )
     )
     matched: dict[str, list[str]] = Field(

@@ -189,8 +189,10 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
             "how well they match, then verification and trust. Only DNS-verified and imported servers are "
             "listed unless include_pending is true. Read each result's match.strength before recommending it: "
             "exact (every term found, one in the name, capabilities or tools), partial (most of the request "
-            "covered), weak (a guess, not a match). match.terms says how each query term was found (name, "
-            "text, completed, related or missing). When the answer has no_confident_match: true, no listed "
+            "covered, or close in meaning), weak (a guess, not a match). match.terms says how each query term "
+            "was found (name, text, completed, related or missing); when search_mode is fused the meaning "
+            "counts too, and match.similarity says how close a server is in meaning, even with no word in "
+            "common. When the answer has no_confident_match: true, no listed "
             "server fits: tell the user so instead of recommending the weak ones, or try other words. count is "
             "the servers in this page; total how many the question returns across pages (next_cursor)."
         ),
