@@ -317,3 +317,41 @@ def test_the_command_line_embeds_then_searches_by_meaning(db_url: str, embedding
         assert after["search_mode"] == "fused"
         assert after["servers"][0]["name"] == "io.github.bharathvaj-ganesan/whois-mcp"
         assert "embedded 0 servers" in cli("embed", env=env).stdout
+
+
+@pytest.mark.slow
+async def test_later_pages_are_ranked_as_the_first_was(
+    seeded_pg15: str, semantic_base_settings: Settings
+) -> None:
+    from mcplookup_mcp.core.errors import Unavailable
+
+    service = await open_service(seeded_pg15, semantic_base_settings)
+    embedder = service.discovery.semantic.embedder
+    assert embedder is not None
+    working = embedder.embed_query
+    try:
+        first = await service.discover({"query": "monitor my servers and alerts", "limit": 3}, transport="t")
+        assert first.search_mode == "fused" and first.next_cursor
+
+        def broken(text: str) -> Any:
+            raise RuntimeError("broken model")
+
+        embedder.embed_query = broken  # type: ignore[method-assign]
+        # A fused page's cursor is never continued in another order: the caller is told to retry.
+        with pytest.raises(Unavailable, match="could not be ranked as the first was .* retry"):
+            await service.discover(
+                {"query": "monitor my servers and alerts", "limit": 3, "cursor": first.next_cursor},
+                transport="t",
+            )
+        lexical = await service.discover({"query": "store files in the cloud", "limit": 3}, transport="t")
+        assert lexical.search_mode == "lexical" and lexical.next_cursor
+        embedder.embed_query = working  # type: ignore[method-assign]
+        # ... and a lexical page's cursor goes on lexically though the model is back.
+        second = await service.discover(
+            {"query": "store files in the cloud", "limit": 3, "cursor": lexical.next_cursor}, transport="t"
+        )
+        assert second.search_mode == "lexical"
+        assert not {s.name for s in second.servers} & {s.name for s in lexical.servers}
+    finally:
+        service.discovery.semantic.close()
+        await service.repo.close()

@@ -241,7 +241,7 @@ class DiscoveryService:
         if plan.cursor_mode != "lexical":
             evidence, reason = await self.semantic.evidence(plan.query, self._generation.get)
         if evidence is None and plan.cursor_mode == "fused":
-            raise Unavailable(f"the next page could not be ranked as the first was ({reason}); try again")
+            raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
         params = plan.params | {k: FUSION[k] for k in FUSION}
         if evidence is None:
             params |= {"sem_ids": None, "sem_sims": None, "sem_bound": None, "sem_model": None}
