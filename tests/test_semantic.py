@@ -338,7 +338,7 @@ async def test_later_pages_are_ranked_as_the_first_was(
 
         embedder.embed_query = broken  # type: ignore[method-assign]
         # A fused page's cursor is never continued in another order: the caller is told to retry.
-        with pytest.raises(Unavailable, match="could not be ranked as the first was .* retry"):
+        with pytest.raises(Unavailable, match=r"could not be ranked as the first was .* retry"):
             await service.discover(
                 {"query": "monitor my servers and alerts", "limit": 3, "cursor": first.next_cursor},
                 transport="t",
