@@ -108,6 +108,9 @@ async def test_fused_search_finds_meaning_and_refuses_word_noise(
         names, result = await _names(service, "do math calculations")
         assert names[0] == "io.github.githejie/mcp-server-calculator"
         assert result.no_confident_match is False
+        # The nearest servers by meaning pass the same filters as the words' (no seed server is healthy).
+        names, result = await _names(service, "who owns a domain name", healthy_only=True)
+        assert result.search_mode == "fused" and names == []
         stats = await service.discovery.stats()
         assert stats.search is not None and stats.search.mode == "fused"
         assert stats.search.vector_storage == ("pgvector" if storage == "pg18" else "in_process")
@@ -247,6 +250,10 @@ async def test_changes_and_a_new_model_are_embedded_again(db_url: str, semantic_
         progress = await service.discovery.semantic.progress()
         assert progress is not None and progress["waiting"] == listed[0] and progress["embedded"] == 0
         assert await worker.run_until_done() == listed[0]
+        # New tools seen by the prober, written the way it writes them, are embedded again too.
+        async with service.repo.transaction() as q:
+            await q.update_server_tools(server_id, [{"name": "transcribe_audio"}], "fp-1", None)
+        assert await worker.run_until_done() == 1
     finally:
         service.discovery.semantic.close()
         await service.repo.close()
