@@ -80,6 +80,15 @@ _HELD = {
 # (B is the capabilities and category, or the tool names).
 MATCH_FIELDS = ("name", "capabilities", "description", "tools")
 _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
+# The ranked query's semantic parameters when the answer is lexical.
+LEXICAL: dict[str, Any] = {
+    "sem_ids": None,
+    "sem_sims": None,
+    "sem_bound": None,
+    "sem_model": None,
+    "mode": "lexical",
+    "lexical_reason": None,
+}
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
 # The fused ranking (docs/discovery.md, tuned on bench/search_quality.py's sets): reciprocal-rank fusion
@@ -188,6 +197,8 @@ class DiscoveryService:
                 # Any filter (include_pending too) takes the any-term pool from the GIN index.
                 "filtered": any(filters.values()),
             }
+            # Lexical until _with_meaning adds the question's semantic evidence.
+            params |= FUSION | LEXICAL
             return Plan(
                 "discover_ranked",
                 params,
@@ -242,12 +253,10 @@ class DiscoveryService:
             evidence, reason = await self.semantic.evidence(plan.query, self._generation.get)
         if evidence is None and plan.cursor_mode == "fused":
             raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
-        params = plan.params | {k: FUSION[k] for k in FUSION}
         if evidence is None:
-            params |= {"sem_ids": None, "sem_sims": None, "sem_bound": None, "sem_model": None}
-            params |= {"mode": "lexical", "lexical_reason": reason}
+            params = plan.params | LEXICAL | {"lexical_reason": reason}
         else:
-            params |= {
+            params = plan.params | {
                 "sem_ids": evidence.ids,
                 "sem_sims": evidence.similarities,
                 "sem_bound": evidence.bound,
