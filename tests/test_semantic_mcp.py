@@ -53,3 +53,15 @@ async def test_meaning_through_the_mcp_client_and_rest(live: LiveServer) -> None
         assert "io.github.ferrislucas/iterm-mcp" not in [s["name"] for s in rest["servers"]]
         health = (await http.get("/health")).json()
         assert health["search"]["mode"] == "fused" and health["search"]["model"].startswith("bert-6x384@")
+
+
+@pytest.mark.slow
+async def test_the_web_search_page_ranks_by_meaning_too(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        page = await http.get("/", params={"q": "who owns a domain name"})
+    assert page.status_code == 200
+    html = page.text
+    # The one whois server, which shares no word with the question, is listed; edwin, which lexical
+    # search offers as a partial match through a synonym of "domain" the meaning does not support, is not.
+    assert "io.github.bharathvaj-ganesan/whois-mcp" in html
+    assert "io.github.edwin-finance/edwin" not in html
