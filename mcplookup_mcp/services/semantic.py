@@ -24,6 +24,7 @@ from mcplookup_mcp.core.errors import RegistryError
 from mcplookup_mcp.core.models import SearchMode
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.embedder import Embedder, load_embedder
+from mcplookup_mcp.services.shared_read import quietly_retrieved
 from mcplookup_mcp.store.repository import Repository, Row
 
 if TYPE_CHECKING:
@@ -149,10 +150,10 @@ class SemanticSearch:
             return None, "the embedding model is busy: too many questions wait for it"
         self._waiting += 1
         try:
-            loop = asyncio.get_running_loop()
-            vector = await asyncio.wait_for(
-                asyncio.shield(loop.run_in_executor(self._pool, embedder.embed_query, query)), self.timeout
-            )
+            running = asyncio.get_running_loop().run_in_executor(self._pool, embedder.embed_query, query)
+            # Past the time bound it finishes anyway and fills the cache; its error, if any, is dropped.
+            running.add_done_callback(quietly_retrieved)
+            vector = await asyncio.wait_for(asyncio.shield(running), self.timeout)
         except TimeoutError:
             return None, f"the embedding model did not answer within {self.timeout * 1000:g} ms"
         except Exception as exc:  # a failing model must leave search working
