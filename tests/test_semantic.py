@@ -362,3 +362,28 @@ async def test_later_pages_are_ranked_as_the_first_was(
     finally:
         service.discovery.semantic.close()
         await service.repo.close()
+
+
+@pytest.mark.slow
+async def test_two_replicas_share_the_embedding_work(db_url: str, semantic_settings: Settings) -> None:
+    """Each claims its batch with SKIP LOCKED: together they embed every server once."""
+    one = await open_service(db_url, semantic_settings)
+    two = await open_service(db_url, semantic_settings)
+    try:
+        entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))[:80]
+        await Importer(one.repo, utcnow).run(entries)
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            listed = conn.execute("SELECT count(*) FROM mcp_servers WHERE status = 'active'").fetchone()
+        assert listed is not None
+        done = await asyncio.gather(
+            EmbeddingWorker(one.discovery.semantic).run_until_done(),
+            EmbeddingWorker(two.discovery.semantic).run_until_done(),
+        )
+        assert sum(done) == listed[0] and all(n > 0 for n in done), done
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            stored = conn.execute("SELECT count(*) FROM server_embeddings WHERE NOT stale").fetchone()
+        assert stored == (listed[0],)
+    finally:
+        for service in (one, two):
+            service.discovery.semantic.close()
+            await service.repo.close()
