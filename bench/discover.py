@@ -24,6 +24,10 @@ in four orders: the same server, pool, statement round trip and page of ten serv
 rank, so it tells what the stack costs before any ranking does.
 With wrk, each line ends with the CPU time per request of the server process and of all local
 PostgreSQL processes (user + system, from /proc, over the timed run): where the time of a request goes.
+Search: `--search lexical fused` runs each configuration twice in one run, without and with the
+sentence-embedding model (`--model DIR`, default MCPLOOKUP_EMBEDDING_MODEL); before the fused runs every
+server of the database is embedded (once: vectors are kept). Each line ends with the server process's
+resident memory now and at its peak (VmRSS, VmHWM).
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
 Printed, never asserted.
 """
@@ -122,6 +126,39 @@ async def build(admin: str, size: int) -> str:
         conn.execute("VACUUM ANALYZE search_postings")
     print(f"  built {name} in {time.perf_counter() - started:.1f} s", flush=True)
     return url
+
+
+async def embed_all(url: str, model: str) -> None:
+    """Every server of the database embedded with `model` (what the server's worker would do)."""
+    from mcplookup_mcp.core.settings import load_settings
+    from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
+    from mcplookup_mcp.services.semantic import SemanticSearch
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    pool = make_pool(url, 2)
+    await pool.open(wait=True)
+    try:
+        semantic = SemanticSearch(Repository(pool), load_settings({"MCPLOOKUP_EMBEDDING_MODEL": model}))
+        if semantic.embedder is None:
+            raise SystemExit(f"no model: {semantic.reason}")
+        started = time.perf_counter()
+        stored = await EmbeddingWorker(semantic).run_until_done()
+        if stored:
+            took = time.perf_counter() - started
+            print(f"  embedded {stored} servers in {took:.1f} s ({took / stored * 1000:.1f} ms each)", flush=True)
+        semantic.close()
+    finally:
+        await pool.close()
+
+
+def _memory(pid: int) -> str:
+    """The process's resident memory now and at its peak, from /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""
+    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
+    return f"  rss {int(found.get('VmRSS', 0)) / 1024:.0f} MiB (peak {int(found.get('VmHWM', 0)) / 1024:.0f})"
 
 
 def _free_port() -> int:
@@ -370,6 +407,8 @@ def main() -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra server setting"
     )
+    parser.add_argument("--search", nargs="+", default=["lexical"], choices=["lexical", "fused"])
+    parser.add_argument("--model", default=os.environ.get("MCPLOOKUP_EMBEDDING_MODEL", ""))
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     admin = os.environ.get("DATABASE_URL")
@@ -383,24 +422,31 @@ def main() -> int:
     )
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
+        if "fused" in args.search:
+            if not args.model:
+                print("--search fused needs --model DIR or MCPLOOKUP_EMBEDDING_MODEL")
+                return 2
+            asyncio.run(embed_all(url, args.model))
         for answers in args.answers:
-            uncached = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers != "cached" else {}
-            proc, base = serve(url, args.workers, extra_env | uncached)
-            try:
-                for kind in args.transports:
-                    if args.driver == "wrk":
-                        r = load_wrk(kind, base, args.clients, args.seconds, ASKED[answers], proc.pid)
-                    else:
-                        r = asyncio.run(load(kind, base, args.clients, args.seconds, ASKED[answers]))
-                    print(
-                        f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
-                        f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
-                        f"({r['n']} requests){r.get('cpu', '')}",
-                        flush=True,
-                    )
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
+            for search in args.search:
+                uncached = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers != "cached" else {}
+                model = {"MCPLOOKUP_EMBEDDING_MODEL": args.model if search == "fused" else ""}
+                proc, base = serve(url, args.workers, extra_env | uncached | model)
+                try:
+                    for kind in args.transports:
+                        if args.driver == "wrk":
+                            r = load_wrk(kind, base, args.clients, args.seconds, ASKED[answers], proc.pid)
+                        else:
+                            r = asyncio.run(load(kind, base, args.clients, args.seconds, ASKED[answers]))
+                        print(
+                            f"{size:>9,} servers  {kind:10}  {answers:8}  {search:7}  p50 {r['p50']:6.1f} ms  "
+                            f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
+                            f"({r['n']} requests){r.get('cpu', '')}{_memory(proc.pid)}",
+                            flush=True,
+                        )
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=20)
     return 0
 
 

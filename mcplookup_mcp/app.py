@@ -43,6 +43,7 @@ from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver
 from mcplookup_mcp.services.answer_cache import SharedAnswers
+from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import RECHECK_BATCH, OwnershipService
 from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
@@ -202,7 +203,8 @@ def create_app(
     openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "version": __version__})
+        search = service.discovery.semantic.describe().model_dump(exclude_none=True)
+        return JSONResponse({"status": "ok", "version": __version__, "search": search})
 
     async def ready(_: Request) -> Response:
         try:
@@ -332,6 +334,11 @@ def create_app(
         )
         if scheduler is not None:
             scheduler.start()
+        # On every replica with the model: rows are claimed with SKIP LOCKED, so they share the work.
+        semantic = service.discovery.semantic
+        embeddings = EmbeddingWorker(semantic) if background and semantic.embedder is not None else None
+        if embeddings is not None:
+            embeddings.start()
         # What is loaded by now (the SDK's and pydantic's schemas, some 120k objects) lives as long as the
         # process. A full collection walked all of it, 65-95 ms with every request in flight stalled.
         gc.collect()
@@ -347,6 +354,9 @@ def create_app(
                 await scheduler.stop()
             if sync is not None:
                 await sync.client.aclose()
+            if embeddings is not None:
+                await embeddings.stop()
+            semantic.close()
             for task in loops:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

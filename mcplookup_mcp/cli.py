@@ -1,4 +1,4 @@
-"""`mcplookup`: serve, migrate, import, sync, discover, dev-dns."""
+"""`mcplookup`: serve, migrate, import, sync, third-party, embed, discover, dev-dns."""
 
 from __future__ import annotations
 
@@ -199,6 +199,34 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
                 "no server matched. If the registry is empty, load entries with: mcplookup import FILE "
                 "(for instance tests/data/registry-seed-2025-05-16.json from a checkout)"
             )
+        return 0
+
+    return asyncio.run(run())
+
+
+def _embed(settings: Settings, args: argparse.Namespace) -> int:
+    from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
+    from mcplookup_mcp.services.semantic import SemanticSearch
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    database = _database(settings)
+
+    async def run() -> int:
+        await apply_migrations(database.url)
+        pool = make_pool(database.url, 2)
+        await pool.open(wait=True)
+        try:
+            semantic = SemanticSearch(Repository(pool), settings)
+            if semantic.embedder is None:
+                _say(f"search is lexical, nothing to embed: {semantic.reason}")
+                return 2
+            _say(f"embedding servers in {database.described} with {semantic.model}")
+            stored = await EmbeddingWorker(semantic).run_until_done()
+            semantic.close()
+        finally:
+            await pool.close()
+        print(f"embedded {stored} servers")
         return 0
 
     return asyncio.run(run())
@@ -484,6 +512,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_dir_option(discover)
     discover.set_defaults(handler=_discover)
+    embed = _command(
+        sub,
+        "embed",
+        "compute the semantic-search vectors of new and changed servers now",
+        "Embed every server that has no current vector of the MCPLOOKUP_EMBEDDING_MODEL model (new, "
+        "changed, or embedded by another model), as a running server's background worker does.",
+    )
+    _data_dir_option(embed)
+    embed.set_defaults(handler=_embed)
     importer = _command(
         sub,
         "import",

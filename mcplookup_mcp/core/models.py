@@ -97,7 +97,8 @@ class Match(BaseModel):
             "How well this server matches the query, on the same scale for every question: exact = every "
             "query term found as typed, one of them in the name, capabilities or tool names; partial = at "
             "least half the query covered (a completed prefix counts 3/4, a synonym or spelling "
-            "correction 1/2); weak = less: a guess, not a match. Null without a query"
+            "correction 1/2), or, in a fused answer, close in meaning; weak = less: a guess, not a match. "
+            "Null without a query"
         ),
     )
     terms: dict[str, str] = Field(
@@ -111,7 +112,8 @@ class Match(BaseModel):
     relevance: float = Field(
         description=(
             "Score used for ordering, blending text relevance with verification, health and trust (0 "
-            "without a query). Compare it only within one answer; use strength across answers"
+            "without a query; in a fused answer, the fused rank score of words and meaning). Compare it "
+            "only within one answer; use strength across answers"
         )
     )
     matched: dict[str, list[str]] = Field(
@@ -134,6 +136,14 @@ class Match(BaseModel):
         description=(
             "Stored field -> the query's words, as typed (lowercased), found in it; a completed prefix, a "
             "synonym or a spelling correction is shown as the word of the query it stands for"
+        ),
+    )
+    similarity: float | None = Field(
+        None,
+        description=(
+            "Semantic evidence: cosine similarity (-1 to 1) of the query's meaning to this server's name, "
+            "description, capabilities and tools, when it is among the servers nearest the query; null "
+            "when it is not, or the search was lexical (search_mode)"
         ),
     )
 
@@ -165,6 +175,16 @@ class DiscoverResult(BaseModel):
     )
     query: str | None = None
     sort: str = "relevance"
+    search_mode: Literal["fused", "lexical"] | None = Field(
+        None,
+        description=(
+            "fused: the query's words and its meaning (a sentence-embedding model) ranked together; "
+            "lexical: words only (lexical_reason says why). Null without a query"
+        ),
+    )
+    lexical_reason: str | None = Field(
+        None, description="Why this answer is lexical only (no model installed, the model timed out, ...)"
+    )
     next_cursor: str | None = Field(
         None, description="Pass as cursor (same query, filters and sort) for the next page; null on the last"
     )
@@ -205,6 +225,21 @@ class EventCounts(BaseModel):
     last_30d: int
 
 
+class SearchMode(BaseModel):
+    mode: Literal["fused", "lexical"] = Field(
+        description="fused: words and meaning ranked together; lexical: words only (reason says why)"
+    )
+    model: str | None = Field(None, description="The sentence-embedding model, when one is loaded")
+    reason: str | None = Field(None, description="Why search is lexical")
+    vector_storage: Literal["pgvector", "in_process"] | None = Field(
+        None, description="Where server vectors are searched (null until the first search)"
+    )
+    embedded_servers: int | None = Field(None, description="Listed servers with a vector of this model")
+    waiting_servers: int | None = Field(
+        None, description="Listed servers still to be embedded (new, changed, or of another model)"
+    )
+
+
 class DiscoveryStats(BaseModel):
     listed_servers: int
     verified_servers: int
@@ -231,6 +266,7 @@ class DiscoveryStats(BaseModel):
         default_factory=dict,
         description="Calls per kind (discover, get, register, verify) in the last hour, day, 7 and 30 days",
     )
+    search: SearchMode | None = Field(None, description="How discovery ranks: fused or lexical, and why")
     verification_success_rate_30d: float | None = Field(
         default=None,
         description="Share (0-1) of verify_domain calls that checked DNS and verified, last 30 days; "

@@ -52,6 +52,8 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MCPLOOKUP_DISCOVER_CACHE_SECONDS",
         "MCPLOOKUP_DNS_NAMESERVERS",
         "MCPLOOKUP_DNS_TIMEOUT",
+        "MCPLOOKUP_EMBEDDING_MODEL",
+        "MCPLOOKUP_EMBEDDING_TIMEOUT",
         "MCPLOOKUP_ENV",
         "MCPLOOKUP_HEALTH_RETENTION_DAYS",
         "MCPLOOKUP_HOST",
@@ -200,6 +202,10 @@ class Settings:
     sync_max_seconds: float = 120.0
     sync_max_page_bytes: int = 4 * 1024 * 1024
     sync_timeout: float = 20.0
+    # A sentence-transformers model directory (the `semantic` extra): discovery fuses meaning with words.
+    embedding_model: str | None = None
+    # Seconds a question may wait for its embedding before the answer is lexical (and says so).
+    embedding_timeout: float = 0.25
 
     @property
     def is_production(self) -> bool:
@@ -453,6 +459,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "MCPLOOKUP_SYNC_MAX_PAGE_BYTES", 4 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024
         ),
         sync_timeout=_number(env, "MCPLOOKUP_SYNC_TIMEOUT", 20.0, 0.5, 300.0),
+        embedding_model=_model_dir(env),
+        embedding_timeout=_number(env, "MCPLOOKUP_EMBEDDING_TIMEOUT", 0.25, 0.01, 30.0),
         metrics_enabled=seed.metrics_enabled,
         metrics_port=seed.metrics_port,
         auto_discovery=seed.auto_discovery,
@@ -499,3 +507,10 @@ def _public_url(env: Mapping[str, str], port: int) -> str:
             "MCPLOOKUP_PUBLIC_URL must be a plain base URL such as https://mcplookup.example.com"
         )
     return checked
+
+
+def _model_dir(env: Mapping[str, str]) -> str | None:
+    # Not checked here: without the model (or the semantic extra) search starts lexical and says why
+    # (/health, get_discovery_stats), as the docs promise; services/embedder.py names what is missing.
+    raw = env.get("MCPLOOKUP_EMBEDDING_MODEL", "").strip()
+    return str(Path(raw).expanduser()) if raw else None

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -30,10 +30,12 @@ from mcplookup_mcp.core.models import (
     DiscoverResult,
     DiscoveryStats,
     Match,
+    SearchMode,
 )
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
+from mcplookup_mcp.services.semantic import Evidence, SemanticSearch
 from mcplookup_mcp.services.shared_read import SharedRead
 from mcplookup_mcp.store.repository import Repository, Row
 
@@ -79,8 +81,31 @@ _HELD = {
 # identifiers and the repository name).
 MATCH_FIELDS = ("name", "capabilities", "description", "tools", "packages")
 _FIELD_OF_WEIGHT = {"A": "name", "C": "description", "D": "tools"}
+# The ranked query's semantic parameters when the answer is lexical.
+LEXICAL: dict[str, Any] = {
+    "sem_ids": None,
+    "sem_sims": None,
+    "sem_bound": None,
+    "sem_model": None,
+    "mode": "lexical",
+    "lexical_reason": None,
+}
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
+# The fused ranking (docs/discovery.md, tuned on bench/search_quality.py's sets): reciprocal-rank fusion
+# of the lexical order and the order by meaning, each vote w / (RRF_K + rank); cosine similarities of
+# all-MiniLM-L6-v2 that make a server a semantic candidate (floor), that a lexical match resting on
+# completed prefixes or related words needs (support), and that make it partial on meaning alone (strong).
+FUSION = {
+    "rrf_k": 10.0,
+    "w_lex": 1.0,
+    "w_sem": 1.0,
+    "sem_floor": 0.3,
+    "sem_support": 0.15,
+    "sem_strong": 0.6,
+    "sem_top": 0.45,
+    "sem_top_n": 1,
+}
 
 log = structlog.get_logger("mcplookup.discovery")
 
@@ -99,6 +124,8 @@ class Plan:
     # The database may run it on one plan kept for every such search (see Repository.read): only
     # without filters, since a plan made without their values cannot choose the index they favour.
     reuse_plan: bool = False
+    # The search mode the cursor's first page was ranked in: later pages are ranked the same way.
+    cursor_mode: str | None = None
 
 
 class DiscoveryService:
@@ -119,6 +146,7 @@ class DiscoveryService:
         self._generation = SharedRead(self._read_generation)
         # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
         self.shared: SharedAnswers[DiscoverResult] | None = None
+        self.semantic = SemanticSearch(repo, settings)
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
@@ -146,6 +174,7 @@ class DiscoveryService:
         limit = validation.limit(data.get("limit"))
         fingerprint = _fingerprint(query, sort, filters)
         after = self._read_cursor(data.get("cursor"), sort, fingerprint)
+        cursor_mode = after[2] if after else None
         words = _WORD.findall(query)
         ranked = bool(words)
         params = filters | {
@@ -169,8 +198,17 @@ class DiscoveryService:
                 # Any filter (include_pending too) takes the any-term pool from the GIN index.
                 "filtered": any(filters.values()),
             }
+            # Lexical until _with_meaning adds the question's semantic evidence.
+            params |= FUSION | LEXICAL
             return Plan(
-                "discover_ranked", params, query, sort, limit, fingerprint, reuse_plan=not params["filtered"]
+                "discover_ranked",
+                params,
+                query,
+                sort,
+                limit,
+                fingerprint,
+                reuse_plan=not params["filtered"],
+                cursor_mode=cursor_mode,
             )
         return Plan(
             "browse_by_" + ("trust" if sort == "relevance" else sort), params, query, sort, limit, fingerprint
@@ -207,11 +245,36 @@ class DiscoveryService:
         )
         return result
 
+    async def _with_meaning(self, plan: Plan) -> Plan:
+        """The plan with the question's semantic evidence, or lexical and why (the mode a cursor's first
+        page had is kept: pages of one question are ranked one way)."""
+        evidence: Evidence | None = None
+        reason: str | None = "the first page of this question was ranked lexically"
+        if plan.cursor_mode != "lexical":
+            evidence, reason = await self.semantic.evidence(plan.query, self._generation.get)
+        if evidence is None and plan.cursor_mode == "fused":
+            raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
+        if evidence is None:
+            params = plan.params | LEXICAL | {"lexical_reason": reason}
+        else:
+            params = plan.params | {
+                "sem_ids": evidence.ids,
+                "sem_sims": evidence.similarities,
+                "sem_bound": evidence.bound,
+                "sem_model": evidence.model,
+                "mode": "fused",
+                "lexical_reason": None,
+            }
+        return replace(plan, params=params)
+
     async def _read_generation(self) -> int:
         async with self.repo.read() as q:
             return await q.discovery_generation()
 
     async def _search(self, plan: Plan) -> DiscoverResult:
+        # Inside the cached step: a cached answer costs no embedding and no vector search.
+        if plan.query_name == "discover_ranked":
+            plan = await self._with_meaning(plan)
         async with self.repo.read(kept_plans=plan.reuse_plan) as q:
             rows = await q.discover(plan.query_name, plan.params)
             listed = (
@@ -226,7 +289,8 @@ class DiscoveryService:
 
         more = len(rows) > plan.limit
         rows = rows[: plan.limit]
-        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1]) if more and rows else None
+        mode = plan.params.get("mode")
+        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
         servers = [
             DiscoveredServer(
                 **server_fields(row),
@@ -237,6 +301,7 @@ class DiscoveryService:
                     matched=_matched(row),
                     words=_words(row),
                     matched_words=_matched_words(row),
+                    similarity=round(float(row["similarity"]), 4) if row.get("similarity") is not None else None,
                 ),
             )
             for row in rows
@@ -258,6 +323,8 @@ class DiscoveryService:
             no_confident_match=no_confident_match,
             query=plan.query or None,
             sort=plan.sort,
+            search_mode=mode,
+            lexical_reason=plan.params.get("lexical_reason"),
             next_cursor=next_cursor,
         )
 
@@ -301,13 +368,25 @@ class DiscoveryService:
             search_p95_ms_last_24h=round(float(row["search_p95_ms_24h"]), 2)
             if row["search_p95_ms_24h"] is not None
             else None,
+            search=await self._search_mode(),
             **(await analytics_stats(self.repo)),
+        )
+
+    async def _search_mode(self) -> SearchMode:
+        described = self.semantic.describe()
+        progress = await self.semantic.progress()
+        if progress is None:
+            return described
+        return described.model_copy(
+            update={"embedded_servers": progress["embedded"], "waiting_servers": progress["waiting"]}
         )
 
     # cursors: base64url(JSON payload) "." base64url(HMAC-SHA256), bound to the query, filters and sort
 
-    def _write_cursor(self, sort: str, fingerprint: str, row: Row) -> str:
+    def _write_cursor(self, sort: str, fingerprint: str, row: Row, mode: str | None) -> str:
         payload = {"v": 1, "s": sort, "k": row["sort_key"], "n": row["name"], "f": fingerprint}
+        if mode is not None:
+            payload["m"] = mode
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{_b64(self._sign(body))}"
 
@@ -327,7 +406,7 @@ class DiscoveryService:
             if self._cursor_key is None:
                 raise Unavailable("the cursor key could not be read; try again")
 
-    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str] | None:
+    def _read_cursor(self, value: object, sort: str, fingerprint: str) -> tuple[str, str, str | None] | None:
         if value is None or value == "":
             return None
         bad = validation.refuse(
@@ -354,10 +433,10 @@ class DiscoveryService:
             raise bad
         if payload.get("s") != sort or payload.get("f") != fingerprint:
             raise bad
-        key, name = payload.get("k"), payload.get("n")
-        if not isinstance(key, str) or not isinstance(name, str):
+        key, name, mode = payload.get("k"), payload.get("n"), payload.get("m")
+        if not isinstance(key, str) or not isinstance(name, str) or mode not in (None, "fused", "lexical"):
             raise bad
-        return key, name
+        return key, name, mode
 
 
 def _field_lexemes(row: Row) -> dict[str, set[str]]:

@@ -290,6 +290,37 @@ class Queries:
         row = await self._one("healthy_servers_percentage")
         return None if row is None or row["pct"] is None else float(row["pct"])
 
+    # embeddings (semantic search)
+    async def embedding_storage(self) -> bool:
+        """True when the vectors are kept in pgvector too (migration 0013 adds it where it can)."""
+        row = await self._one("embedding_storage")
+        return bool(row and row["has_vector"])
+
+    async def claim_unembedded(self, model: str, limit: int) -> list[Row]:
+        """In a transaction: servers without a current vector of `model`, locked until it ends."""
+        return await self._all("claim_unembedded", {"model": model, "limit": limit})
+
+    async def store_embeddings(
+        self, model: str, ids: list[UUID], vectors: list[str], *, in_vector_column: bool
+    ) -> int:
+        """Store real[] literals ('{0.1,...}') of `model`; returns the rows written."""
+        row = await self._one(
+            "store_embeddings_vector" if in_vector_column else "store_embeddings",
+            {"model": model, "ids": ids, "vectors": vectors},
+        )
+        return int(row["stored"]) if row else 0
+
+    async def nearest_embeddings(self, model: str, vector: list[float], limit: int) -> list[Row]:
+        return await self._all("nearest_embeddings", {"model": model, "vector": vector, "limit": limit})
+
+    async def model_embeddings(self, model: str, limit: int) -> list[Row]:
+        return await self._all("model_embeddings", {"model": model, "limit": limit})
+
+    async def embedding_progress(self, model: str) -> Row:
+        row = await self._one("embedding_progress", {"model": model})
+        assert row is not None
+        return row
+
     # ownership: owner changes, key revocation, re-verification
     async def lock_listed_server(self, name: str) -> Row | None:
         return await self._one("lock_listed_server", {"name": name})

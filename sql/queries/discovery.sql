@@ -302,12 +302,27 @@ WITH words AS (
     (SELECT id FROM posting_hits LIMIT (SELECT left_over FROM room))
     UNION
     (SELECT id FROM any_hits LIMIT (SELECT left_over FROM room))
+    UNION
+    -- The nearest servers by meaning (fused search: services/semantic.py found them), as close as the
+    -- floor or closer, and only those the filters keep.
+    (SELECT s.id
+       FROM unnest(%(sem_ids)s::uuid[], %(sem_sims)s::float8[]) AS n (id, similarity)
+       JOIN mcp_servers s ON s.id = n.id
+      WHERE n.similarity >= %(sem_floor)s
+       -- include _listed_filters
+    )
 ), ranked AS MATERIALIZED (
     -- Each candidate's evidence, strength and score (docs/discovery.md has the formula), computed once
     -- for the window, the sort key and the page that read it.
     SELECT
            -- include _server_columns
-           ev.terms AS term_evidence, ev.strength,
+           ev.terms AS term_evidence, ev.strength AS lex_strength, ev.term_score > 0 AS lex_held,
+           ev.max_held, ev.typed_confident, sem.similarity, sem.ord AS sem_rank,
+           -- The most this server's similarity to the question can be: its own when it is among the
+           -- nearest, else at most the last of those (sem_bound); null when it has no vector yet.
+           CASE WHEN sem.similarity IS NOT NULL THEN sem.similarity
+                WHEN EXISTS (SELECT 1 FROM server_embeddings e WHERE e.server_id = s.id AND e.model = %(sem_model)s)
+                    THEN %(sem_bound)s::float8 END AS sem_upper,
            rel.relevance * (0.8 + 0.2 * (0.4 * s.verified::int
             + 0.3 * CASE s.health_status WHEN 'healthy' THEN 1 WHEN 'degraded' THEN 0.6
                     WHEN 'auth_required' THEN 0.6 WHEN 'unknown' THEN 0.3 ELSE 0 END
@@ -322,7 +337,11 @@ WITH words AS (
           -- exact: every term as typed, one of them in a strong field. partial: a key term held and at
           -- least half the question's weight covered, or a distinctive key term as typed in a strong
           -- field, or three quarters of the weight covered. weak: less, a guess.
-          SELECT a.terms, a.term_score,
+          SELECT a.terms, a.term_score, a.max_held,
+                 -- Whether the words as typed alone make it partial or better: if not, its strength rests
+                 -- on completed prefixes or related words, which the fused ranking checks by meaning.
+                 (a.typed_key_held AND a.typed_coverage >= 0.5) OR a.distinctive_named OR a.typed_coverage >= 0.75
+                     AS typed_confident,
                  CASE WHEN a.every_typed AND a.one_named THEN 'exact'
                       WHEN (a.key_held AND a.coverage >= 0.5) OR a.distinctive_named OR a.coverage >= 0.75
                           THEN 'partial'
@@ -335,7 +354,10 @@ WITH words AS (
                        -- The share of the question's weight held (a related word counts 3/4).
                        sum(e.weight * CASE WHEN e.held >= 3 THEN 1.0 WHEN e.held >= 1 THEN 0.75 ELSE 0 END)
                            / sum(e.weight) AS coverage,
+                       sum(e.weight * CASE WHEN e.held >= 5 THEN 1.0 ELSE 0 END) / sum(e.weight) AS typed_coverage,
+                       bool_or(e.held >= 5 AND e.key) AS typed_key_held,
                        min(e.held) >= 5 AS every_typed,
+                       max(e.held) AS max_held,
                        max(e.held) = 6 AS one_named,
                        bool_or(e.held > 0 AND e.key) AS key_held,
                        bool_or(e.distinctive AND e.key AND e.held = 6) AS distinctive_named
@@ -363,17 +385,53 @@ WITH words AS (
                                               THEN max(word_similarity(m.fw, substr(s.name, strpos(s.name, '/') + 1))) END
                                     FROM misspelt m), 0) AS relevance
       ) AS rel
+      LEFT JOIN LATERAL (
+          SELECT n.similarity, n.ord
+            FROM unnest(%(sem_ids)s::uuid[], %(sem_sims)s::float8[]) WITH ORDINALITY AS n (id, similarity, ord)
+           WHERE n.id = s.id
+           LIMIT 1
+      ) AS sem ON true
+), lex_ranked AS (
+    -- Each candidate's place in the lexical order (strength, then score), for the fusion below.
+    SELECT r.*,
+           rank() OVER (ORDER BY r.lex_held DESC,
+                                 CASE r.lex_strength WHEN 'exact' THEN 2 WHEN 'partial' THEN 1 ELSE 0 END DESC,
+                                 r.score DESC) AS lex_rank
+      FROM ranked r
+), fused AS (
+    -- Lexical search alone (sem_ids null): its strength and score. Fused (docs/discovery.md): the
+    -- words' evidence and the meaning's each cast a vote by rank (reciprocal-rank fusion), and the
+    -- strength weighs both. Words as typed keep their strength. A strength that rests on completed
+    -- prefixes or related words (synonyms, spelling corrections) needs the meaning's support (a
+    -- similarity of sem_support or more), else it is a guess, weak; and a server found by such words
+    -- alone, unsupported, is no result at all ("convert currencies" is not "current"). Meaning alone
+    -- makes a server partial when close (sem_strong), a weak guess when nearer than the floor.
+    SELECT r.*,
+           CASE WHEN %(sem_ids)s::uuid[] IS NULL THEN r.lex_strength
+                WHEN r.lex_strength <> 'weak' AND NOT r.typed_confident AND r.sem_upper < %(sem_support)s
+                    THEN 'weak'
+                WHEN r.lex_strength <> 'weak' THEN r.lex_strength
+                WHEN r.similarity >= %(sem_strong)s THEN 'partial'
+                WHEN r.sem_rank <= %(sem_top_n)s AND r.similarity >= %(sem_top)s THEN 'partial'
+                ELSE 'weak' END AS strength,
+           CASE WHEN %(sem_ids)s::uuid[] IS NULL THEN r.score
+                ELSE 0.999 * (CASE WHEN r.lex_held THEN %(w_lex)s / (%(rrf_k)s + r.lex_rank) ELSE 0 END
+                              + CASE WHEN r.similarity >= %(sem_floor)s THEN %(w_sem)s / (%(rrf_k)s + r.sem_rank) ELSE 0 END)
+                           / ((%(w_lex)s + %(w_sem)s) / (%(rrf_k)s + 1.0)) END AS fused_score
+      FROM lex_ranked r
+     WHERE %(sem_ids)s::uuid[] IS NULL
+        OR NOT (coalesce(r.max_held BETWEEN 1 AND 4, false) AND NOT coalesce(r.sem_upper >= %(sem_support)s, true))
 ), shown AS (
     -- Weak candidates follow the confident ones, marked weak; when none matched well the answer says
     -- no_confident_match.
-    SELECT r.*, bool_or(r.strength <> 'weak') OVER () AS confident FROM ranked r
+    SELECT r.*, bool_or(r.strength <> 'weak') OVER () AS confident FROM fused r
 ), keyed AS (
     -- The sort key of the requested order, and how many the question returns across its pages.
     SELECT r.*,
            count(*) OVER () AS total,
            CASE %(sort)s
                -- Exact matches first, then partial, then weak ones, each by score.
-               WHEN 'relevance' THEN -r.score - CASE r.strength WHEN 'exact' THEN 2 WHEN 'partial' THEN 1 ELSE 0 END
+               WHEN 'relevance' THEN -r.fused_score - CASE r.strength WHEN 'exact' THEN 2 WHEN 'partial' THEN 1 ELSE 0 END
                WHEN 'trust' THEN -r.trust_score::float8
                WHEN 'latency' THEN coalesce(r.avg_response_time_ms, 'Infinity'::real)::float8
                WHEN 'newest' THEN -extract(epoch FROM r.created_at)::float8
@@ -394,8 +452,8 @@ WITH words AS (
 -- Parsing each field's text again cost a third of a search; grouping them here, 0.3 ms more at 100k.
 SELECT
        -- include _server_columns
-       s.score AS relevance, s.k::text AS sort_key,
-       s.strength, s.term_evidence, s.confident, s.total,
+       s.fused_score AS relevance, s.k::text AS sort_key,
+       s.strength, s.term_evidence, s.confident, s.total, s.similarity,
        ml.lexemes AS matched_lexemes, q.lexeme_words,
        CASE WHEN ml.strong IS NOT NULL THEN
            ARRAY(SELECT unnest(ml.strong)
