@@ -49,6 +49,7 @@ from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.store.generation_feed import GenerationFeed
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
@@ -151,6 +152,12 @@ def create_app(
         statement_timeout=settings.db_statement_timeout,
     )
     repo = Repository(pool)
+    feed = (
+        GenerationFeed(database_url, settings.discover_generation_refresh_ms / 1000)
+        if settings.discover_generation_refresh_ms > 0 and settings.discover_cache_seconds > 0
+        else None
+    )
+    repo.feed = feed
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     store = RedisStore(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
     limiter = make_limiter(Budgets.from_settings(settings), store)
@@ -267,6 +274,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await repo.open()
+        if feed is not None:
+            feed.start()
         if settings.mock_dns_verification:
             log.warning(
                 "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
@@ -311,6 +320,8 @@ def create_app(
                     await task
             await service.discovery.answers.settle(cancel=True)
             await service.discovery.flush_events()
+            if feed is not None:
+                await feed.stop()
             await repo.close()
             await limiter.close()
             if redis_ping is not None:

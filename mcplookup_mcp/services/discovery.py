@@ -22,7 +22,7 @@ import structlog
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import Unavailable
-from mcplookup_mcp.core.metrics import DISCOVER_CACHE
+from mcplookup_mcp.core.metrics import DISCOVER_CACHE, DISCOVERY_GENERATION_READS
 from mcplookup_mcp.core.models import (
     CapabilitiesResult,
     CapabilityCount,
@@ -187,7 +187,7 @@ class DiscoveryService:
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
-            generation = await self._generation.get()
+            generation = await self.current_generation()
             shared = self.shared
             search = (
                 (lambda: shared.answer(key, generation, lambda: self._search(plan)))
@@ -205,6 +205,15 @@ class DiscoveryService:
             domain=plan.params["domain"],
         )
         return result
+
+    async def current_generation(self) -> int:
+        """The discovery generation answers are cached under: pushed by this process's listener (no
+        round trip) while it vouches for it, else read now (store/generation_feed.py)."""
+        pushed = self.repo.pushed_generation()
+        if pushed is not None:
+            return pushed
+        DISCOVERY_GENERATION_READS.inc()
+        return await self._generation.get()
 
     async def _read_generation(self) -> int:
         async with self.repo.read() as q:

@@ -6,7 +6,7 @@ import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
@@ -20,6 +20,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mcplookup_mcp.core.errors import AlreadyRegistered, Unavailable
 from mcplookup_mcp.store.sqlfiles import positional_queries
+
+if TYPE_CHECKING:
+    from mcplookup_mcp.store.generation_feed import GenerationFeed
 
 Row = dict[str, Any]
 
@@ -149,6 +152,10 @@ class Queries:
         row = await self._one("discovery_generation")
         assert row is not None
         return int(row["generation"])
+
+    async def listen_discovery_generation(self) -> None:
+        """Be notified on this connection whenever the generation moves (generation_feed.py)."""
+        await self._run("listen_discovery_generation")
 
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})
@@ -378,6 +385,12 @@ class Repository:
         self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
         self._down = False
         self._connect_errors_seen = 0
+        # The pushed discovery generation, when the app runs a listener (app.py).
+        self.feed: GenerationFeed | None = None
+
+    def pushed_generation(self) -> int | None:
+        """The discovery generation without a round trip, while the listener vouches for it."""
+        return self.feed.current() if self.feed is not None else None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
@@ -401,6 +414,19 @@ class Repository:
             await self._plan_mode(conn, False)
             async with conn.transaction():
                 yield Queries(conn)
+            if self.feed is not None and self.feed.current() is not None:
+                await self._observe_generation(conn)
+
+    async def _observe_generation(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        # This process's next answer must show what it just wrote, before the notification comes back.
+        try:
+            generation = await Queries(conn).discovery_generation()
+        except psycopg.Error:
+            assert self.feed is not None
+            self.feed.doubt()  # committed all the same: the caller must not see an error
+            return
+        assert self.feed is not None
+        self.feed.observe(generation)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
