@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -166,9 +166,15 @@ class Queries:
         return row
 
     # discovery analytics (analytics.py)
-    async def record_analytics_events(self, columns: Mapping[str, list[Any]]) -> None:
-        """Several events at once, given column by column (analytics.EventBuffer's batch)."""
-        await self._run("record_analytics_events", columns)
+    async def record_analytics_events(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Several events at once, one row each in record_analytics_events' column order, with COPY: no
+        statement text or parameter arrays to build per batch (analytics.EventBuffer's batch)."""
+        copy_sql, _ = self._sql["record_analytics_events"]
+        async with self.conn.transaction():
+            await self._run("relaxed_commit")
+            async with AsyncRawCursor(self.conn).copy(copy_sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
 
     async def analytics_counts(self) -> list[Row]:
         return await self._all("analytics_counts")
