@@ -1,7 +1,14 @@
 """Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
 
-    python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16] [--driver wrk|python]
-                             [--answers cached searched browsed]
+    python bench/discover.py --sizes 471 100000 [--seconds 20] [--clients 16] [--questions 16]
+                             [--driver wrk|python] [--answers cached searched browsed] [--no-yardstick]
+
+wrk is the Debian package `wrk` (apt-get install wrk); without it the python driver is used.
+
+The yardstick (bench/yardstick.py) runs first at each size: a plain Starlette + psycopg app answering
+one ranked full-text statement (ts_rank over name and description, GIN index) on the same rows, on the
+same server stack. Every figure is then printed again as a ratio to the yardstick's REST answers in the
+same run: on a shared machine only ratios within one run mean anything.
 
 For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
 to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
@@ -59,6 +66,7 @@ from search_quality import CASES  # noqa: E402
 from synth import synthesize  # noqa: E402
 
 QUERIES = [query for query, _ in CASES]
+YARDSTICK = ROOT / "bench" / "yardstick.py"
 # What each request asks: a question for `cached` and `searched`; for `browsed`, a keyset page in one of
 # the orders listed without query text, with nothing to rank.
 Arguments = dict[str, Any]
@@ -130,6 +138,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ready(proc: subprocess.Popen[bytes], base: str) -> tuple[subprocess.Popen[bytes], str]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+def serve_yardstick(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = os.environ | {"DATABASE_URL": _as_uri(url), "PORT": str(port)}
+    return _ready(subprocess.Popen([sys.executable, str(YARDSTICK)], env=env), f"http://127.0.0.1:{port}")
+
+
 def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = (
@@ -150,17 +177,7 @@ def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess
         | extra_env
     )
     proc = subprocess.Popen([sys.executable, "-m", "mcplookup_mcp", "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not become ready")
+    return _ready(proc, f"http://127.0.0.1:{port}")
 
 
 MODERN_VERSION = "2026-07-28"
@@ -214,6 +231,8 @@ async def _mcp_client(
 def _requests(kind: str, asked: list[Arguments]) -> list[str]:
     if kind == "rest":
         return [_rest_path(arguments) for arguments in asked]
+    if kind == "yardstick":
+        return ["/search?" + urlencode({"q": arguments["query"]}) for arguments in asked]
     lines = []
     for i, arguments in enumerate(asked):
         params: dict[str, Any] = {"name": "discover_servers", "arguments": arguments}
@@ -237,7 +256,7 @@ def _mcp_headers(kind: str) -> dict[str, str]:
 def _check(kind: str, base: str, lines: list[str]) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
         for line in lines:
-            if kind == "rest":
+            if kind in ("rest", "yardstick"):
                 response = http.get(line)
                 response.raise_for_status()
             else:
@@ -298,8 +317,9 @@ def load_wrk(
 
         def run(duration: float) -> str:
             command = ["wrk", "-t2", f"-c{clients}", f"-d{duration:.0f}s", "-s", str(script), base]
+            wire = "rest" if kind == "yardstick" else kind  # the lua script GETs each line for "rest"
             done = subprocess.run(
-                [*command, "--", kind, file.name], capture_output=True, text=True, check=True
+                [*command, "--", wire, file.name], capture_output=True, text=True, check=True
             )
             return done.stdout
 
@@ -346,13 +366,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[471, 100_000])
+    parser.add_argument(
+        "--questions", type=int, default=16, help=f"how many of the {len(QUERIES)} intent questions to cycle"
+    )
+    parser.add_argument("--no-yardstick", action="store_true", help="measure the product alone")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
         "--transports",
         nargs="+",
-        default=["rest", "mcp", "mcp-legacy"],
+        default=["rest", "mcp"],
         choices=["rest", "mcp", "mcp-legacy"],
     )
     parser.add_argument(
@@ -376,31 +400,59 @@ def main() -> int:
     if not admin:
         print("set DATABASE_URL to an admin connection (e.g. postgresql://postgres@127.0.0.1/postgres)")
         return 2
+    asked = {answers: questions[: args.questions] for answers, questions in ASKED.items()}
     print(
-        f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(QUERIES)} intent "
-        f"queries in rotation (browsed: {len(ASKED['browsed'])} orders), {args.workers} server "
+        f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(asked['searched'])} intent "
+        f"questions in rotation (browsed: {len(asked['browsed'])} orders), {args.workers} server "
         f"process(es), settings {extra_env or 'default'}"
     )
+
+    def measure(kind: str, base: str, questions: list[Arguments], pid: int) -> dict[str, Any]:
+        if args.driver == "wrk":
+            return load_wrk(kind, base, args.clients, args.seconds, questions, pid)
+        if kind == "yardstick":
+            raise SystemExit("the yardstick is measured with wrk only")
+        return asyncio.run(load(kind, base, args.clients, args.seconds, questions))
+
+    def show(size: int, kind: str, answers: str, r: dict[str, Any]) -> None:
+        print(
+            f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
+            f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
+            f"({r['n']} requests){r.get('cpu', '')}",
+            flush=True,
+        )
+
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
+        figures: list[tuple[str, str, float]] = []
+        if not args.no_yardstick and args.driver == "wrk":
+            from yardstick import prepare
+
+            prepare(url)
+            proc, base = serve_yardstick(url)
+            try:
+                r = measure("yardstick", base, asked["searched"], proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+            show(size, "yardstick", "ranked", r)
+            figures.append(("yardstick", "ranked", r["rps"]))
         for answers in args.answers:
             uncached = {"MCPLOOKUP_DISCOVER_CACHE_SECONDS": "0"} if answers != "cached" else {}
             proc, base = serve(url, args.workers, extra_env | uncached)
             try:
                 for kind in args.transports:
-                    if args.driver == "wrk":
-                        r = load_wrk(kind, base, args.clients, args.seconds, ASKED[answers], proc.pid)
-                    else:
-                        r = asyncio.run(load(kind, base, args.clients, args.seconds, ASKED[answers]))
-                    print(
-                        f"{size:>9,} servers  {kind:10}  {answers:8}  p50 {r['p50']:6.1f} ms  "
-                        f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
-                        f"({r['n']} requests){r.get('cpu', '')}",
-                        flush=True,
-                    )
+                    r = measure(kind, base, asked[answers], proc.pid)
+                    show(size, kind, answers, r)
+                    figures.append((kind, answers, r["rps"]))
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)
+        if figures and figures[0][0] == "yardstick":
+            unit = figures[0][2]
+            print(f"{size:>9,} servers  as a ratio to the yardstick's {unit:.1f} req/s in this run:")
+            for kind, answers, rps in figures[1:]:
+                print(f"{'':>18}{kind:10}  {answers:8}  {rps / unit:5.2f}x", flush=True)
     return 0
 
 
