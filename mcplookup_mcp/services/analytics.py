@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -56,6 +57,7 @@ class Event:
     created_at: datetime
 
 
+@functools.lru_cache(maxsize=4096)
 def client_network(address: str | None) -> str | None:
     """The client's network, the address itself never: 203.0.113.7 -> 203.0.113.0/24, IPv6 to its /48."""
     if not address:
