@@ -29,8 +29,9 @@ a full search in PostgreSQL: the figure for questions nobody asked before. Both 
 `browsed` (asked for by name) also runs with the cache off, but asks for keyset pages without query text
 in four orders: the same server, pool, statement round trip and page of ten servers with nothing to
 rank, so it tells what the stack costs before any ranking does.
-With wrk, each line ends with the CPU time per request of the server process and of all local
-PostgreSQL processes (user + system, from /proc, over the timed run): where the time of a request goes.
+With wrk, each line ends with the CPU time per request of the server process and of the PostgreSQL
+backends connected to the bench database (user + system, from /proc, over the timed run; PostgreSQL's
+own background processes are left out): where the time of a request goes.
 Needs DATABASE_URL (an admin connection to the server that holds the bench databases).
 Printed, never asserted.
 """
@@ -266,9 +267,20 @@ def _check(kind: str, base: str, lines: list[str]) -> None:
                     raise RuntimeError(f"discover_servers failed: {response.text[:300]}")
 
 
-def _cpu_seconds(server_pid: int) -> tuple[float, float] | None:
-    """CPU time (user + system) so far of the server process and of every local process named postgres;
-    None where /proc does not tell (another OS, or PostgreSQL on another machine)."""
+def _backends(url: str) -> set[str]:
+    """The PostgreSQL backends now connected to the bench database (the server's pool, its listener)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {str(pid) for (pid,) in rows}
+
+
+def _cpu_seconds(server_pid: int, backends: set[str] | None = None) -> tuple[float, float] | None:
+    """CPU time (user + system) so far of the server process and of the local PostgreSQL processes:
+    `backends` when given (those serving the bench database: on a machine shared with other work the
+    other backends are not this run's), else every process named postgres; None where /proc does not
+    tell (another OS, or PostgreSQL on another machine)."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(pid: str) -> float:
@@ -281,7 +293,7 @@ def _cpu_seconds(server_pid: int) -> tuple[float, float] | None:
     except OSError:
         return None
     database, seen = 0.0, False
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in backends if backends is not None else filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/comm") as comm:
                 if not comm.read().startswith("postgres"):
@@ -307,6 +319,7 @@ def load_wrk(
     seconds: float,
     asked: list[Arguments],
     server_pid: int | None = None,
+    url: str | None = None,
 ) -> dict[str, Any]:
     lines = _requests(kind, asked)
     _check(kind, base, lines)
@@ -324,9 +337,11 @@ def load_wrk(
             return done.stdout
 
         run(2)
-        before = _cpu_seconds(server_pid) if server_pid else None
+        # The pool's connections stay open through the run: the same backends before and after.
+        backends = _backends(url) if url else None
+        before = _cpu_seconds(server_pid, backends) if server_pid else None
         out = run(seconds)
-        after = _cpu_seconds(server_pid) if server_pid else None
+        after = _cpu_seconds(server_pid, backends) if server_pid else None
     found = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
     if not found:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
@@ -407,9 +422,9 @@ def main() -> int:
         f"process(es), settings {extra_env or 'default'}"
     )
 
-    def measure(kind: str, base: str, questions: list[Arguments], pid: int) -> dict[str, Any]:
+    def measure(kind: str, base: str, questions: list[Arguments], pid: int, url: str) -> dict[str, Any]:
         if args.driver == "wrk":
-            return load_wrk(kind, base, args.clients, args.seconds, questions, pid)
+            return load_wrk(kind, base, args.clients, args.seconds, questions, pid, url)
         if kind == "yardstick":
             raise SystemExit("the yardstick is measured with wrk only")
         return asyncio.run(load(kind, base, args.clients, args.seconds, questions))
@@ -431,7 +446,7 @@ def main() -> int:
             prepare(url)
             proc, base = serve_yardstick(url)
             try:
-                r = measure("yardstick", base, asked["searched"], proc.pid)
+                r = measure("yardstick", base, asked["searched"], proc.pid, url)
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)
@@ -442,7 +457,7 @@ def main() -> int:
             proc, base = serve(url, args.workers, extra_env | uncached)
             try:
                 for kind in args.transports:
-                    r = measure(kind, base, asked[answers], proc.pid)
+                    r = measure(kind, base, asked[answers], proc.pid, url)
                     show(size, kind, answers, r)
                     figures.append((kind, answers, r["rps"]))
             finally:

@@ -2,7 +2,9 @@
 
 A plain Starlette app on the same server stack (uvicorn, httptools, uvloop) and the same rows, answering
 GET /search?q=... with one ranked full-text statement: `ts_rank` over a GIN-indexed weighted vector of
-name (A) and description (B), any of the question's words matching, ten best rows as JSON. No cache,
+name (A) and description (B), every word of the question matching (`plainto_tsquery`, what a plain app
+writes), ten best rows as JSON. Matching any word instead ranked tens of thousands of rows at 100k,
+under 20 answers a second: no yardstick for anything. No cache,
 no middleware, no filters, no validation beyond a length cap: what the product adds over this is what
 its ratios measure.
 
@@ -35,11 +37,9 @@ DOCUMENT = (
     "setweight(to_tsvector('english', coalesce(description, '')), 'B')"
 )
 INDEX = f"CREATE INDEX IF NOT EXISTS yardstick_document ON mcp_servers USING gin (({DOCUMENT}))"
-# Any word of the question matches (the product ranks any-term candidates too); best ten by ts_rank.
 SEARCH = f"""
 SELECT name, description, endpoint, ts_rank({DOCUMENT}, asked.q) AS rank
-  FROM mcp_servers,
-       (SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')::tsquery AS q) AS asked
+  FROM mcp_servers, plainto_tsquery('english', %s) AS asked (q)
  WHERE status = 'active' AND {DOCUMENT} @@ asked.q
  ORDER BY rank DESC, name
  LIMIT 10
