@@ -1,7 +1,14 @@
 """Discovery latency and throughput at 16 concurrent clients, through REST and through MCP.
 
-    python bench/discover.py --sizes 1000 100000 [--seconds 20] [--clients 16] [--driver wrk|python]
-                             [--answers cached searched browsed]
+    python bench/discover.py --sizes 471 100000 [--seconds 20] [--clients 16] [--questions 16]
+                             [--driver wrk|python] [--answers cached searched browsed] [--no-yardstick]
+
+wrk is the Debian package `wrk` (apt-get install wrk); without it the python driver is used.
+
+The yardstick (bench/yardstick.py) runs first at each size: a plain Starlette + psycopg app answering
+one ranked full-text statement (ts_rank over name and description, GIN index) on the same rows, on the
+same server stack. Every figure is then printed again as a ratio to the yardstick's REST answers in the
+same run: on a shared machine only ratios within one run mean anything.
 
 For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
 to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
@@ -22,9 +29,9 @@ a full search in PostgreSQL: the figure for questions nobody asked before. Both 
 `browsed` (asked for by name) also runs with the cache off, but asks for keyset pages without query text
 in four orders: the same server, pool, statement round trip and page of ten servers with nothing to
 rank, so it tells what the stack costs before any ranking does.
-With wrk, each line ends with the CPU time per request of the server process and of all local
-PostgreSQL processes (user + system, from /proc, over the timed run): where the time of a request goes.
-Search: `--search lexical fused` runs each configuration twice in one run, without and with the
+With wrk, each line ends with the CPU time per request of the server process and of the PostgreSQL
+backends connected to the bench database (user + system, from /proc, over the timed run; PostgreSQL's
+own background processes are left out): where the time of a request goes.
 sentence-embedding model (`--model DIR`, default MCPLOOKUP_EMBEDDING_MODEL); before the fused runs every
 server of the database is embedded (once: vectors are kept). Each line ends with the server process's
 resident memory now and at its peak (VmRSS, VmHWM).
@@ -63,6 +70,7 @@ from search_quality import CASES  # noqa: E402
 from synth import synthesize  # noqa: E402
 
 QUERIES = [query for query, _ in CASES]
+YARDSTICK = ROOT / "bench" / "yardstick.py"
 # What each request asks: a question for `cached` and `searched`; for `browsed`, a keyset page in one of
 # the orders listed without query text, with nothing to rank.
 Arguments = dict[str, Any]
@@ -167,6 +175,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ready(proc: subprocess.Popen[bytes], base: str) -> tuple[subprocess.Popen[bytes], str]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the server did not become ready")
+
+
+def serve_yardstick(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = os.environ | {"DATABASE_URL": _as_uri(url), "PORT": str(port)}
+    return _ready(subprocess.Popen([sys.executable, str(YARDSTICK)], env=env), f"http://127.0.0.1:{port}")
+
+
 def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = (
@@ -187,17 +214,7 @@ def serve(url: str, workers: int, extra_env: dict[str, str]) -> tuple[subprocess
         | extra_env
     )
     proc = subprocess.Popen([sys.executable, "-m", "mcplookup_mcp", "serve"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not become ready")
+    return _ready(proc, f"http://127.0.0.1:{port}")
 
 
 MODERN_VERSION = "2026-07-28"
@@ -251,6 +268,8 @@ async def _mcp_client(
 def _requests(kind: str, asked: list[Arguments]) -> list[str]:
     if kind == "rest":
         return [_rest_path(arguments) for arguments in asked]
+    if kind == "yardstick":
+        return ["/search?" + urlencode({"q": arguments["query"]}) for arguments in asked]
     lines = []
     for i, arguments in enumerate(asked):
         params: dict[str, Any] = {"name": "discover_servers", "arguments": arguments}
@@ -274,7 +293,7 @@ def _mcp_headers(kind: str) -> dict[str, str]:
 def _check(kind: str, base: str, lines: list[str]) -> None:
     with httpx.Client(base_url=base, timeout=30) as http:
         for line in lines:
-            if kind == "rest":
+            if kind in ("rest", "yardstick"):
                 response = http.get(line)
                 response.raise_for_status()
             else:
@@ -284,9 +303,20 @@ def _check(kind: str, base: str, lines: list[str]) -> None:
                     raise RuntimeError(f"discover_servers failed: {response.text[:300]}")
 
 
-def _cpu_seconds(server_pid: int) -> tuple[float, float] | None:
-    """CPU time (user + system) so far of the server process and of every local process named postgres;
-    None where /proc does not tell (another OS, or PostgreSQL on another machine)."""
+def _backends(url: str) -> set[str]:
+    """The PostgreSQL backends now connected to the bench database (the server's pool, its listener)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return {str(pid) for (pid,) in rows}
+
+
+def _cpu_seconds(server_pid: int, backends: set[str] | None = None) -> tuple[float, float] | None:
+    """CPU time (user + system) so far of the server process and of the local PostgreSQL processes:
+    `backends` when given (those serving the bench database: on a machine shared with other work the
+    other backends are not this run's), else every process named postgres; None where /proc does not
+    tell (another OS, or PostgreSQL on another machine)."""
     tick = os.sysconf("SC_CLK_TCK")
 
     def used(pid: str) -> float:
@@ -299,7 +329,7 @@ def _cpu_seconds(server_pid: int) -> tuple[float, float] | None:
     except OSError:
         return None
     database, seen = 0.0, False
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in backends if backends is not None else filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/comm") as comm:
                 if not comm.read().startswith("postgres"):
@@ -325,6 +355,7 @@ def load_wrk(
     seconds: float,
     asked: list[Arguments],
     server_pid: int | None = None,
+    url: str | None = None,
 ) -> dict[str, Any]:
     lines = _requests(kind, asked)
     _check(kind, base, lines)
@@ -335,15 +366,18 @@ def load_wrk(
 
         def run(duration: float) -> str:
             command = ["wrk", "-t2", f"-c{clients}", f"-d{duration:.0f}s", "-s", str(script), base]
+            wire = "rest" if kind == "yardstick" else kind  # the lua script GETs each line for "rest"
             done = subprocess.run(
-                [*command, "--", kind, file.name], capture_output=True, text=True, check=True
+                [*command, "--", wire, file.name], capture_output=True, text=True, check=True
             )
             return done.stdout
 
         run(2)
-        before = _cpu_seconds(server_pid) if server_pid else None
+        # The pool's connections stay open through the run: the same backends before and after.
+        backends = _backends(url) if url else None
+        before = _cpu_seconds(server_pid, backends) if server_pid else None
         out = run(seconds)
-        after = _cpu_seconds(server_pid) if server_pid else None
+        after = _cpu_seconds(server_pid, backends) if server_pid else None
     found = re.search(r"^RESULT (.*)$", out, re.MULTILINE)
     if not found:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
@@ -383,13 +417,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[471, 100_000])
+    parser.add_argument(
+        "--questions", type=int, default=16, help=f"how many of the {len(QUERIES)} intent questions to cycle"
+    )
+    parser.add_argument("--no-yardstick", action="store_true", help="measure the product alone")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
         "--transports",
         nargs="+",
-        default=["rest", "mcp", "mcp-legacy"],
+        default=["rest", "mcp"],
         choices=["rest", "mcp", "mcp-legacy"],
     )
     parser.add_argument(
@@ -415,13 +453,43 @@ def main() -> int:
     if not admin:
         print("set DATABASE_URL to an admin connection (e.g. postgresql://postgres@127.0.0.1/postgres)")
         return 2
+    asked = {answers: questions[: args.questions] for answers, questions in ASKED.items()}
     print(
-        f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(QUERIES)} intent "
-        f"queries in rotation (browsed: {len(ASKED['browsed'])} orders), {args.workers} server "
+        f"{args.clients} clients ({args.driver}), {args.seconds:.0f} s per run, {len(asked['searched'])} intent "
+        f"questions in rotation (browsed: {len(asked['browsed'])} orders), {args.workers} server "
         f"process(es), settings {extra_env or 'default'}"
     )
+
+    def measure(kind: str, base: str, questions: list[Arguments], pid: int, url: str) -> dict[str, Any]:
+        if args.driver == "wrk":
+            return load_wrk(kind, base, args.clients, args.seconds, questions, pid, url)
+        if kind == "yardstick":
+            raise SystemExit("the yardstick is measured with wrk only")
+        return asyncio.run(load(kind, base, args.clients, args.seconds, questions))
+
+    def show(size: int, kind: str, answers: str, r: dict[str, Any], memory: str) -> None:
+        print(
+            f"{size:>9,} servers  {kind:10}  {answers:16}  p50 {r['p50']:6.1f} ms  "
+            f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
+            f"({r['n']} requests){r.get('cpu', '')}{memory}",
+            flush=True,
+        )
+
     for size in args.sizes:
         url = asyncio.run(build(admin, size))
+        figures: list[tuple[str, str, float]] = []
+        if not args.no_yardstick and args.driver == "wrk":
+            from yardstick import prepare
+
+            prepare(url)
+            proc, base = serve_yardstick(url)
+            try:
+                r = measure("yardstick", base, asked["searched"], proc.pid, url)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+            show(size, "yardstick", "ranked", r, "")
+            figures.append(("yardstick", "ranked", r["rps"]))
         if "fused" in args.search:
             if not args.model:
                 print("--search fused needs --model DIR or MCPLOOKUP_EMBEDDING_MODEL")
@@ -434,19 +502,17 @@ def main() -> int:
                 proc, base = serve(url, args.workers, extra_env | uncached | model)
                 try:
                     for kind in args.transports:
-                        if args.driver == "wrk":
-                            r = load_wrk(kind, base, args.clients, args.seconds, ASKED[answers], proc.pid)
-                        else:
-                            r = asyncio.run(load(kind, base, args.clients, args.seconds, ASKED[answers]))
-                        print(
-                            f"{size:>9,} servers  {kind:10}  {answers:8}  {search:7}  p50 {r['p50']:6.1f} ms  "
-                            f"p95 {r['p95']:6.1f} ms  p99 {r['p99']:6.1f} ms  {r['rps']:7.1f} req/s  "
-                            f"({r['n']} requests){r.get('cpu', '')}{_memory(proc.pid)}",
-                            flush=True,
-                        )
+                        r = measure(kind, base, asked[answers], proc.pid, url)
+                        show(size, kind, f"{answers} {search}", r, _memory(proc.pid))
+                        figures.append((kind, f"{answers} {search}", r["rps"]))
                 finally:
                     proc.terminate()
                     proc.wait(timeout=20)
+        if figures and figures[0][0] == "yardstick":
+            unit = figures[0][2]
+            print(f"{size:>9,} servers  as a ratio to the yardstick's {unit:.1f} req/s in this run:")
+            for kind, answers, rps in figures[1:]:
+                print(f"{'':>18}{kind:10}  {answers:16}  {rps / unit:5.2f}x", flush=True)
     return 0
 
 

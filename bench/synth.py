@@ -52,6 +52,7 @@ SELECT b.name || '-' || g.g,
 ALTER TABLE mcp_servers ENABLE TRIGGER mcp_servers_search_vector_trg;
 ALTER TABLE mcp_servers ENABLE TRIGGER mcp_servers_discovery_generation_insert_delete;
 SELECT nextval('discovery_generation');
+SELECT pg_notify('mcplookup_discovery_generation', '');
 """
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import random
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -52,6 +52,7 @@ from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
 from mcplookup_mcp.services.third_party import ThirdPartyReader
 from mcplookup_mcp.services.upstream_sync import build_sync, refresh_sync_gauges
+from mcplookup_mcp.store.generation_feed import GenerationFeed
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
@@ -96,7 +97,8 @@ class ObserveMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(8)
+        # Unique, not secret: the Mersenne Twister (reseeded in each forked worker) costs no system call.
+        request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(64):016x}"
         client = scope.get("client")
         info = request_context.RequestInfo(
             request_id=request_id,
@@ -116,29 +118,31 @@ class ObserveMiddleware:
             await send(message)
 
         token = request_context.begin(info)
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                request_context.end(token)
-                elapsed = time.perf_counter() - started
-                path = _route_template(scope)
-                labels = (scope["method"], path, str(status))
-                HTTP_DURATION.labels(*labels).observe(elapsed)
-                HTTP_REQUESTS.labels(*labels).inc()
-                extra: dict[str, str] = {}
-                if info.tool is not None:
-                    outcome = info.outcome or "ok"
-                    MCP_TOOL_DURATION.labels(info.tool, outcome).observe(elapsed)
-                    extra = {"tool": info.tool, "outcome": outcome}
-                log.info(
-                    "request",
-                    method=scope["method"],
-                    path=path,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    **extra,
-                )
+        # bind/reset directly: structlog's bound_contextvars, a generator context manager, cost as much again.
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            request_context.end(token)
+            elapsed = time.perf_counter() - started
+            path = _route_template(scope)
+            labels = (scope["method"], path, str(status))
+            HTTP_DURATION.labels(*labels).observe(elapsed)
+            HTTP_REQUESTS.labels(*labels).inc()
+            extra: dict[str, str] = {}
+            if info.tool is not None:
+                outcome = info.outcome or "ok"
+                MCP_TOOL_DURATION.labels(info.tool, outcome).observe(elapsed)
+                extra = {"tool": info.tool, "outcome": outcome}
+            log.info(
+                "request",
+                method=scope["method"],
+                path=path,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                **extra,
+            )
+            structlog.contextvars.reset_contextvars(**bound)
 
 
 def create_app(
@@ -156,6 +160,12 @@ def create_app(
         statement_timeout=settings.db_statement_timeout,
     )
     repo = Repository(pool)
+    feed = (
+        GenerationFeed(database_url, settings.discover_generation_refresh_ms / 1000)
+        if settings.discover_generation_refresh_ms > 0 and settings.discover_cache_seconds > 0
+        else None
+    )
+    repo.feed = feed
     resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
     store = (
         RedisStore(
@@ -299,6 +309,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await repo.open()
+        if feed is not None:
+            feed.start()
         if settings.mock_dns_verification:
             log.warning(
                 "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
@@ -363,6 +375,8 @@ def create_app(
                     await task
             await service.discovery.answers.settle(cancel=True)
             await service.discovery.flush_events()
+            if feed is not None:
+                await feed.stop()
             await repo.close()
             await limiter.close()
             if redis_ping is not None:

@@ -263,6 +263,10 @@ def settings(dns: ThreadedDnsServer) -> Settings:
         rate_limit_discover_per_minute=100_000,
         # Tests that probe start the scheduler or call the monitor themselves.
         scheduler=False,
+        # Many tests write rows straight into the database and ask the app at once: every answer reads
+        # the generation, so such a write is seen by the very next answer. The pushed generation (seen
+        # milliseconds later) is turned on by the tests of it (tests/test_generation_feed.py).
+        discover_generation_refresh_ms=0,
     )
 
 

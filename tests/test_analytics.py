@@ -140,3 +140,79 @@ async def test_retention_prunes_old_events_only(service: RegistryService, db_url
         )
     assert await prune_events(service.repo, retention_days=30) == 1
     assert len(rows(db_url)) == 2
+
+
+async def test_every_batch_lands_whatever_its_text_holds(service: RegistryService, db_url: str) -> None:
+    events = EventBuffer(service.repo, batch=4)
+    # COPY's text format gives tab, newline and backslash a meaning: each must arrive as sent.
+    hostile = 'mail\tfrom "me"\\n\nto {you}, NULL \\N é'
+    token = request_context.begin(
+        request_context.RequestInfo("r1", transport="rest", client="2001:db8:5::1", user_agent=hostile)
+    )
+    try:
+        for n in range(10):
+            events.record(
+                "discover", started=time.perf_counter(), query=f"{hostile} {n}", capabilities=["a", "b"]
+            )
+        events.record("get", started=time.perf_counter(), domain="example.test")
+    finally:
+        request_context.end(token)
+    assert await events.flush() == 11
+    stored = rows(db_url)
+    assert len(stored) == 11
+    normalised = " ".join(hostile.lower().split())
+    assert stored[0] == (
+        "discover",
+        "ok",
+        "rest",
+        f"{normalised} 0",
+        ["a", "b"],
+        None,
+        hostile,
+        "2001:db8:5::/48",
+    )
+    assert [r[3] for r in stored[:10]] == [f"{normalised} {n}" for n in range(10)]
+    assert stored[10] == ("get", "ok", "rest", None, [], "example.test", hostile, "2001:db8:5::/48")
+
+
+async def test_a_database_outage_costs_events_not_calls(db_url: str) -> None:
+    from conftest import free_port
+
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    # A database that never answers: each write waits the pool's timeout, then fails.
+    pool = make_pool(f"host=127.0.0.1 port={free_port()} dbname=none user=none", 2, timeout=1.0)
+    await pool.open(wait=False)
+    events = EventBuffer(Repository(pool), capacity=5, batch=2, flush_seconds=0.05)
+    writer = asyncio.create_task(events.run())
+    failed = ANALYTICS_DROPPED.labels(reason="write_failed")
+    full = ANALYTICS_DROPPED.labels(reason="buffer_full")
+    failed_before, full_before = failed._value.get(), full._value.get()
+
+    async def call() -> str:
+        return "answer"
+
+    try:
+        for _ in range(2):
+            await events.track("get", None, call)
+        for _ in range(50):
+            if events._flushing.locked():
+                break
+            await asyncio.sleep(0.02)
+        # The writer is stuck waiting for the database; calls still answer at once and are noted.
+        assert events._flushing.locked()
+        answers = [await events.track("get", None, call) for _ in range(8)]
+        assert answers == ["answer"] * 8
+        assert events._flushing.locked(), "the calls did not wait for the writer"
+        # The writer holds the first two; of the eight more, the buffer keeps five and drops three.
+        assert len(events) == 5 and full._value.get() - full_before == 3
+        for _ in range(100):
+            if failed._value.get() - failed_before >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert failed._value.get() - failed_before >= 2
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await pool.close()

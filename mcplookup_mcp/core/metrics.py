@@ -107,6 +107,16 @@ DISCOVER_CACHE = Counter(
     "(stale), computed (miss), or shared with a search already running (joined)",
     ("result",),
 )
+DISCOVERY_GENERATION_PUSH_UP = Gauge(
+    "discovery_generation_push_up",
+    "1 while this process's listener pushes the discovery generation (cached answers need no database "
+    "read), else 0 (each answer reads it)",
+    multiprocess_mode="livemin",
+)
+DISCOVERY_GENERATION_READS = Counter(
+    "discovery_generation_reads_total",
+    "Discovery generation reads made for a request, because the pushed value was not trusted",
+)
 
 # Discovery analytics (analytics.py): events dropped because the buffer was full or a write failed.
 ANALYTICS_DROPPED = Counter(

@@ -50,6 +50,7 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MCPLOOKUP_DB_POOL_TIMEOUT",
         "MCPLOOKUP_DB_STATEMENT_TIMEOUT",
         "MCPLOOKUP_DISCOVER_CACHE_SECONDS",
+        "MCPLOOKUP_DISCOVER_GENERATION_REFRESH_MS",
         "MCPLOOKUP_DNS_NAMESERVERS",
         "MCPLOOKUP_DNS_TIMEOUT",
         "MCPLOOKUP_EMBEDDING_MODEL",
@@ -180,6 +181,8 @@ class Settings:
     redis_pool_size: int | None = None
     cursor_secret: str = ""
     discover_cache_seconds: float = 15.0
+    # How often the listener re-reads the pushed discovery generation; 0: no listener, read per answer.
+    discover_generation_refresh_ms: int = 1000
     mcp_fast_path: bool = True
     workers: int = 1
     # The old deployment's names (mcplookup_mcp/core/seed_env.py): ENABLE_METRICS, FEATURE_AUTO_DISCOVERY.
@@ -434,6 +437,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MCPLOOKUP_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024, 16 * 1024 * 1024),
         workers=_int(env, "MCPLOOKUP_WORKERS", 1, 1, MAX_WORKERS),
         discover_cache_seconds=_number(env, "MCPLOOKUP_DISCOVER_CACHE_SECONDS", 15.0, 0.0, 3600.0),
+        discover_generation_refresh_ms=_int(env, "MCPLOOKUP_DISCOVER_GENERATION_REFRESH_MS", 1000, 0, 60_000),
         mcp_fast_path=_bool(env, "MCPLOOKUP_MCP_FAST_PATH", True),
         trusted_proxies=_proxies(env),
         probe_ports=_ports(env, mode == "production"),

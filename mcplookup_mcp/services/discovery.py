@@ -22,7 +22,7 @@ import structlog
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import Unavailable
-from mcplookup_mcp.core.metrics import DISCOVER_CACHE
+from mcplookup_mcp.core.metrics import DISCOVER_CACHE, DISCOVERY_GENERATION_READS
 from mcplookup_mcp.core.models import (
     CapabilitiesResult,
     CapabilityCount,
@@ -226,7 +226,7 @@ class DiscoveryService:
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
-            generation = await self._generation.get()
+            generation = await self.current_generation()
             shared = self.shared
             search = (
                 (lambda: shared.answer(key, generation, lambda: self._search(plan)))
@@ -245,13 +245,22 @@ class DiscoveryService:
         )
         return result
 
+    async def current_generation(self) -> int:
+        """The discovery generation answers are cached under: pushed by this process's listener (no
+        round trip) while it vouches for it, else read now (store/generation_feed.py)."""
+        pushed = self.repo.pushed_generation()
+        if pushed is not None:
+            return pushed
+        DISCOVERY_GENERATION_READS.inc()
+        return await self._generation.get()
+
     async def _with_meaning(self, plan: Plan) -> Plan:
         """The plan with the question's semantic evidence, or lexical and why (the mode a cursor's first
         page had is kept: pages of one question are ranked one way)."""
         evidence: Evidence | None = None
         reason: str | None = "the first page of this question was ranked lexically"
         if plan.cursor_mode != "lexical":
-            evidence, reason = await self.semantic.evidence(plan.query, self._generation.get)
+            evidence, reason = await self.semantic.evidence(plan.query, self.current_generation)
         if evidence is None and plan.cursor_mode == "fused":
             raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
         if evidence is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import select
 import time
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import psycopg
@@ -22,6 +22,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mcplookup_mcp.core.errors import AlreadyRegistered, Busy, Unavailable
 from mcplookup_mcp.store.sqlfiles import positional_queries
+
+if TYPE_CHECKING:
+    from mcplookup_mcp.store.generation_feed import GenerationFeed
 
 Row = dict[str, Any]
 
@@ -152,6 +155,10 @@ class Queries:
         assert row is not None
         return int(row["generation"])
 
+    async def listen_discovery_generation(self) -> None:
+        """Be notified on this connection whenever the generation moves (generation_feed.py)."""
+        await self._run("listen_discovery_generation")
+
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})
 
@@ -161,9 +168,15 @@ class Queries:
         return row
 
     # discovery analytics (analytics.py)
-    async def record_analytics_events(self, columns: Mapping[str, list[Any]]) -> None:
-        """Several events at once, given column by column (analytics.EventBuffer's batch)."""
-        await self._run("record_analytics_events", columns)
+    async def record_analytics_events(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Several events at once, one row each in record_analytics_events' column order, with COPY: no
+        statement text or parameter arrays to build per batch (analytics.EventBuffer's batch)."""
+        copy_sql, _ = self._sql["record_analytics_events"]
+        async with self.conn.transaction():
+            await self._run("relaxed_commit")
+            async with AsyncRawCursor(self.conn).copy(copy_sql) as copy:
+                for row in rows:
+                    await copy.write_row(row)
 
     async def analytics_counts(self) -> list[Row]:
         return await self._all("analytics_counts")
@@ -502,6 +515,12 @@ class Repository:
         self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
         self._down = False
         self._connect_errors_seen = 0
+        # The pushed discovery generation, when the app runs a listener (app.py).
+        self.feed: GenerationFeed | None = None
+
+    def pushed_generation(self) -> int | None:
+        """The discovery generation without a round trip, while the listener vouches for it."""
+        return self.feed.current() if self.feed is not None else None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
@@ -525,6 +544,19 @@ class Repository:
             await self._plan_mode(conn, False)
             async with conn.transaction():
                 yield Queries(conn)
+            if self.feed is not None and self.feed.current() is not None:
+                await self._observe_generation(conn)
+
+    async def _observe_generation(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        # This process's next answer must show what it just wrote, before the notification comes back.
+        try:
+            generation = await Queries(conn).discovery_generation()
+        except psycopg.Error:
+            assert self.feed is not None
+            self.feed.doubt()  # committed all the same: the caller must not see an error
+            return
+        assert self.feed is not None
+        self.feed.observe(generation)
 
     @asynccontextmanager
     async def connection(self, wait: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Row]]:

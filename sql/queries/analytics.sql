@@ -1,18 +1,13 @@
+-- relaxed_commit --
+-- This transaction's commit does not wait for a disk flush: losing the last few discovery events in a
+-- crash is acceptable for statistics
+SET LOCAL synchronous_commit = off;
+
 -- record_analytics_events --
--- Several discovery events in one statement, without waiting for a disk flush: losing the last few in a
--- crash is acceptable for statistics. Each keeps the time it happened.
-WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)
-INSERT INTO discovery_events (event_type, outcome, transport, result_count, duration_ms, query, capabilities,
-                              domain, user_agent, client_network, created_at)
-SELECT e.event_type, e.outcome, e.transport, e.result_count, e.duration_ms, e.query,
-       coalesce(string_to_array(nullif(e.capabilities, ''), ' '), '{}'), e.domain, e.user_agent,
-       e.client_network, e.created_at
-  FROM relaxed,
-       unnest(%(event_types)s::text[], %(outcomes)s::text[], %(transports)s::text[], %(result_counts)s::int[],
-              %(durations)s::real[], %(queries)s::text[], %(capabilities)s::text[], %(domains)s::text[],
-              %(user_agents)s::text[], %(client_networks)s::text[], %(created)s::timestamptz[])
-           AS e (event_type, outcome, transport, result_count, duration_ms, query, capabilities, domain,
-                 user_agent, client_network, created_at);
+-- Several discovery events at once, streamed with COPY (analytics.EventBuffer's batch, one row each);
+-- each keeps the time it happened
+COPY discovery_events (event_type, outcome, transport, result_count, duration_ms, query, capabilities,
+                       domain, user_agent, client_network, created_at) FROM STDIN;
 
 -- analytics_counts --
 -- Events per type and period (last hour, day, week, 30 days), with verification outcomes

@@ -534,8 +534,13 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
   FROM mcp_servers s;
 
 -- discovery_generation --
--- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005)
-SELECT last_value AS generation FROM discovery_generation;
+-- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005); 0 until the
+-- first change (last_value is the sequence's start, 1, both before its first nextval and after it)
+SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS generation FROM discovery_generation;
+
+-- listen_discovery_generation --
+-- Ask for a notification whenever the discovery generation moves (migration 0020)
+LISTEN mcplookup_discovery_generation;
 
 -- cursor_key --
 -- The key that signs discovery cursors: the candidate is stored if no replica stored one first
