@@ -404,3 +404,37 @@ async def test_a_changed_readme_is_searched_and_a_dropped_repository_forgotten(
     assert summary.read == [] and _stored(db_url, ANKI) == []
     assert ANKI not in await _names(service, "mnemonic hints")
     assert (await service.get_server({"name": ANKI})).third_party.readme is None
+
+
+async def test_a_readme_read_is_embedded_with_the_server_after_its_own_words(
+    service: RegistryService, settings: Settings, fake: tuple[FakeSources, UvicornThread], db_url: str
+) -> None:
+    """Semantic search reads what the README says too: reading it marks the server's meaning vector for
+    embedding again, and the text the embedding worker claims carries it after the owner's own."""
+    from mcplookup_mcp.services.semantic import embedding_text
+
+    sources, thread = fake
+    sources.readme("scorzeth/anki-mcp-server", ANKI_README)
+    await _import(service, _anki())
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO server_embeddings (server_id, model, embedding)"
+            " SELECT id, 'test-model', '{0.5,0.5}' FROM mcp_servers WHERE name = %s",
+            (ANKI,),
+        )
+    async with service.repo.transaction() as q:
+        assert await q.claim_unembedded("test-model", 10) == []
+
+    await _reader(service, settings_for(settings, thread)).refresh(ANKI)
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        stale = conn.execute(
+            "SELECT e.stale FROM server_embeddings e JOIN mcp_servers s ON s.id = e.server_id WHERE s.name = %s",
+            (ANKI,),
+        ).fetchone()
+    assert stale == (True,)
+    async with service.repo.transaction() as q:
+        (claimed,) = await q.claim_unembedded("test-model", 10)
+    text = embedding_text(claimed)
+    assert text.index("Anki") < text.index("Make flashcards from anything you read")
+    assert "<" not in text and "img.shields" not in text

@@ -54,6 +54,10 @@ _NAME_PARTS = re.compile(r"[./_\-]+")
 # "run shell commands" 0.24 -> 0.29 near terminal-controller-mcp.
 _BOILERPLATE = re.compile(r"\(?\b(?:model context protocol|mcp)\b\)?|\bservers?\b", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+# Markdown that carries no meaning for the model: images, link targets, bare URLs, markup characters.
+_MARKDOWN = re.compile(r"!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)|https?://\S+|<[^>]*>|[#*_`>|\[\]]+")
+# Of what others publish about a server, as much as the model still reads after the owner's own text.
+THIRD_PARTY_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,11 @@ def embedding_text(row: Mapping[str, Any]) -> str:
     ][:TEXT_TOOLS]
     if names:
         parts.append("Tools: " + ", ".join(names))
+    # Third-party text (READMEs, package registries: services/third_party.py) comes last, so the owner's
+    # words always reach the model and others' fill only what room is left.
+    third_party = _SPACES.sub(" ", _MARKDOWN.sub(" ", str(row.get("third_party") or ""))).strip()
+    if third_party:
+        parts.append(third_party[:THIRD_PARTY_CHARS])
     return _SPACES.sub(" ", _BOILERPLATE.sub(" ", ". ".join(parts))).strip()
 
 

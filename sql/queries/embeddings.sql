@@ -8,7 +8,12 @@ SELECT EXISTS (SELECT 1 FROM pg_attribute
 
 -- claim_unembedded --
 -- Servers with no current embedding of this model, locked for this transaction; rows another replica holds are skipped
-SELECT s.id, s.name, s.title, s.description, s.capabilities, s.category, s.tools
+SELECT s.id, s.name, s.title, s.description, s.capabilities, s.category, s.tools,
+       -- What others publish about it (package registries' descriptions first, then the README's
+       -- opening): after the owner's own words, so it counts only where those leave room in the model's
+       -- input. Capped: the model reads a few hundred words at most.
+       (SELECT left(string_agg(p.body, ' ' ORDER BY p.source = 'readme', p.source, p.identifier), 2000)
+          FROM server_third_party p WHERE p.server_id = s.id) AS third_party
   FROM mcp_servers s
  WHERE s.status IN ('active', 'pending')
    AND NOT EXISTS (SELECT 1 FROM server_embeddings e

@@ -73,5 +73,8 @@ DELETE FROM server_third_party
  WHERE server_id = %(server_id)s AND NOT ((source || ' ' || identifier) = ANY (%(kept)s::text[]));
 
 -- reindex_server --
--- Rebuild one server's search document (mcp_servers_search_vector reads server_third_party)
+-- Rebuild one server's search document (mcp_servers_search_vector reads server_third_party) and mark its meaning vector for embedding again (the embedding worker reads the same text)
+WITH stale AS (
+    UPDATE server_embeddings SET stale = true WHERE server_id = %(server_id)s AND NOT stale
+)
 UPDATE mcp_servers SET name = name WHERE id = %(server_id)s;
