@@ -34,8 +34,9 @@ from mcplookup_mcp.core.models import (
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
+from mcplookup_mcp.services.read_your_writes import WriteMarks
 from mcplookup_mcp.services.shared_read import SharedRead
-from mcplookup_mcp.store.repository import Repository, Row
+from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 DISCOVER_FIELDS = (
     "query",
@@ -101,8 +102,10 @@ class Plan:
 
 
 class DiscoveryService:
-    def __init__(self, repo: Repository, settings: Settings) -> None:
+    def __init__(self, repo: Repository, settings: Settings, marks: WriteMarks | None = None) -> None:
         self.repo = repo
+        # Who wrote what lately, so their next reads on a standby see it (read_your_writes.py).
+        self.marks = marks or WriteMarks(repo)
         # Without a configured secret the key is random, made once and shared through the database.
         self._cursor_key: bytes | None = (
             hashlib.sha256(settings.cursor_secret.encode()).digest() if settings.cursor_secret else None
@@ -116,6 +119,8 @@ class DiscoveryService:
             count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
         )
         self._generation = SharedRead(self._read_generation)
+        # The first WAL position this process read with the current generation (see _read_generation).
+        self._generation_at: tuple[int, int] = (-1, 0)
         # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
         self.shared: SharedAnswers[DiscoverResult] | None = None
 
@@ -180,19 +185,23 @@ class DiscoveryService:
             await self._load_cursor_key()
         plan = self.plan(data)
         started = time.perf_counter()
+        floor = await self.marks.floor()
         if not self.answers.enabled:
-            result = await self._search(plan)
+            result = await self._search(plan, floor)
         else:
             # The cursor is part of the key: plan() has checked its signature, so it names one page.
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
-            generation = await self._generation.get()
+            # On a standby the same holds once it has replayed the WAL position read with the
+            # generation: the search waits for that, or runs on the primary.
+            generation, position = await self._generation.get()
+            after = max(floor, position)
             shared = self.shared
             search = (
-                (lambda: shared.answer(key, generation, lambda: self._search(plan)))
+                (lambda: shared.answer(key, generation, lambda: self._search(plan, after)))
                 if shared is not None
-                else (lambda: self._search(plan))
+                else (lambda: self._search(plan, after))
             )
             result = await self.answers.answer(key, generation, search)
         self.events.record(
@@ -206,18 +215,28 @@ class DiscoveryService:
         )
         return result
 
-    async def _read_generation(self) -> int:
+    async def _read_generation(self) -> tuple[int, int]:
+        """The generation and the earliest WAL position this process read it with. On the primary, never
+        a standby: a sequence read on a standby may show a value logged ahead of the rows it counts.
+        Every commit the generation counts was visible when it was first read, so a standby that has
+        replayed that first position answers exactly as the primary would have then."""
         async with self.repo.read() as q:
-            return await q.discovery_generation()
+            generation, position = await q.discovery_generation_at()
+        if generation != self._generation_at[0]:
+            self._generation_at = (generation, position)
+        return self._generation_at
 
-    async def _search(self, plan: Plan) -> DiscoverResult:
-        async with self.repo.read(kept_plans=plan.reuse_plan) as q:
+    async def _search(self, plan: Plan, after: int = 0) -> DiscoverResult:
+        async def search(q: Queries) -> tuple[list[Row], int | None]:
             rows = await q.discover(plan.query_name, plan.params)
             listed = (
                 None
                 if "query" in plan.params
                 else await q.count_listing(plan.params | {"count_cap": COUNT_CAP + 1})
             )
+            return rows, listed
+
+        rows, listed = await self.repo.standby_read(search, after=after, kept_plans=plan.reuse_plan)
         return self._result(plan, rows, listed)
 
     def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
@@ -261,8 +280,9 @@ class DiscoveryService:
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
         validation.reject_unknown(data, ("limit",))
         limit = validation.limit(data.get("limit"), default=100)
-        async with self.repo.read() as q:
-            rows = await q.capability_counts(limit)
+        rows = await self.repo.standby_read(
+            lambda q: q.capability_counts(limit), after=await self.marks.floor()
+        )
         return CapabilitiesResult(
             capabilities=[
                 CapabilityCount(value=r["value"], servers=r["servers"])
@@ -282,8 +302,7 @@ class DiscoveryService:
 
     async def stats(self) -> DiscoveryStats:
         await self.flush_events()
-        async with self.repo.read() as q:
-            row = await q.discovery_stats()
+        row = await self.repo.standby_read(lambda q: q.discovery_stats(), after=await self.marks.floor())
         return DiscoveryStats(
             listed_servers=row["listed"],
             verified_servers=row["verified"],

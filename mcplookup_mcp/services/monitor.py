@@ -33,8 +33,9 @@ from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.health import UP_STATUSES, ProbeResult, Transport, probe
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 from mcplookup_mcp.services.ratelimit import Limiter
+from mcplookup_mcp.services.read_your_writes import WriteMarks, domain_of_name
 from mcplookup_mcp.services.trust import TrustFacts, trust_score
-from mcplookup_mcp.store.repository import Repository, Row
+from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 log = structlog.get_logger("mcplookup.health")
 
@@ -98,6 +99,8 @@ class HealthMonitor:
         self.limiter = limiter
         self.clock = clock
         self.rng = rng
+        # Set by app.py to the registry service's, so an owner's reads here see its writes too.
+        self.marks = WriteMarks(repo)
         self.policy = probe_policy(settings)
         self.interval = timedelta(seconds=settings.probe_interval_seconds)
 
@@ -262,8 +265,10 @@ class HealthMonitor:
         validation.reject_unknown(data, HEALTH_FIELDS)
         checked_name, checked_domain = validation.name_or_domain(data)
         realtime = validation.flag(data.get("realtime"), "realtime")
-        async with self.repo.read() as q:
-            rows = await q.get_health_servers(checked_name, checked_domain)
+        after = await self.marks.floor(checked_domain or domain_of_name(checked_name))
+        rows = await self.repo.standby_read(
+            lambda q: q.get_health_servers(checked_name, checked_domain), after=after
+        )
         if not rows:
             what = f"named {checked_name}" if checked_name else f"under {checked_domain}"
             raise NotFound(
@@ -273,15 +278,22 @@ class HealthMonitor:
         row, others = rows[0], [r["name"] for r in rows[1:]]
         if realtime:
             await self._probe_now(row, client)
-        async with self.repo.read() as q:
+
+        async def figures(q: Queries) -> tuple[list[Row], list[Row], Row]:
             fresh = await q.get_health_servers(row["name"], None)
             if not fresh:
-                raise NotFound(
-                    f"{row['name']} is no longer listed", field="name" if checked_name else "domain"
-                )
-            row = fresh[0]
-            history = await q.recent_health_checks(row["id"], HISTORY_LIMIT)
-            stats = await q.health_stats(row["id"], self.clock())
+                return fresh, [], {}
+            history = await q.recent_health_checks(fresh[0]["id"], HISTORY_LIMIT)
+            return fresh, history, await q.health_stats(fresh[0]["id"], self.clock())
+
+        if realtime:  # the probe just written is on the primary
+            async with self.repo.read() as q:
+                fresh, history, stats = await figures(q)
+        else:
+            fresh, history, stats = await self.repo.standby_read(figures, after=after)
+        if not fresh:
+            raise NotFound(f"{row['name']} is no longer listed", field="name" if checked_name else "domain")
+        row = fresh[0]
         return HealthResult(
             name=row["name"],
             domain=row["domain"],

@@ -15,6 +15,7 @@ from typing import Any
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import InvalidInput, NotFound
+from mcplookup_mcp.services.read_your_writes import WriteMarks
 from mcplookup_mcp.store.repository import Repository, Row
 
 OFFICIAL = "io.modelcontextprotocol.registry/official"
@@ -84,8 +85,11 @@ def _since(value: object) -> datetime | None:
 
 
 class RegistryListing:
-    def __init__(self, repo: Repository) -> None:
+    """Read from a standby when there is one (Repository.standby_read), after the caller's own writes."""
+
+    def __init__(self, repo: Repository, marks: WriteMarks | None = None) -> None:
         self.repo = repo
+        self.marks = marks or WriteMarks(repo)
 
     async def list(self, data: Mapping[str, Any]) -> dict[str, Any]:
         validation.reject_unknown(data, LIST_FIELDS)
@@ -104,8 +108,7 @@ class RegistryListing:
             "version": validation.text(data.get("version"), "version", 255),
             "limit": limit + 1,
         }
-        async with self.repo.read() as q:
-            rows = await q.registry_list(params)
+        rows = await self.repo.standby_read(lambda q: q.registry_list(params), after=await self.marks.floor())
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = _cursor(rows[-1]["name"], rows[-1]["version"]) if more and rows else None
@@ -117,8 +120,10 @@ class RegistryListing:
     async def versions(self, name: str, data: Mapping[str, Any]) -> dict[str, Any]:
         validation.reject_unknown(data, ("include_deleted",))
         include_deleted = validation.flag(data.get("include_deleted"), "include_deleted")
-        async with self.repo.read() as q:
-            rows = await q.registry_versions(validation.server_name(name), include_deleted)
+        checked = validation.server_name(name)
+        rows = await self.repo.standby_read(
+            lambda q: q.registry_versions(checked, include_deleted), after=await self.marks.floor()
+        )
         if not rows:
             raise NotFound(f"no server is named {name}", field="name")
         return {"servers": [entry(row) for row in rows], "metadata": {"count": len(rows)}}
@@ -127,8 +132,10 @@ class RegistryListing:
         validation.reject_unknown(data, ("include_deleted",))
         include_deleted = validation.flag(data.get("include_deleted"), "include_deleted")
         checked = validation.text(version, "version", 255, required=True) or ""
-        async with self.repo.read() as q:
-            row = await q.registry_version(validation.server_name(name), checked, include_deleted)
+        server = validation.server_name(name)
+        row = await self.repo.standby_read(
+            lambda q: q.registry_version(server, checked, include_deleted), after=await self.marks.floor()
+        )
         if row is None:
             raise NotFound(f"{name} has no version {version}", field="version")
         return entry(row)

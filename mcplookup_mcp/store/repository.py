@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -19,9 +19,14 @@ from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mcplookup_mcp.core.errors import AlreadyRegistered, Unavailable
+from mcplookup_mcp.core.metrics import DB_READS
 from mcplookup_mcp.store.sqlfiles import positional_queries
 
+if TYPE_CHECKING:
+    from mcplookup_mcp.store.standby import Standbys
+
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class Queries:
@@ -146,9 +151,14 @@ class Queries:
 
     async def discovery_generation(self) -> int:
         """Moves whenever a change to a listing can change a discovery answer."""
+        return (await self.discovery_generation_at())[0]
+
+    async def discovery_generation_at(self) -> tuple[int, int]:
+        """The discovery generation and the primary's WAL position read with it: a standby that has
+        replayed that far holds every listing the generation counts (read it on the primary only)."""
         row = await self._one("discovery_generation")
         assert row is not None
-        return int(row["generation"])
+        return int(row["generation"]), lsn_value(row["lsn"])
 
     async def capability_counts(self, limit: int) -> list[Row]:
         return await self._all("capability_counts", {"limit": limit})
@@ -338,6 +348,21 @@ class Queries:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)
 
+    # streaming replication (standby.py)
+    async def wal_position(self) -> int:
+        row = await self._one("wal_position")
+        assert row is not None
+        return lsn_value(row["lsn"])
+
+    async def standby_state(self) -> Row:
+        row = await self._one("standby_state")
+        assert row is not None
+        return row
+
+    async def standby_replayed(self) -> int:
+        row = await self._one("standby_replayed")
+        return lsn_value(row["replayed"]) if row and row["replayed"] else 0
+
     # schema bookkeeping and session locks (migrate.py, scheduler.py)
     async def create_migrations_table(self) -> None:
         await self._run("create_migrations_table")
@@ -359,6 +384,14 @@ class Queries:
         await self._run("advisory_unlock", {"lock_id": lock_id})
 
 
+def lsn_value(text: str | None) -> int:
+    """A WAL position ("16/B374D848") as a number, so positions compare; 0 for none."""
+    if not text:
+        return 0
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(params)
     for key in ("repository", "remotes", "packages", "discovered"):
@@ -369,11 +402,17 @@ def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 # How long a caller waits for a connection while the database is known to be down (see _connection).
 DOWN_WAIT_SECONDS = 0.2
+# How long a read or a check waits for a standby's connection before judging the standby down.
+STANDBY_CONNECT_WAIT_SECONDS = 0.5
 
 
 class Repository:
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]], standbys: Standbys | None = None
+    ) -> None:
         self.pool = pool
+        # DATABASE_READ_URL's standbys, for standby_read; None without any.
+        self.standbys = standbys
         # The pool's connections that now run statements on kept generic plans (read(kept_plans=True)).
         self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
         self._down = False
@@ -381,9 +420,43 @@ class Repository:
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
+        if self.standbys is not None:
+            await self.standbys.open()
 
     async def close(self) -> None:
+        if self.standbys is not None:
+            await self.standbys.close()
         await self.pool.close()
+
+    async def standby_read(
+        self, work: Callable[[Queries], Awaitable[T]], *, after: int = 0, kept_plans: bool = False
+    ) -> T:
+        """`work`'s answer, read on a standby in rotation that has replayed the primary's WAL up to
+        `after` (see wal_position), else on the primary. `work` only reads: when the standby fails
+        under it (stopped, a replay conflict) it runs again on the primary, so the caller never sees a
+        standby's failure. Without standbys it is a plain read on the primary."""
+        member = self.standbys.pick() if self.standbys is not None else None
+        if member is not None:
+            assert self.standbys is not None
+            try:
+                async with member.pool.connection(timeout=STANDBY_CONNECT_WAIT_SECONDS) as conn:
+                    await self._plan_mode(conn, kept_plans)
+                    q = Queries(conn)
+                    if after <= member.replayed or await self.standbys.caught_up(member, q, after):
+                        answer = await work(q)
+                        DB_READS.labels(member.label).inc()
+                        return answer
+            except (psycopg.OperationalError, TimeoutError) as exc:
+                self.standbys.failed(member, exc)
+        async with self.read(kept_plans=kept_plans) as q:
+            answer = await work(q)
+        DB_READS.labels("primary").inc()
+        return answer
+
+    async def wal_position(self) -> int:
+        """Where the primary's WAL ends now: a standby that has replayed this far sees what is committed."""
+        async with self.read() as q:
+            return await q.wal_position()
 
     @asynccontextmanager
     async def read(self, *, kept_plans: bool = False) -> AsyncIterator[Queries]:
@@ -454,7 +527,12 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_pool(
-    conninfo: str, max_size: int, *, timeout: float = 10.0, statement_timeout: float = 0.0
+    conninfo: str,
+    max_size: int,
+    *,
+    timeout: float = 10.0,
+    statement_timeout: float = 0.0,
+    name: str = "mcplookup",
 ) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
     """`timeout`: seconds a caller waits for a connection, then PoolTimeout (Unavailable). While the
     server is down no connection comes, so this is how long a request takes to be refused: the app
@@ -487,7 +565,7 @@ def make_pool(
         open=False,
         timeout=timeout,
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-        name="mcplookup",
+        name=name,
     )
 
 

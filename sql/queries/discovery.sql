@@ -440,8 +440,8 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
   FROM mcp_servers s;
 
 -- discovery_generation --
--- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005)
-SELECT last_value AS generation FROM discovery_generation;
+-- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005), and where the WAL ends
+SELECT last_value AS generation, pg_current_wal_insert_lsn()::text AS lsn FROM discovery_generation;
 
 -- cursor_key --
 -- The key that signs discovery cursors: the candidate is stored if no replica stored one first
