@@ -43,6 +43,10 @@ HEALTH_FIELDS = ("name", "domain", "realtime")
 REALTIME_INTERVAL = timedelta(seconds=30)
 HISTORY_LIMIT = 20
 PRUNE_BATCH = 10_000
+# The figures read whole hours for at most the last 7 days (and the day before, at the 7-day edge); daily
+# roll-ups stay for a year's history.
+HOURLY_KEPT = timedelta(days=8)
+DAILY_KEPT = timedelta(days=400)
 JITTER = 0.1
 
 Prober = Callable[[str, Transport], Awaitable[ProbeResult]]
@@ -244,14 +248,27 @@ class HealthMonitor:
             log.warning("probe failed", server=row["name"], error=type(exc).__name__)
 
     async def prune(self) -> int:
-        cutoff = self.clock() - timedelta(days=self.settings.health_retention_days)
+        """Delete probes past MCPLOOKUP_HEALTH_RETENTION_DAYS and roll-ups past theirs, PRUNE_BATCH rows
+        per transaction, so no lock is held for long; returns the probes deleted."""
+        now = self.clock()
+        total = await self._prune_batches(
+            lambda q: q.prune_health_checks(
+                now - timedelta(days=self.settings.health_retention_days), PRUNE_BATCH
+            )
+        )
+        await self._prune_batches(lambda q: q.prune_health_rollups("hourly", now - HOURLY_KEPT, PRUNE_BATCH))
+        await self._prune_batches(lambda q: q.prune_health_rollups("daily", now - DAILY_KEPT, PRUNE_BATCH))
+        return total
+
+    async def _prune_batches(self, batch: Callable[[Queries], Awaitable[int]]) -> int:
         total = 0
         while True:
             async with self.repo.transaction() as q:
-                deleted = await q.prune_health_checks(cutoff, PRUNE_BATCH)
+                deleted = await batch(q)
             total += deleted
             if deleted < PRUNE_BATCH:
                 return total
+            await asyncio.sleep(0)  # let requests waiting on this process run between batches
 
     async def refresh_gauges(self) -> None:
         async with self.repo.read() as q:

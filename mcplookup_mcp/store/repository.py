@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -217,17 +217,12 @@ class Queries:
         await self._run("insert_health_check", params)
 
     async def health_stats(self, server_id: UUID, now: datetime) -> Row:
-        row = await self._one(
-            "health_stats",
-            {
-                "id": server_id,
-                "now": now,
-                "since_24h": now - timedelta(hours=24),
-                "since_7d": now - timedelta(days=7),
-            },
-        )
+        row = await self._one("health_stats", {"id": server_id, "now": now, **_health_windows(now)})
         assert row is not None
         return row
+
+    async def rollup_health_range(self, start: datetime, end: datetime) -> None:
+        await self._run("rollup_health_range", {"from": start, "to": end})
 
     async def update_server_tools(
         self, server_id: UUID, tools: list[dict[str, str]], fingerprint: str, changed_at: datetime | None
@@ -254,6 +249,12 @@ class Queries:
 
     async def prune_health_checks(self, cutoff: datetime, batch: int) -> int:
         return await self._run("prune_health_checks", {"cutoff": cutoff, "batch": batch})
+
+    async def prune_health_rollups(self, grain: str, cutoff: datetime, batch: int) -> int:
+        """One batch of `grain` ("hourly" or "daily") roll-ups older than `cutoff`."""
+        if grain not in ("hourly", "daily"):
+            raise ValueError(f"{grain} is not a roll-up grain")
+        return await self._run(f"prune_health_{grain}", {"cutoff": cutoff, "batch": batch})
 
     async def healthy_servers_percentage(self) -> float | None:
         row = await self._one("healthy_servers_percentage")
@@ -382,6 +383,26 @@ class Queries:
 
     async def advisory_unlock(self, lock_id: int) -> None:
         await self._run("advisory_unlock", {"lock_id": lock_id})
+
+
+def _health_windows(now: datetime) -> dict[str, datetime]:
+    """The boundaries health_stats reads its windows (now - 24 h, now] and (now - 7 d, now] by: the raw
+    probes of the partial hours at each window's start (since_* up to h24 / h7) and of the current hour
+    (from h_now), whole hours and days from the roll-ups in between (days from d7 to d_now). UTC."""
+    utc = now.astimezone(UTC)
+    since_24h, since_7d = utc - timedelta(hours=24), utc - timedelta(days=7)
+    h_now = utc.replace(minute=0, second=0, microsecond=0)
+    h7 = since_7d.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    d7 = h7.replace(hour=0) + (timedelta(days=1) if h7.hour else timedelta())
+    return {
+        "since_24h": since_24h,
+        "since_7d": since_7d,
+        "h24": since_24h.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1),
+        "h7": h7,
+        "d7": d7,
+        "h_now": h_now,
+        "d_now": h_now.replace(hour=0),
+    }
 
 
 def lsn_value(text: str | None) -> int:
