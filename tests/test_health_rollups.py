@@ -5,10 +5,12 @@ after); retention deletes old probes and roll-ups in bounded batches."""
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 import psycopg
 import pytest
 from conftest import Clock
@@ -223,3 +225,36 @@ async def test_retention_deletes_in_bounded_batches_and_keeps_the_figures(
             assert after == before == [raw_stats(conn, i, now) for i in ids]
     finally:
         await repo.close()
+
+
+async def test_the_server_page_shows_uptime_by_day_from_the_daily_roll_ups(
+    db_url: str, settings: Any, make_live: Any
+) -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    ids = load(db_url, 2, start, 60, 9 * 24)
+    now = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+    repo = Repository(make_pool(db_url, 2))
+    await repo.open()
+    try:
+        async with repo.transaction() as q:
+            await q.rollup_health_range(start, now)
+        monitor = HealthMonitor(repo, settings, None, None, clock=Clock(now))  # type: ignore[arg-type]
+        with psycopg.connect(db_url) as conn:
+            name = conn.execute("SELECT name FROM mcp_servers WHERE id = %s", (ids[0],)).fetchone()[0]  # type: ignore[index]
+            expected = conn.execute(
+                "SELECT date_trunc('day', checked_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), "
+                "round((100.0 * count(*) FILTER (WHERE is_up) / count(*))::numeric, 2)::float8 "
+                "FROM health_checks WHERE server_id = %s AND checked_at >= '2026-03-04' GROUP BY 1 ORDER BY 1",
+                (ids[0],),
+            ).fetchall()
+        result = await monitor.get_health({"name": name}, client="test")
+    finally:
+        await repo.close()
+    assert [(d.day, d.checks, d.uptime) for d in result.uptime_by_day] == expected
+    assert len(expected) == 6  # 4 to 9 March: today (the 10th) has no probe yet
+    live = make_live(settings, clock=Clock(now))
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+        page = await http.get(f"/servers/{name}")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>([\d.]+)%</td><td>(\d+)</td></tr>", page.text)
+    assert rows == [(d.strftime("%Y-%m-%d"), f"{uptime:.1f}", str(checks)) for d, checks, uptime in expected]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import Conflict, NotFound, RateLimited
 from mcplookup_mcp.core.metrics import HEALTH_PROBES, HEALTHY_SERVERS_PERCENTAGE
 from mcplookup_mcp.core.models import (
+    DayUptime,
     HealthCheckOut,
     HealthResult,
     ToolOut,
@@ -296,18 +297,29 @@ class HealthMonitor:
         if realtime:
             await self._probe_now(row, client)
 
-        async def figures(q: Queries) -> tuple[list[Row], list[Row], Row]:
+        now = self.clock()
+        first_day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
+
+        async def figures(q: Queries) -> tuple[list[Row], list[Row], list[Row]]:
             fresh = await q.get_health_servers(row["name"], None)
             if not fresh:
-                return fresh, [], {}
+                return fresh, [], []
             history = await q.recent_health_checks(fresh[0]["id"], HISTORY_LIMIT)
-            return fresh, history, await q.health_stats(fresh[0]["id"], self.clock())
+            return fresh, history, await q.daily_uptime(fresh[0]["id"], first_day)
 
+        async def uptime(q: Queries) -> Row:
+            return await q.health_stats(row["id"], now)
+
+        # health_stats on the plan the connection keeps: its best plan is the same for any server and
+        # time, and planning it was most of its cost (docs/health.md).
         if realtime:  # the probe just written is on the primary
             async with self.repo.read() as q:
-                fresh, history, stats = await figures(q)
+                fresh, history, days = await figures(q)
+            async with self.repo.read(kept_plans=True) as q:
+                stats = await uptime(q)
         else:
-            fresh, history, stats = await self.repo.standby_read(figures, after=after)
+            fresh, history, days = await self.repo.standby_read(figures, after=after)
+            stats = await self.repo.standby_read(uptime, after=after, kept_plans=True)
         if not fresh:
             raise NotFound(f"{row['name']} is no longer listed", field="name" if checked_name else "domain")
         row = fresh[0]
@@ -333,6 +345,7 @@ class HealthMonitor:
                 HealthCheckOut(up=h["is_up"], **{k: v for k, v in h.items() if k != "is_up"}) for h in history
             ],
             other_servers_on_domain=others,
+            uptime_by_day=[DayUptime(**day) for day in days],
         )
 
     async def _probe_now(self, row: Row, client: str) -> None:

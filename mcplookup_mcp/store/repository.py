@@ -221,6 +221,9 @@ class Queries:
         assert row is not None
         return row
 
+    async def daily_uptime(self, server_id: UUID, since: datetime) -> list[Row]:
+        return await self._all("daily_uptime", {"id": server_id, "since": since})
+
     async def rollup_health_range(self, start: datetime, end: datetime) -> None:
         await self._run("rollup_health_range", {"from": start, "to": end})
 

@@ -112,6 +112,13 @@ SELECT server_id, date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
    SET checks = excluded.checks, up_checks = excluded.up_checks,
        latency_sum_ms = excluded.latency_sum_ms, latency_checks = excluded.latency_checks;
 
+-- daily_uptime --
+-- A server's probes and uptime per UTC day from the daily roll-up, oldest first
+SELECT day, checks, round((100.0 * up_checks / nullif(checks, 0))::numeric, 2)::float8 AS uptime
+  FROM health_daily
+ WHERE server_id = %(id)s AND day >= %(since)s
+ ORDER BY day;
+
 -- update_server_tools --
 -- Store the tool list the prober saw; the search_vector trigger re-indexes tool names and descriptions
 UPDATE mcp_servers
