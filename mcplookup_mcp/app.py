@@ -56,6 +56,8 @@ from mcplookup_mcp.store.generation_feed import GenerationFeed
 from mcplookup_mcp.store.migrate import pending_migrations
 from mcplookup_mcp.store.redis_store import RedisStore
 from mcplookup_mcp.store.repository import Repository, make_pool
+from mcplookup_mcp.store.standby import CHECK_SECONDS as STANDBY_CHECK_SECONDS
+from mcplookup_mcp.store.standby import Standbys
 from mcplookup_mcp.transports.body_limit import McpBodyLimit
 from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
 from mcplookup_mcp.transports.mcp_http import McpHttpGate
@@ -159,7 +161,22 @@ def create_app(
         timeout=settings.db_pool_timeout,
         statement_timeout=settings.db_statement_timeout,
     )
-    repo = Repository(pool)
+    standbys = (
+        Standbys(
+            settings.database_read_urls,
+            lambda url: make_pool(
+                url,
+                settings.db_pool_size,
+                timeout=settings.db_pool_timeout,
+                statement_timeout=settings.db_statement_timeout,
+                name="mcplookup-standby",
+            ),
+            settings.read_max_lag_seconds,
+        )
+        if settings.database_read_urls
+        else None
+    )
+    repo = Repository(pool, standbys)
     feed = (
         GenerationFeed(database_url, settings.discover_generation_refresh_ms / 1000)
         if settings.discover_generation_refresh_ms > 0 and settings.discover_cache_seconds > 0
@@ -187,11 +204,13 @@ def create_app(
             decode=DiscoverResult.model_validate_json,
             count=lambda outcome: DISCOVER_SHARED_CACHE.labels(outcome).inc(),
         )
+    service.discovery.marks.store = store
     owner = OwnershipService(service)
     monitor = HealthMonitor(repo, settings, resolver, limiter, clock=clock)
     third_party = (
         ThirdPartyReader(repo, settings, resolver, clock=clock) if settings.third_party_text else None
     )
+    monitor.marks = service.discovery.marks
     mcp = build_mcp(service, monitor)
     transport_security = TransportSecuritySettings(
         # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
@@ -230,12 +249,25 @@ def create_app(
 
     redis_ping = _redis_pinger(settings.redis_url)
 
+    async def check_standbys() -> None:
+        assert standbys is not None
+        try:
+            position: int | None = await repo.wal_position()
+        except RegistryError:
+            position = None
+        await standbys.check(position)
+
     async def refresh_gauges() -> None:
         """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS, for
         the alerts on db_up and redis_up), so they are never stale by more than that."""
         stats = pool.get_stats()
         DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
         DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
+        for member in standbys.members if standbys is not None else ():
+            stats = member.pool.get_stats()
+            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            DB_POOL_IN_USE.labels(member.label).set(in_use)
+            DB_POOL_WAITING.labels(member.label).set(stats.get("requests_waiting", 0))
         if redis_ping is not None:
             redis_up_gauge().set(1 if await redis_ping() else 0)
         try:
@@ -299,7 +331,7 @@ def create_app(
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *routes(service),
         *health_routes(monitor),
-        *registry_routes(RegistryListing(repo)),
+        *registry_routes(RegistryListing(repo, service.discovery.marks)),
         # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
         *web_routes(service, monitor, settings),
     ]
@@ -328,6 +360,9 @@ def create_app(
             else []
         )
         loops.append(asyncio.create_task(service.discovery.events.run()))
+        if standbys is not None:
+            await check_standbys()
+            loops.append(asyncio.create_task(_every(STANDBY_CHECK_SECONDS, check_standbys)))
         metrics_server = None
         if settings.metrics_enabled:
             loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))

@@ -144,7 +144,7 @@ def test_the_compose_schema_check_rejects_a_broken_file() -> None:
 
 def test_compose_services_start_in_order_on_health() -> None:
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "app", "nginx"}
+    assert set(services) == {"postgres", "postgres-standby", "redis", "migrate", "app", "nginx"}
     for name, service in services.items():
         for dependency, rule in (service.get("depends_on") or {}).items():
             assert dependency in services, f"{name} depends on unknown {dependency}"
@@ -161,6 +161,26 @@ def test_compose_services_start_in_order_on_health() -> None:
     for name, service in services.items():
         for network in service.get("networks") or []:
             assert network in networks, f"{name} uses undeclared network {network}"
+
+
+def test_compose_standby_is_optional_and_streams_from_the_primary_through_its_slot() -> None:
+    document = compose()
+    standby = document["services"]["postgres-standby"]
+    # Only with `--profile standby`; nothing else waits for it, so without it the stack is as before.
+    assert standby["profiles"] == ["standby"]
+    assert all("postgres-standby" not in (s.get("depends_on") or {}) for s in document["services"].values())
+    assert standby["image"] == document["services"]["postgres"]["image"]
+    assert standby["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    script = (ROOT / "deploy" / "postgres" / "standby.sh").read_text()
+    primary = (ROOT / "deploy" / "postgres" / "replication-primary.sh").read_text()
+    assert "--write-recovery-conf" in script and "--slot=mcplookup_standby" in script
+    assert "pg_create_physical_replication_slot('mcplookup_standby')" in primary
+    assert "host replication replicator all scram-sha-256" in primary
+    mounted = [v.split(":")[0] for v in document["services"]["postgres"]["volumes"]]
+    assert "./deploy/postgres/replication-primary.sh" in mounted
+    # An empty DATABASE_READ_URL (no standby) reads everything on the primary.
+    assert load_settings({"DATABASE_READ_URL": ""}).database_read_urls == ()
+    assert document["x-app"]["environment"]["DATABASE_READ_URL"] == "${DATABASE_READ_URL:-}"
 
 
 def test_compose_redis_keeps_an_append_only_file_behind_a_password() -> None:
@@ -261,6 +281,28 @@ def test_each_overlay_renders_to_valid_kubernetes_objects(name: str) -> None:
     assert _k8s_errors(docs) == []
     namespace = by_kind(docs, "Namespace")["metadata"]["name"]
     assert all(d["metadata"].get("namespace", namespace) == namespace for d in docs)
+
+
+def test_the_standby_overlay_adds_a_valid_streaming_standby_to_production() -> None:
+    docs = render_overlay("production-standby")
+    production = render_overlay("production")
+    assert _k8s_errors(docs) == []
+    added = sorted((d["kind"], d["metadata"]["name"]) for d in docs if d not in production)
+    assert [(kind, name.rsplit("-", 1)[0] if kind == "ConfigMap" else name) for kind, name in added] == [
+        ("ConfigMap", "postgres-standby-script"),
+        ("NetworkPolicy", "postgres-standby"),
+        ("Service", "postgres-standby"),
+        ("StatefulSet", "postgres-standby"),
+    ]
+    standby = by_kind(docs, "StatefulSet")
+    pod = standby["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "mcplookup-replication"}}]
+    script = next(d for d in docs if d["kind"] == "ConfigMap" and "standby" in d["metadata"]["name"])
+    assert script["data"]["standby.sh"] == (ROOT / "deploy" / "postgres" / "standby.sh").read_text()
+    assert (ROOT / "k8s" / "overlays" / "production-standby" / "standby.sh").read_text() == script["data"][
+        "standby.sh"
+    ]
 
 
 def test_the_secret_example_is_a_valid_secret() -> None:
@@ -390,5 +432,6 @@ def test_the_workflow_runs_the_readme_test_with_postgres_and_redis() -> None:
 
 
 def test_shellcheck_finds_nothing_in_the_deploy_script() -> None:
-    result = run(tool("shellcheck"), str(ROOT / "deploy" / "rollout.sh"))
+    scripts = [ROOT / "deploy" / "rollout.sh", *sorted((ROOT / "deploy" / "postgres").glob("*.sh"))]
+    result = run(tool("shellcheck"), *map(str, scripts))
     assert result.returncode == 0, result.stdout

@@ -138,6 +138,26 @@ DB_POOL_WAITING = Gauge(
     ("pool",),
     multiprocess_mode="livesum",
 )
+# Streaming standbys (DATABASE_READ_URL, store/standby.py), labelled by host:port/dbname.
+DB_STANDBY_LAG = Gauge(
+    "db_standby_lag_seconds",
+    "How far a standby's replay is behind the primary, seconds (0 when it has replayed all the primary "
+    "wrote; +Inf while it does not answer)",
+    ("standby",),
+    multiprocess_mode="max",
+)
+DB_STANDBY_IN_ROTATION = Gauge(
+    "db_standby_in_rotation",
+    "1 while a standby serves reads, 0 while it is left out (down, lagging, or not in recovery)",
+    ("standby",),
+    multiprocess_mode="livemin",
+)
+DB_READS = Counter(
+    "db_public_reads_total",
+    "Reads that may be served by a standby (discovery, pages, /v0.1), by the pool that served them "
+    "(a standby's label, or primary)",
+    ("pool",),
+)
 DB_UP = Gauge(
     "db_up", "1 when the database answered this process's last check, else 0", multiprocess_mode="livemin"
 )

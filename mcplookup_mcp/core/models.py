@@ -360,6 +360,12 @@ class HealthCheckOut(BaseModel):
     trigger: Literal["schedule", "realtime"]
 
 
+class DayUptime(BaseModel):
+    day: datetime = Field(description="The UTC day's start")
+    checks: int = Field(description="Probes that day")
+    uptime: float | None = Field(None, description="Percent of that day's probes that were up")
+
+
 class HealthResult(BaseModel):
     name: str
     domain: str | None = None
@@ -381,6 +387,10 @@ class HealthResult(BaseModel):
     trust_score: int
     probed_now: bool = Field(description="True when this answer comes from a probe made for this request")
     history: list[HealthCheckOut] = Field(default_factory=list, description="The newest probes, newest first")
+    uptime_by_day: list[DayUptime] = Field(
+        default_factory=list,
+        description="Probes and uptime per UTC day over the last 7 days, oldest first; today so far is last",
+    )
     other_servers_on_domain: list[str] = Field(default_factory=list)
 
 

@@ -77,6 +77,7 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MCPLOOKUP_RATE_LIMIT_VERIFY_PER_MINUTE",
         "MCPLOOKUP_README_BASE_URL",
         "MCPLOOKUP_README_MAX_BYTES",
+        "MCPLOOKUP_READ_MAX_LAG_SECONDS",
         "MCPLOOKUP_REDIS_PREFIX",
         "MCPLOOKUP_REVERIFY_GRACE_HOURS",
         "MCPLOOKUP_REVERIFY_INTERVAL_HOURS",
@@ -128,7 +129,10 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     database_url: str | None = None
-    database_read_url: str | None = None
+    # Streaming standbys that discovery and the other public reads use (DATABASE_READ_URL, comma-separated).
+    database_read_urls: tuple[str, ...] = ()
+    # A standby whose replay is further behind the primary than this is left out of rotation.
+    read_max_lag_seconds: float = 10.0
     redis_url: str | None = None
     redis_prefix: str = "mcplookup"
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("mcplookup")))
@@ -275,6 +279,20 @@ def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> str | No
     return raw.strip()
 
 
+def _read_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    """DATABASE_READ_URL: one or more standby URLs, comma-separated (a URL holds no bare comma)."""
+    parts = [part.strip() for part in env.get("DATABASE_READ_URL", "").split(",")]
+    urls = []
+    for part in parts:
+        if part:
+            checked = _url({"DATABASE_READ_URL": part}, "DATABASE_READ_URL", ("postgresql", "postgres"))
+            assert checked is not None
+            urls.append(checked)
+    if len(set(urls)) != len(urls):
+        raise ConfigError("DATABASE_READ_URL names the same standby twice")
+    return tuple(urls)
+
+
 def _nameservers(env: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
     raw = env.get("MCPLOOKUP_DNS_NAMESERVERS", "")
     from mcplookup_mcp.core.nameservers import parse_nameservers
@@ -409,7 +427,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=port,
         log_level=_log_level(env),
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres")),
-        database_read_url=_url(env, "DATABASE_READ_URL", ("postgresql", "postgres")),
+        database_read_urls=_read_urls(env),
+        read_max_lag_seconds=_number(env, "MCPLOOKUP_READ_MAX_LAG_SECONDS", 10.0, 0.1, 3600.0),
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
         redis_prefix=_redis_prefix(env),
         data_dir=Path(data_dir_raw).expanduser() if data_dir_raw else defaults.data_dir,

@@ -35,9 +35,10 @@ from mcplookup_mcp.core.models import (
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
+from mcplookup_mcp.services.read_your_writes import WriteMarks
 from mcplookup_mcp.services.semantic import Evidence, SemanticSearch
 from mcplookup_mcp.services.shared_read import SharedRead
-from mcplookup_mcp.store.repository import Repository, Row
+from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 DISCOVER_FIELDS = (
     "query",
@@ -129,8 +130,10 @@ class Plan:
 
 
 class DiscoveryService:
-    def __init__(self, repo: Repository, settings: Settings) -> None:
+    def __init__(self, repo: Repository, settings: Settings, marks: WriteMarks | None = None) -> None:
         self.repo = repo
+        # Who wrote what lately, so their next reads on a standby see it (read_your_writes.py).
+        self.marks = marks or WriteMarks(repo)
         # Without a configured secret the key is random, made once and shared through the database.
         self._cursor_key: bytes | None = (
             hashlib.sha256(settings.cursor_secret.encode()).digest() if settings.cursor_secret else None
@@ -144,6 +147,8 @@ class DiscoveryService:
             count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
         )
         self._generation = SharedRead(self._read_generation)
+        # The first WAL position this process read with the current generation (see _read_generation).
+        self._generation_at: tuple[int, int] = (-1, 0)
         # Redis's tier behind this process's, when REDIS_URL is set (see app.py).
         self.shared: SharedAnswers[DiscoverResult] | None = None
         self.semantic = SemanticSearch(repo, settings)
@@ -219,19 +224,23 @@ class DiscoveryService:
             await self._load_cursor_key()
         plan = self.plan(data)
         started = time.perf_counter()
+        floor = await self.marks.floor()
         if not self.answers.enabled:
-            result = await self._search(plan)
+            result = await self._search(plan, floor)
         else:
             # The cursor is part of the key: plan() has checked its signature, so it names one page.
             key = (plan.query_name, plan.fingerprint, plan.limit, data.get("cursor") or "")
             # Read before the search: a change committed in between moves the generation after this
             # read, so an answer can only be stored under an older generation than its data, never a newer.
-            generation = await self.current_generation()
+            # On a standby the same holds once it has replayed the WAL position read with the
+            # generation: the search waits for that, or runs on the primary.
+            generation, position = await self.current_generation()
+            after = max(floor, position)
             shared = self.shared
             search = (
-                (lambda: shared.answer(key, generation, lambda: self._search(plan)))
+                (lambda: shared.answer(key, generation, lambda: self._search(plan, after)))
                 if shared is not None
-                else (lambda: self._search(plan))
+                else (lambda: self._search(plan, after))
             )
             result = await self.answers.answer(key, generation, search)
         self.events.record(
@@ -245,14 +254,19 @@ class DiscoveryService:
         )
         return result
 
-    async def current_generation(self) -> int:
-        """The discovery generation answers are cached under: pushed by this process's listener (no
-        round trip) while it vouches for it, else read now (store/generation_feed.py)."""
+    async def current_generation(self) -> tuple[int, int]:
+        """The discovery generation answers are cached under, and the WAL position a standby must have
+        replayed to answer for it. Pushed by this process's listener (no round trip) while it vouches for
+        it and no standby serves reads (the push carries no WAL position; then 0: the primary answers),
+        else read now on the primary (store/generation_feed.py, store/standby.py)."""
         pushed = self.repo.pushed_generation()
-        if pushed is not None:
-            return pushed
+        if pushed is not None and not self.repo.has_standbys:
+            return pushed, 0
         DISCOVERY_GENERATION_READS.inc()
         return await self._generation.get()
+
+    async def _generation_number(self) -> int:
+        return (await self.current_generation())[0]
 
     async def _with_meaning(self, plan: Plan) -> Plan:
         """The plan with the question's semantic evidence, or lexical and why (the mode a cursor's first
@@ -260,7 +274,7 @@ class DiscoveryService:
         evidence: Evidence | None = None
         reason: str | None = "the first page of this question was ranked lexically"
         if plan.cursor_mode != "lexical":
-            evidence, reason = await self.semantic.evidence(plan.query, self.current_generation)
+            evidence, reason = await self.semantic.evidence(plan.query, self._generation_number)
         if evidence is None and plan.cursor_mode == "fused":
             raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
         if evidence is None:
@@ -276,21 +290,32 @@ class DiscoveryService:
             }
         return replace(plan, params=params)
 
-    async def _read_generation(self) -> int:
+    async def _read_generation(self) -> tuple[int, int]:
+        """The generation and the earliest WAL position this process read it with. On the primary, never
+        a standby: a sequence read on a standby may show a value logged ahead of the rows it counts.
+        Every commit the generation counts was visible when it was first read, so a standby that has
+        replayed that first position answers exactly as the primary would have then."""
         async with self.repo.read() as q:
-            return await q.discovery_generation()
+            generation, position = await q.discovery_generation_at()
+        if generation != self._generation_at[0]:
+            self._generation_at = (generation, position)
+        return self._generation_at
 
-    async def _search(self, plan: Plan) -> DiscoverResult:
+    async def _search(self, plan: Plan, after: int = 0) -> DiscoverResult:
         # Inside the cached step: a cached answer costs no embedding and no vector search.
         if plan.query_name == "discover_ranked":
             plan = await self._with_meaning(plan)
-        async with self.repo.read(kept_plans=plan.reuse_plan) as q:
+
+        async def search(q: Queries) -> tuple[list[Row], int | None]:
             rows = await q.discover(plan.query_name, plan.params)
             listed = (
                 None
                 if "query" in plan.params
                 else await q.count_listing(plan.params | {"count_cap": COUNT_CAP + 1})
             )
+            return rows, listed
+
+        rows, listed = await self.repo.standby_read(search, after=after, kept_plans=plan.reuse_plan)
         return self._result(plan, rows, listed)
 
     def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
@@ -340,8 +365,9 @@ class DiscoveryService:
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
         validation.reject_unknown(data, ("limit",))
         limit = validation.limit(data.get("limit"), default=100)
-        async with self.repo.read() as q:
-            rows = await q.capability_counts(limit)
+        rows = await self.repo.standby_read(
+            lambda q: q.capability_counts(limit), after=await self.marks.floor()
+        )
         return CapabilitiesResult(
             capabilities=[
                 CapabilityCount(value=r["value"], servers=r["servers"])
@@ -361,8 +387,7 @@ class DiscoveryService:
 
     async def stats(self) -> DiscoveryStats:
         await self.flush_events()
-        async with self.repo.read() as q:
-            row = await q.discovery_stats()
+        row = await self.repo.standby_read(lambda q: q.discovery_stats(), after=await self.marks.floor())
         return DiscoveryStats(
             listed_servers=row["listed"],
             verified_servers=row["verified"],

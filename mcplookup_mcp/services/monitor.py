@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import Conflict, NotFound, RateLimited
 from mcplookup_mcp.core.metrics import HEALTH_PROBES, HEALTHY_SERVERS_PERCENTAGE
 from mcplookup_mcp.core.models import (
+    DayUptime,
     HealthCheckOut,
     HealthResult,
     ToolOut,
@@ -33,8 +34,9 @@ from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.health import UP_STATUSES, ProbeResult, Transport, probe
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 from mcplookup_mcp.services.ratelimit import Limiter
+from mcplookup_mcp.services.read_your_writes import WriteMarks, domain_of_name
 from mcplookup_mcp.services.trust import TrustFacts, trust_score
-from mcplookup_mcp.store.repository import Repository, Row
+from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 log = structlog.get_logger("mcplookup.health")
 
@@ -42,6 +44,10 @@ HEALTH_FIELDS = ("name", "domain", "realtime")
 REALTIME_INTERVAL = timedelta(seconds=30)
 HISTORY_LIMIT = 20
 PRUNE_BATCH = 10_000
+# The figures read whole hours for at most the last 7 days (and the day before, at the 7-day edge); daily
+# roll-ups stay for a year's history.
+HOURLY_KEPT = timedelta(days=8)
+DAILY_KEPT = timedelta(days=400)
 JITTER = 0.1
 
 Prober = Callable[[str, Transport], Awaitable[ProbeResult]]
@@ -98,6 +104,8 @@ class HealthMonitor:
         self.limiter = limiter
         self.clock = clock
         self.rng = rng
+        # Set by app.py to the registry service's, so an owner's reads here see its writes too.
+        self.marks = WriteMarks(repo)
         self.policy = probe_policy(settings)
         self.interval = timedelta(seconds=settings.probe_interval_seconds)
 
@@ -241,14 +249,27 @@ class HealthMonitor:
             log.warning("probe failed", server=row["name"], error=type(exc).__name__)
 
     async def prune(self) -> int:
-        cutoff = self.clock() - timedelta(days=self.settings.health_retention_days)
+        """Delete probes past MCPLOOKUP_HEALTH_RETENTION_DAYS and roll-ups past theirs, PRUNE_BATCH rows
+        per transaction, so no lock is held for long; returns the probes deleted."""
+        now = self.clock()
+        total = await self._prune_batches(
+            lambda q: q.prune_health_checks(
+                now - timedelta(days=self.settings.health_retention_days), PRUNE_BATCH
+            )
+        )
+        await self._prune_batches(lambda q: q.prune_health_rollups("hourly", now - HOURLY_KEPT, PRUNE_BATCH))
+        await self._prune_batches(lambda q: q.prune_health_rollups("daily", now - DAILY_KEPT, PRUNE_BATCH))
+        return total
+
+    async def _prune_batches(self, batch: Callable[[Queries], Awaitable[int]]) -> int:
         total = 0
         while True:
             async with self.repo.transaction() as q:
-                deleted = await q.prune_health_checks(cutoff, PRUNE_BATCH)
+                deleted = await batch(q)
             total += deleted
             if deleted < PRUNE_BATCH:
                 return total
+            await asyncio.sleep(0)  # let requests waiting on this process run between batches
 
     async def refresh_gauges(self) -> None:
         async with self.repo.read() as q:
@@ -262,8 +283,10 @@ class HealthMonitor:
         validation.reject_unknown(data, HEALTH_FIELDS)
         checked_name, checked_domain = validation.name_or_domain(data)
         realtime = validation.flag(data.get("realtime"), "realtime")
-        async with self.repo.read() as q:
-            rows = await q.get_health_servers(checked_name, checked_domain)
+        after = await self.marks.floor(checked_domain or domain_of_name(checked_name))
+        rows = await self.repo.standby_read(
+            lambda q: q.get_health_servers(checked_name, checked_domain), after=after
+        )
         if not rows:
             what = f"named {checked_name}" if checked_name else f"under {checked_domain}"
             raise NotFound(
@@ -273,15 +296,33 @@ class HealthMonitor:
         row, others = rows[0], [r["name"] for r in rows[1:]]
         if realtime:
             await self._probe_now(row, client)
-        async with self.repo.read() as q:
+
+        now = self.clock()
+        first_day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
+
+        async def figures(q: Queries) -> tuple[list[Row], list[Row], list[Row]]:
             fresh = await q.get_health_servers(row["name"], None)
             if not fresh:
-                raise NotFound(
-                    f"{row['name']} is no longer listed", field="name" if checked_name else "domain"
-                )
-            row = fresh[0]
-            history = await q.recent_health_checks(row["id"], HISTORY_LIMIT)
-            stats = await q.health_stats(row["id"], self.clock())
+                return fresh, [], []
+            history = await q.recent_health_checks(fresh[0]["id"], HISTORY_LIMIT)
+            return fresh, history, await q.daily_uptime(fresh[0]["id"], first_day)
+
+        async def uptime(q: Queries) -> Row:
+            return await q.health_stats(row["id"], now)
+
+        # health_stats on the plan the connection keeps: its best plan is the same for any server and
+        # time, and planning it was most of its cost (docs/health.md).
+        if realtime:  # the probe just written is on the primary
+            async with self.repo.read() as q:
+                fresh, history, days = await figures(q)
+            async with self.repo.read(kept_plans=True) as q:
+                stats = await uptime(q)
+        else:
+            fresh, history, days = await self.repo.standby_read(figures, after=after)
+            stats = await self.repo.standby_read(uptime, after=after, kept_plans=True)
+        if not fresh:
+            raise NotFound(f"{row['name']} is no longer listed", field="name" if checked_name else "domain")
+        row = fresh[0]
         return HealthResult(
             name=row["name"],
             domain=row["domain"],
@@ -304,6 +345,7 @@ class HealthMonitor:
                 HealthCheckOut(up=h["is_up"], **{k: v for k, v in h.items() if k != "is_up"}) for h in history
             ],
             other_servers_on_domain=others,
+            uptime_by_day=[DayUptime(**day) for day in days],
         )
 
     async def _probe_now(self, row: Row, client: str) -> None:

@@ -83,6 +83,7 @@ class OwnershipService:
             await q.update_server_listing(row["id"], listing | {"now": now, "discovered": kept})
             updated = await q.get_server_by_name(name)
         assert updated is not None
+        await self.registry.discovery.marks.wrote(row["domain"])
         return UpdateResult(
             name=name,
             updated_fields=changed,
@@ -99,6 +100,7 @@ class OwnershipService:
         async with self.repo.transaction() as q:
             row = await self._owned_server(q, name, api_key, now, steps)
             await q.mark_server_deleted(row["id"], now)
+        await self.registry.discovery.marks.wrote(row["domain"])
         return DeleteResult(
             name=name,
             status="deleted",

@@ -18,6 +18,7 @@ import structlog
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import InvalidInput, NotFound, RegistryError
+from mcplookup_mcp.services.read_your_writes import WriteMarks
 from mcplookup_mcp.services.server_json import conform, problems
 from mcplookup_mcp.store.repository import Repository, Row
 
@@ -146,8 +147,11 @@ def _since(value: object) -> datetime | None:
 
 
 class RegistryListing:
-    def __init__(self, repo: Repository) -> None:
+    """Read from a standby when there is one (Repository.standby_read), after the caller's own writes."""
+
+    def __init__(self, repo: Repository, marks: WriteMarks | None = None) -> None:
         self.repo = repo
+        self.marks = marks or WriteMarks(repo)
 
     async def list(self, data: Mapping[str, Any]) -> dict[str, Any]:
         validation.reject_unknown(data, LIST_FIELDS)
@@ -175,8 +179,7 @@ class RegistryListing:
             "version": validation.text(data.get("version"), "version", 255),
             "limit": limit + 1,
         }
-        async with self.repo.read() as q:
-            rows = await q.registry_list(params)
+        rows = await self.repo.standby_read(lambda q: q.registry_list(params), after=await self.marks.floor())
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = _cursor(rows[-1]["name"], rows[-1]["version"]) if more and rows else None
@@ -190,8 +193,9 @@ class RegistryListing:
         include_deleted = validation.flag(data.get("include_deleted"), "include_deleted")
         if not _held_name(name):
             raise _not_found()
-        async with self.repo.read() as q:
-            rows = await q.registry_versions(name, include_deleted)
+        rows = await self.repo.standby_read(
+            lambda q: q.registry_versions(name, include_deleted), after=await self.marks.floor()
+        )
         items = _entries(rows)
         if not items:
             raise _not_found()
@@ -202,8 +206,9 @@ class RegistryListing:
         include_deleted = validation.flag(data.get("include_deleted"), "include_deleted")
         if not _held_name(name) or not version or len(version) > 255 or not version.isprintable():
             raise _not_found()
-        async with self.repo.read() as q:
-            row = await q.registry_version(name, version, include_deleted)
+        row = await self.repo.standby_read(
+            lambda q: q.registry_version(name, version, include_deleted), after=await self.marks.floor()
+        )
         item = entry(row) if row is not None else None
         if item is None:
             raise _not_found()

@@ -94,11 +94,13 @@ class RegistryService:
     async def register(
         self, data: Mapping[str, Any], *, api_key: str | None, client: str, steps: Steps = MCP
     ) -> RegisterResult:
-        return await self.discovery.events.track(
+        result = await self.discovery.events.track(
             "register",
             _domain_of(data),
             lambda: self._register(data, api_key=api_key, client=client, steps=steps),
         )
+        await self.discovery.marks.wrote(_domain_of(data))
+        return result
 
     async def _register(
         self, data: Mapping[str, Any], *, api_key: str | None, client: str, steps: Steps
@@ -271,12 +273,15 @@ class RegistryService:
     # verification ------------------------------------------------------------------------------------
 
     async def verify(self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP) -> VerifyResult:
-        return await self.discovery.events.track(
+        result = await self.discovery.events.track(
             "verify",
             _domain_of(data),
             lambda: self._verify(data, client=client, steps=steps),
             lambda r: r.status,
         )
+        if result.verified:
+            await self.discovery.marks.wrote(result.domain)
+        return result
 
     async def _verify(self, data: Mapping[str, Any], *, client: str, steps: Steps) -> VerifyResult:
         validation.reject_unknown(data, VERIFY_FIELDS)
@@ -403,27 +408,32 @@ class RegistryService:
     async def _get_server(self, data: Mapping[str, Any], steps: Steps) -> GetServerResult:
         validation.reject_unknown(data, ("name", "domain"))
         name, domain = validation.name_or_domain(data)
-        async with self.repo.read() as q:
-            if name:
-                row = await q.get_server_by_name(name)
-                if row is None or row["status"] != "active":
-                    raise NotFound(f"no listed server is named {name}; {steps.search}", field="name")
-                others = (
-                    [r["name"] for r in await q.get_servers_by_domain(row["domain"])] if row["domain"] else []
+        after = await self.discovery.marks.floor(_domain_of(data))
+        return await self.repo.standby_read(lambda q: self._read_server(q, name, domain, steps), after=after)
+
+    async def _read_server(
+        self, q: Queries, name: str | None, domain: str | None, steps: Steps
+    ) -> GetServerResult:
+        if name:
+            row = await q.get_server_by_name(name)
+            if row is None or row["status"] != "active":
+                raise NotFound(f"no listed server is named {name}; {steps.search}", field="name")
+            others = (
+                [r["name"] for r in await q.get_servers_by_domain(row["domain"])] if row["domain"] else []
+            )
+        else:
+            assert domain is not None
+            rows = await q.get_servers_by_domain(domain)
+            if not rows:
+                raise NotFound(
+                    f"no listed server under {domain}; a pending claim is listed only once verified; "
+                    f"{steps.search}",
+                    field="domain",
                 )
-            else:
-                assert domain is not None
-                rows = await q.get_servers_by_domain(domain)
-                if not rows:
-                    raise NotFound(
-                        f"no listed server under {domain}; a pending claim is listed only once verified; "
-                        f"{steps.search}",
-                        field="domain",
-                    )
-                row, others = rows[0], [r["name"] for r in rows]
-            domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
-            health = await q.get_health_servers(row["name"], None)
-            third_party = third_party_out(await q.third_party_of(row["id"]))
+            row, others = rows[0], [r["name"] for r in rows]
+        domain_row = await q.get_domain(row["domain"]) if row["domain"] else None
+        health = await q.get_health_servers(row["name"], None)
+        third_party = third_party_out(await q.third_party_of(row["id"]))
         stated = [p for p in third_party.packages if p.license or p.language]
         return GetServerResult(
             license=next((p.license for p in stated if p.license), None),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import select
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -21,12 +21,15 @@ from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mcplookup_mcp.core.errors import AlreadyRegistered, Busy, Unavailable
+from mcplookup_mcp.core.metrics import DB_READS
 from mcplookup_mcp.store.sqlfiles import positional_queries
 
 if TYPE_CHECKING:
     from mcplookup_mcp.store.generation_feed import GenerationFeed
+    from mcplookup_mcp.store.standby import Standbys
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class Queries:
@@ -151,9 +154,14 @@ class Queries:
 
     async def discovery_generation(self) -> int:
         """Moves whenever a change to a listing can change a discovery answer."""
+        return (await self.discovery_generation_at())[0]
+
+    async def discovery_generation_at(self) -> tuple[int, int]:
+        """The discovery generation and the primary's WAL position read with it: a standby that has
+        replayed that far holds every listing the generation counts (read it on the primary only)."""
         row = await self._one("discovery_generation")
         assert row is not None
-        return int(row["generation"])
+        return int(row["generation"]), lsn_value(row["lsn"])
 
     async def listen_discovery_generation(self) -> None:
         """Be notified on this connection whenever the generation moves (generation_feed.py)."""
@@ -222,17 +230,15 @@ class Queries:
         await self._run("insert_health_check", params)
 
     async def health_stats(self, server_id: UUID, now: datetime) -> Row:
-        row = await self._one(
-            "health_stats",
-            {
-                "id": server_id,
-                "now": now,
-                "since_24h": now - timedelta(hours=24),
-                "since_7d": now - timedelta(days=7),
-            },
-        )
+        row = await self._one("health_stats", {"id": server_id, "now": now, **_health_windows(now)})
         assert row is not None
         return row
+
+    async def daily_uptime(self, server_id: UUID, since: datetime) -> list[Row]:
+        return await self._all("daily_uptime", {"id": server_id, "since": since})
+
+    async def rollup_health_range(self, start: datetime, end: datetime) -> None:
+        await self._run("rollup_health_range", {"from": start, "to": end})
 
     async def update_server_tools(
         self, server_id: UUID, tools: list[dict[str, str]], fingerprint: str, changed_at: datetime | None
@@ -298,6 +304,12 @@ class Queries:
 
     async def prune_health_checks(self, cutoff: datetime, batch: int) -> int:
         return await self._run("prune_health_checks", {"cutoff": cutoff, "batch": batch})
+
+    async def prune_health_rollups(self, grain: str, cutoff: datetime, batch: int) -> int:
+        """One batch of `grain` ("hourly" or "daily") roll-ups older than `cutoff`."""
+        if grain not in ("hourly", "daily"):
+            raise ValueError(f"{grain} is not a roll-up grain")
+        return await self._run(f"prune_health_{grain}", {"cutoff": cutoff, "batch": batch})
 
     async def healthy_servers_percentage(self) -> float | None:
         row = await self._one("healthy_servers_percentage")
@@ -454,6 +466,21 @@ class Queries:
         row = await self._one("ping")
         return bool(row and row["ok"] == 1)
 
+    # streaming replication (standby.py)
+    async def wal_position(self) -> int:
+        row = await self._one("wal_position")
+        assert row is not None
+        return lsn_value(row["lsn"])
+
+    async def standby_state(self) -> Row:
+        row = await self._one("standby_state")
+        assert row is not None
+        return row
+
+    async def standby_replayed(self) -> int:
+        row = await self._one("standby_replayed")
+        return lsn_value(row["replayed"]) if row and row["replayed"] else 0
+
     # schema bookkeeping and session locks (migrate.py, scheduler.py)
     async def create_migrations_table(self) -> None:
         await self._run("create_migrations_table")
@@ -473,6 +500,34 @@ class Queries:
 
     async def advisory_unlock(self, lock_id: int) -> None:
         await self._run("advisory_unlock", {"lock_id": lock_id})
+
+
+def _health_windows(now: datetime) -> dict[str, datetime]:
+    """The boundaries health_stats reads its windows (now - 24 h, now] and (now - 7 d, now] by: the raw
+    probes of the partial hours at each window's start (since_* up to h24 / h7) and of the current hour
+    (from h_now), whole hours and days from the roll-ups in between (days from d7 to d_now). UTC."""
+    utc = now.astimezone(UTC)
+    since_24h, since_7d = utc - timedelta(hours=24), utc - timedelta(days=7)
+    h_now = utc.replace(minute=0, second=0, microsecond=0)
+    h7 = since_7d.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    d7 = h7.replace(hour=0) + (timedelta(days=1) if h7.hour else timedelta())
+    return {
+        "since_24h": since_24h,
+        "since_7d": since_7d,
+        "h24": since_24h.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1),
+        "h7": h7,
+        "d7": d7,
+        "h_now": h_now,
+        "d_now": h_now.replace(hour=0),
+    }
+
+
+def lsn_value(text: str | None) -> int:
+    """A WAL position ("16/B374D848") as a number, so positions compare; 0 for none."""
+    if not text:
+        return 0
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
 
 
 def _server_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -508,9 +563,17 @@ async def _closed_by_server(conn: psycopg.AsyncConnection[Row]) -> bool:
     return False
 
 
+# How long a read or a check waits for a standby's connection before judging the standby down.
+STANDBY_CONNECT_WAIT_SECONDS = 0.5
+
+
 class Repository:
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]]) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]], standbys: Standbys | None = None
+    ) -> None:
         self.pool = pool
+        # DATABASE_READ_URL's standbys, for standby_read; None without any.
+        self.standbys = standbys
         # The pool's connections that now run statements on kept generic plans (read(kept_plans=True)).
         self._kept_plans: weakref.WeakSet[psycopg.AsyncConnection[Row]] = weakref.WeakSet()
         self._down = False
@@ -518,15 +581,54 @@ class Repository:
         # The pushed discovery generation, when the app runs a listener (app.py).
         self.feed: GenerationFeed | None = None
 
+    @property
+    def has_standbys(self) -> bool:
+        """Whether reads may go to streaming standbys (DATABASE_READ_URL)."""
+        return self.standbys is not None
+
     def pushed_generation(self) -> int | None:
         """The discovery generation without a round trip, while the listener vouches for it."""
         return self.feed.current() if self.feed is not None else None
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30.0)
+        if self.standbys is not None:
+            await self.standbys.open()
 
     async def close(self) -> None:
+        if self.standbys is not None:
+            await self.standbys.close()
         await self.pool.close()
+
+    async def standby_read(
+        self, work: Callable[[Queries], Awaitable[T]], *, after: int = 0, kept_plans: bool = False
+    ) -> T:
+        """`work`'s answer, read on a standby in rotation that has replayed the primary's WAL up to
+        `after` (see wal_position), else on the primary. `work` only reads: when the standby fails
+        under it (stopped, a replay conflict) it runs again on the primary, so the caller never sees a
+        standby's failure. Without standbys it is a plain read on the primary."""
+        member = self.standbys.pick() if self.standbys is not None else None
+        if member is not None:
+            assert self.standbys is not None
+            try:
+                async with member.pool.connection(timeout=STANDBY_CONNECT_WAIT_SECONDS) as conn:
+                    await self._plan_mode(conn, kept_plans)
+                    q = Queries(conn)
+                    if after <= member.replayed or await self.standbys.caught_up(member, q, after):
+                        answer = await work(q)
+                        DB_READS.labels(member.label).inc()
+                        return answer
+            except (psycopg.OperationalError, TimeoutError) as exc:
+                self.standbys.failed(member, exc)
+        async with self.read(kept_plans=kept_plans) as q:
+            answer = await work(q)
+        DB_READS.labels("primary").inc()
+        return answer
+
+    async def wal_position(self) -> int:
+        """Where the primary's WAL ends now: a standby that has replayed this far sees what is committed."""
+        async with self.read() as q:
+            return await q.wal_position()
 
     @asynccontextmanager
     async def read(self, *, kept_plans: bool = False) -> AsyncIterator[Queries]:
@@ -637,7 +739,12 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_pool(
-    conninfo: str, max_size: int, *, timeout: float = 10.0, statement_timeout: float = 0.0
+    conninfo: str,
+    max_size: int,
+    *,
+    timeout: float = 10.0,
+    statement_timeout: float = 0.0,
+    name: str = "mcplookup",
 ) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
     """`timeout`: seconds a caller waits for a connection, then PoolTimeout (Unavailable). While the
     server is down no connection comes, so this is how long a request takes to be refused: the app
@@ -670,7 +777,7 @@ def make_pool(
         open=False,
         timeout=timeout,
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-        name="mcplookup",
+        name=name,
     )
 
 

@@ -534,9 +534,10 @@ SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 
   FROM mcp_servers s;
 
 -- discovery_generation --
--- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005); 0 until the
+-- Moves whenever a change to mcp_servers can change a discovery answer (see migration 0005), and where the WAL ends; 0 until the
 -- first change (last_value is the sequence's start, 1, both before its first nextval and after it)
-SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS generation FROM discovery_generation;
+SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS generation, pg_current_wal_insert_lsn()::text AS lsn
+  FROM discovery_generation;
 
 -- listen_discovery_generation --
 -- Ask for a notification whenever the discovery generation moves (migration 0020)

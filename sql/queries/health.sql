@@ -20,25 +20,104 @@ SELECT id, name, verified, auth_type, endpoint, transport, tools_fingerprint, to
    FOR UPDATE;
 
 -- insert_health_check --
--- One probe, as observed
-INSERT INTO health_checks
-       (server_id, checked_at, status, is_up, latency_ms, http_status, protocol_version, server_name,
-        server_version, error_class, error, tls_valid, tools_fingerprint, tools_changed, trigger)
-VALUES (%(server_id)s, %(checked_at)s, %(status)s, %(is_up)s, %(latency_ms)s, %(http_status)s,
-        %(protocol_version)s, %(server_name)s, %(server_version)s, %(error_class)s, %(error)s, %(tls_valid)s,
-        %(tools_fingerprint)s, %(tools_changed)s, %(trigger)s);
+-- One probe, as observed, counted at once in its server's hourly and daily roll-ups (UTC hours and days)
+WITH probe AS (
+    INSERT INTO health_checks
+           (server_id, checked_at, status, is_up, latency_ms, http_status, protocol_version, server_name,
+            server_version, error_class, error, tls_valid, tools_fingerprint, tools_changed, trigger)
+    VALUES (%(server_id)s, %(checked_at)s, %(status)s, %(is_up)s, %(latency_ms)s, %(http_status)s,
+            %(protocol_version)s, %(server_name)s, %(server_version)s, %(error_class)s, %(error)s,
+            %(tls_valid)s, %(tools_fingerprint)s, %(tools_changed)s, %(trigger)s)
+    RETURNING server_id, checked_at, is_up,
+              CASE WHEN status IN ('healthy', 'degraded') THEN latency_ms END AS latency_ms
+), hourly AS (
+    INSERT INTO health_hourly AS h (server_id, hour, checks, up_checks, latency_sum_ms, latency_checks)
+    SELECT server_id, date_trunc('hour', checked_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, is_up::int,
+           coalesce(latency_ms, 0), (latency_ms IS NOT NULL)::int
+      FROM probe
+        ON CONFLICT (server_id, hour) DO UPDATE
+       SET checks = h.checks + 1, up_checks = h.up_checks + excluded.up_checks,
+           latency_sum_ms = h.latency_sum_ms + excluded.latency_sum_ms,
+           latency_checks = h.latency_checks + excluded.latency_checks
+)
+INSERT INTO health_daily AS d (server_id, day, checks, up_checks, latency_sum_ms, latency_checks)
+SELECT server_id, date_trunc('day', checked_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', 1, is_up::int,
+       coalesce(latency_ms, 0), (latency_ms IS NOT NULL)::int
+  FROM probe
+    ON CONFLICT (server_id, day) DO UPDATE
+   SET checks = d.checks + 1, up_checks = d.up_checks + excluded.up_checks,
+       latency_sum_ms = d.latency_sum_ms + excluded.latency_sum_ms,
+       latency_checks = d.latency_checks + excluded.latency_checks;
 
 -- health_stats --
--- Uptime over 24 h and 7 d (share of probes whose status counts as up) and mean handshake latency over 24 h
-SELECT round((100.0 * count(*) FILTER (WHERE is_up AND checked_at > %(since_24h)s)
-              / nullif(count(*) FILTER (WHERE checked_at > %(since_24h)s), 0))::numeric, 2)::float8 AS uptime_24h,
-       round((100.0 * count(*) FILTER (WHERE is_up) / nullif(count(*), 0))::numeric, 2)::float8 AS uptime_7d,
-       round(avg(latency_ms) FILTER (WHERE status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL
-                                       AND checked_at > %(since_24h)s)::numeric, 1)::float8 AS avg_latency_ms,
-       count(*) FILTER (WHERE checked_at > %(since_24h)s) AS checks_24h,
-       count(*) AS checks_7d
-  FROM health_checks
- WHERE server_id = %(id)s AND checked_at > %(since_7d)s AND checked_at <= %(now)s;
+-- Uptime over 24 h and 7 d (share of probes whose status counts as up) and mean handshake latency over 24 h, from the roll-ups
+-- Whole days and hours come from health_daily and health_hourly, the partial hours at the windows' edges
+-- from the raw probes (repository.health_stats computes the boundaries): the figures equal those of the
+-- raw rows exactly (tests/test_health_rollups.py), reading at most 7 + 46 roll-up rows and two hours of probes.
+WITH parts AS (
+    SELECT checked_at > %(since_24h)s AS in_24h,
+           checked_at < %(h7)s OR checked_at >= %(h_now)s AS in_7d,
+           1 AS checks, is_up::int AS up_checks,
+           CASE WHEN status IN ('healthy', 'degraded') THEN latency_ms END AS latency_sum_ms,
+           (status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL)::int AS latency_checks
+      FROM health_checks
+     WHERE server_id = %(id)s
+       AND ((checked_at > %(since_7d)s AND checked_at < %(h7)s)
+            OR (checked_at > %(since_24h)s AND checked_at < %(h24)s)
+            OR (checked_at >= %(h_now)s AND checked_at <= %(now)s))
+    UNION ALL
+    SELECT hour >= %(h24)s, hour < %(d7)s OR hour >= %(d_now)s,
+           checks, up_checks, latency_sum_ms, latency_checks
+      FROM health_hourly
+     WHERE server_id = %(id)s
+       AND ((hour >= %(h7)s AND hour < %(d7)s) OR (hour >= %(h24)s AND hour < %(h_now)s))
+    UNION ALL
+    SELECT false, true, checks, up_checks, latency_sum_ms, latency_checks
+      FROM health_daily
+     WHERE server_id = %(id)s AND day >= %(d7)s AND day < %(d_now)s
+)
+SELECT round((100.0 * sum(up_checks) FILTER (WHERE in_24h)
+              / nullif(sum(checks) FILTER (WHERE in_24h), 0))::numeric, 2)::float8 AS uptime_24h,
+       round((100.0 * sum(up_checks) FILTER (WHERE in_7d)
+              / nullif(sum(checks) FILTER (WHERE in_7d), 0))::numeric, 2)::float8 AS uptime_7d,
+       round((sum(latency_sum_ms) FILTER (WHERE in_24h)
+              / nullif(sum(latency_checks) FILTER (WHERE in_24h), 0))::numeric, 1)::float8 AS avg_latency_ms,
+       coalesce(sum(checks) FILTER (WHERE in_24h), 0)::int AS checks_24h,
+       coalesce(sum(checks) FILTER (WHERE in_7d), 0)::int AS checks_7d
+  FROM parts;
+
+-- rollup_health_range --
+-- Compute the hourly and daily roll-ups of the probes in [from, to) again from the raw rows (whole UTC days; for probes loaded in bulk)
+WITH hours AS (
+    SELECT server_id, date_trunc('hour', checked_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+           count(*) AS checks, count(*) FILTER (WHERE is_up) AS up_checks,
+           coalesce(sum(latency_ms::float8) FILTER (WHERE status IN ('healthy', 'degraded')), 0) AS latency_sum_ms,
+           count(latency_ms) FILTER (WHERE status IN ('healthy', 'degraded')) AS latency_checks
+      FROM health_checks
+     WHERE checked_at >= %(from)s AND checked_at < %(to)s
+     GROUP BY 1, 2
+), hourly AS (
+    INSERT INTO health_hourly (server_id, hour, checks, up_checks, latency_sum_ms, latency_checks)
+    SELECT server_id, hour, checks, up_checks, latency_sum_ms, latency_checks FROM hours
+        ON CONFLICT (server_id, hour) DO UPDATE
+       SET checks = excluded.checks, up_checks = excluded.up_checks,
+           latency_sum_ms = excluded.latency_sum_ms, latency_checks = excluded.latency_checks
+)
+INSERT INTO health_daily (server_id, day, checks, up_checks, latency_sum_ms, latency_checks)
+SELECT server_id, date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+       sum(checks), sum(up_checks), sum(latency_sum_ms), sum(latency_checks)
+  FROM hours
+ GROUP BY 1, 2
+    ON CONFLICT (server_id, day) DO UPDATE
+   SET checks = excluded.checks, up_checks = excluded.up_checks,
+       latency_sum_ms = excluded.latency_sum_ms, latency_checks = excluded.latency_checks;
+
+-- daily_uptime --
+-- A server's probes and uptime per UTC day from the daily roll-up, oldest first
+SELECT day, checks, round((100.0 * up_checks / nullif(checks, 0))::numeric, 2)::float8 AS uptime
+  FROM health_daily
+ WHERE server_id = %(id)s AND day >= %(since)s
+ ORDER BY day;
 
 -- update_server_tools --
 -- Store the tool list the prober saw; the search_vector trigger re-indexes tool names and descriptions
@@ -85,6 +164,16 @@ SELECT checked_at, status, is_up, latency_ms, http_status, protocol_version, ser
 -- Delete one batch of probes older than the retention cutoff; the caller repeats until a batch comes back short
 DELETE FROM health_checks
  WHERE id IN (SELECT id FROM health_checks WHERE checked_at < %(cutoff)s LIMIT %(batch)s);
+
+-- prune_health_hourly --
+-- Delete one batch of hourly roll-ups older than the cutoff; the caller repeats until a batch comes back short
+DELETE FROM health_hourly
+ WHERE (server_id, hour) IN (SELECT server_id, hour FROM health_hourly WHERE hour < %(cutoff)s LIMIT %(batch)s);
+
+-- prune_health_daily --
+-- Delete one batch of daily roll-ups older than the cutoff; the caller repeats until a batch comes back short
+DELETE FROM health_daily
+ WHERE (server_id, day) IN (SELECT server_id, day FROM health_daily WHERE day < %(cutoff)s LIMIT %(batch)s);
 
 -- healthy_servers_percentage --
 -- Share of listed remote servers, probed at least once, whose last probe counted as up

@@ -1,0 +1,177 @@
+"""Health history at scale: table sizes and get_server_health's time, before and after the roll-ups.
+
+For each SERVERS,STEP pair: a scratch database on DATABASE_URL's server (default
+postgresql://postgres@127.0.0.1:5432/postgres), migrated; SERVERS listed servers with 7 days of probes
+every STEP minutes (jittered within the step, one INSERT ... SELECT generate_series; health_checks is made
+UNLOGGED for the load, which changes its size on disk not at all) and vacuumed, as autovacuum would.
+Then, for READS random servers:
+- before: the figures as migration 0004 computed them, from the raw probes alone;
+- after: the figures from the roll-ups (repository.health_stats), and the whole get_server_health
+  (HealthMonitor.get_health: the server, its last 20 probes, the figures).
+Prints the sizes (table plus indexes) and the median and p95 of each read in milliseconds.
+
+    python bench/health_history.py [--runs 10,5 10,30 10000,30] [--reads 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+# The checkout's package, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.monitor import HealthMonitor
+from mcplookup_mcp.services.ratelimit import RateLimiter
+from mcplookup_mcp.store.migrate import apply_migrations
+from mcplookup_mcp.store.repository import Repository, make_pool
+
+SERVERS = """
+INSERT INTO mcp_servers (name, description, source, status, endpoint, transport)
+SELECT 'io.bench/history-' || g, 'synthetic server ' || g, 'import', 'active',
+       'https://s' || g || '.example.com/mcp', 'streamable-http'
+  FROM generate_series(1, %(n)s) AS g
+"""
+PROBES = """
+INSERT INTO health_checks (server_id, checked_at, status, is_up, latency_ms)
+SELECT s.id, p.at, p.status, p.status IN ('healthy', 'degraded', 'auth_required'),
+       CASE WHEN p.status IN ('healthy', 'degraded') THEN 20 + (p.k * 37 + s.n) %% 900 END
+  FROM (SELECT id, row_number() OVER (ORDER BY name) AS n FROM mcp_servers) AS s,
+       LATERAL (
+           SELECT k, %(start)s::timestamptz + k * make_interval(mins => %(step)s)
+                     + make_interval(secs => ((k * 7919 + s.n * 104729) %% (%(step)s * 60 - 1))) AS at,
+                  (ARRAY['healthy', 'healthy', 'healthy', 'healthy', 'degraded', 'auth_required',
+                         'unreachable'])[1 + (k + s.n) %% 7] AS status
+             FROM generate_series(0, %(probes)s - 1) AS k
+       ) AS p
+"""
+# health_stats as migration 0004 shipped it: every probe of the week, read from health_checks.
+RAW_STATS = """
+SELECT round((100.0 * count(*) FILTER (WHERE is_up AND checked_at > %(since_24h)s)
+              / nullif(count(*) FILTER (WHERE checked_at > %(since_24h)s), 0))::numeric, 2)::float8,
+       round((100.0 * count(*) FILTER (WHERE is_up) / nullif(count(*), 0))::numeric, 2)::float8,
+       round(avg(latency_ms) FILTER (WHERE status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL
+                                       AND checked_at > %(since_24h)s)::numeric, 1)::float8,
+       count(*) FILTER (WHERE checked_at > %(since_24h)s), count(*)
+  FROM health_checks
+ WHERE server_id = %(id)s AND checked_at > %(since_7d)s AND checked_at <= %(now)s
+"""
+SIZES = """
+SELECT c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint
+  FROM pg_class c
+ WHERE c.relname IN ('health_checks', 'health_hourly', 'health_daily')
+ ORDER BY 1
+"""
+
+
+def _ms(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(ordered) * 1000:7.3f} ms  p95 {p95 * 1000:7.3f} ms"
+
+
+def _sizes(conn: psycopg.Connection[Any]) -> str:
+    conn.execute("ANALYZE health_checks, health_hourly, health_daily")
+    return ", ".join(
+        f"{name} {size / 2**20:,.1f} MiB ({rows:,} rows)" for name, size, rows in conn.execute(SIZES)
+    )
+
+
+async def _run(admin: str, servers: int, step: int, reads: int) -> None:
+    name = f"mcpl_bench_history_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+    now = datetime(2026, 3, 8, 13, 29, 31, tzinfo=UTC)
+    start = now - timedelta(days=7, hours=1)
+    probes = (7 * 24 + 1) * 60 // step
+    try:
+        await apply_migrations(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE health_checks SET UNLOGGED")
+            conn.execute(SERVERS, {"n": servers})
+            began = time.perf_counter()
+            conn.execute(PROBES, {"start": start, "step": step, "probes": probes})
+            loaded = time.perf_counter() - began
+            # As autovacuum leaves this insert-only table: the raw figures then read the covering index
+            # only (docs/health.md), the fairest "before".
+            conn.execute("VACUUM (ANALYZE) health_checks")
+            ids = [row[0] for row in conn.execute("SELECT id FROM mcp_servers")]
+            names = dict(conn.execute("SELECT id, name FROM mcp_servers").fetchall())
+            print(
+                f"{servers:,} servers, a probe every {step} min for 7 days ({probes:,} each): loaded in {loaded:.0f} s"
+            )
+            print(f"  sizes before: {_sizes(conn)}")
+            sample = [random.Random(i).choice(ids) for i in range(reads)]
+        params = {"now": now, "since_24h": now - timedelta(hours=24), "since_7d": now - timedelta(days=7)}
+        repo = Repository(make_pool(url, 2))
+        await repo.open()
+        try:
+            # Through the app's own pool, so on its connection settings (a plan made for each statement).
+            before: list[float] = []
+            for server_id in sample:
+                began = time.perf_counter()
+                async with repo.pool.connection() as conn_async:
+                    await (await conn_async.execute(RAW_STATS, params | {"id": server_id})).fetchone()
+                before.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            async with repo.transaction() as q:
+                await q.rollup_health_range(start - timedelta(days=1), now + timedelta(days=1))
+            print(f"  rolled up in {time.perf_counter() - began:.0f} s")
+            with psycopg.connect(url, autocommit=True) as conn:
+                print(f"  sizes after:  {_sizes(conn)}")
+            after: list[float] = []
+            for server_id in sample:
+                began = time.perf_counter()
+                async with repo.read(kept_plans=True) as q:  # as HealthMonitor.get_health reads it
+                    await q.health_stats(server_id, now)
+                after.append(time.perf_counter() - began)
+            monitor = HealthMonitor(
+                repo, Settings(), make_resolver([], 1.0), RateLimiter(1000), clock=lambda: now
+            )
+            whole: list[float] = []
+            for server_id in sample:
+                began = time.perf_counter()
+                await monitor.get_health({"name": names[server_id]}, client="bench")
+                whole.append(time.perf_counter() - began)
+        finally:
+            await repo.close()
+        print(f"  figures from raw probes (before): {_ms(before)}")
+        print(f"  figures from roll-ups (after):    {_ms(after)}")
+        print(f"  get_server_health, whole (after): {_ms(whole)}")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--runs", nargs="+", default=["10,5", "10,30", "10000,30"], help="SERVERS,STEP_MINUTES"
+    )
+    parser.add_argument("--reads", type=int, default=300)
+    args = parser.parse_args()
+    admin = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    for run in args.runs:
+        servers, step = (int(part) for part in run.split(","))
+        asyncio.run(_run(admin, servers, step, args.reads))
+
+
+if __name__ == "__main__":
+    main()
