@@ -322,7 +322,7 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     screens: Path,
 ) -> None:
     import psycopg
-    from test_third_party import ANKI, _anki, _import, _reader
+    from test_third_party import ANKI, STDIO, _anki, _import, _reader
     from test_web_pages import HOSTILE_README
     from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
@@ -343,7 +343,8 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     fake = start_fake(sources)
     try:
         await _import(
-            service, _anki(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0"}])
+            service,
+            _anki(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}]),
         )
         app_settings = settings_for(settings, fake)
         await _reader(service, app_settings).refresh(ANKI)
