@@ -42,10 +42,11 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcplookup_mcp.core.metrics import MCP_FAST_PATH
 from mcplookup_mcp.core.models import DiscoverResult
+from mcplookup_mcp.transports.mcp_http import replay_body
 from mcplookup_mcp.transports.mcp_tools import DISCOVER_TOOL, RegistryMCPServer
 
 log = structlog.get_logger("mcplookup.mcp")
@@ -91,7 +92,7 @@ class DiscoverFastPath:
         body = await request.body()
         call = _parse(body, version, request)
         if call is None:
-            await self._decline(scope, _replay(body, receive), send)
+            await self._decline(scope, replay_body(body, receive), send)
             return
         request_id, arguments = call
         try:
@@ -237,17 +238,3 @@ def _mentions(schema: Any, key: str) -> bool:
     if isinstance(schema, list):
         return any(_mentions(value, key) for value in schema)
     return False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that hands the SDK the body already read, then the real channel."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay

@@ -79,19 +79,19 @@ class McpHttpGate:
         if not _BATCH.match(body) or (version is not None and version not in _HANDSHAKE):
             # Not a batch; or the modern revision, whose batches the SDK refuses rightly (-32600); or an
             # unknown revision, which it refuses too.
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         entries = _parsed(body)
         if not isinstance(entries, list):  # not JSON after all: the SDK answers its parse error
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
-        request = Request(scope, _replay(body, receive))
+        request = Request(scope, replay_body(body, receive))
         if (
             await self.security.validate_request(request, is_post=True) is not None
             or not check_accept_headers(request)[0]
         ):
             # The SDK gives its own answer to a refused Host, Origin, Content-Type or Accept.
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay_body(body, receive), send)
             return
         if version not in BATCH_VERSIONS:
             message = (
@@ -141,7 +141,7 @@ class McpHttpGate:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await self.app({**scope, "headers": headers}, _replay(encoded, receive), capture)
+        await self.app({**scope, "headers": headers}, replay_body(encoded, receive), capture)
         answer = b"".join(chunks)
         if status == 202 or not answer:
             return None
@@ -166,7 +166,8 @@ def _parsed(body: bytes) -> Any:
         return None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands the next app the body already read, then the real channel."""
     sent = False
 
     async def replay() -> Message:
