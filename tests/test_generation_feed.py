@@ -248,3 +248,33 @@ async def test_with_redis_killed_answers_follow_writes_by_the_push(
             assert time.monotonic() - written < 5, "the other instance never saw the write"
             await asyncio.sleep(0.01)
         assert shared_count("unavailable") > unavailable, "the answer was computed without Redis"
+
+
+async def test_with_standbys_the_generation_is_read_with_its_wal_position(
+    db_url: str, settings: Settings
+) -> None:
+    """A pushed generation carries no WAL position, which an answer computed on a standby must wait for:
+    where standbys serve reads, every answer reads the generation with its position on the primary."""
+    from mcplookup_mcp.store.repository import make_pool
+    from mcplookup_mcp.store.standby import Standbys
+
+    service = await open_service(db_url, replace(settings, discover_cache_seconds=60))
+    feed = await started_feed(service, db_url)
+    add(db_url, "io.example/mailer", description="Send email from your mailbox")
+    ask = {"query": "send email"}
+    try:
+        assert service.repo.pushed_generation() is not None
+        # A standby that answers nothing: it never enters the rotation, but it is configured.
+        service.repo.standbys = Standbys(
+            ("postgresql://postgres@127.0.0.1:1/none",), lambda url: make_pool(url, 1), 10.0
+        )
+        first = await service.discover(ask, transport="rest")
+        reads = generation_reads()
+        assert await service.discover(ask, transport="rest") is first
+        assert generation_reads() == reads + 1
+        generation, position = await service.discovery.current_generation()
+        assert generation == service.repo.pushed_generation() and position > 0
+    finally:
+        service.repo.standbys = None
+        await feed.stop()
+        await service.repo.close()
