@@ -23,6 +23,7 @@ from conftest import (
     open_service,
     with_dbname,
 )
+from prometheus_client import REGISTRY
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings
@@ -38,6 +39,10 @@ TERMINALS = {
     "io.github.gongrzhe/terminal-controller-mcp",
     "io.github.simonb97/win-cli-mcp-server",
 }
+
+
+def _searches(mode: str) -> float:
+    return REGISTRY.get_sample_value("discover_search_mode_total", {"mode": mode}) or 0.0
 
 
 async def _names(service: RegistryService, query: str, **data: Any) -> tuple[list[str], Any]:
@@ -89,8 +94,10 @@ async def test_fused_search_finds_meaning_and_refuses_word_noise(
     service = await open_service(url, semantic_base_settings)
     try:
         assert await service.discovery.semantic.storage() is (storage == "pg18")
+        fused = _searches("fused")
         names, result = await _names(service, "run shell commands")
         assert result.search_mode == "fused" and result.lexical_reason is None
+        assert _searches("fused") == fused + 1
         assert TERMINALS & set(names[:3]), names[:5]
         top = result.servers[0]
         assert top.match.similarity is not None and top.match.similarity > 0.2
@@ -175,10 +182,13 @@ async def test_a_slow_model_gives_a_lexical_answer_that_says_so(
     seeded_pg15: str, semantic_base_settings: Settings
 ) -> None:
     service = await open_service(seeded_pg15, replace(semantic_base_settings, embedding_timeout=1e-6))
+    fallbacks = _searches("fallback")
     try:
         result = await service.discover({"query": "a question never embedded before 7"}, transport="t")
         assert result.search_mode == "lexical"
         assert result.lexical_reason is not None and "did not answer within" in result.lexical_reason
+        # Counted as a fallback, apart from deployments with no model at all.
+        assert _searches("fallback") == fallbacks + 1
     finally:
         service.discovery.semantic.close()
         await service.repo.close()
@@ -375,11 +385,24 @@ async def test_two_replicas_share_the_embedding_work(db_url: str, semantic_setti
         with psycopg.connect(db_url, autocommit=True) as conn:
             listed = conn.execute("SELECT count(*) FROM mcp_servers WHERE status = 'active'").fetchone()
         assert listed is not None
+        # Replica one is mid-batch (its rows locked until it commits): replica two embeds all the others,
+        # and never one of those.
+        with psycopg.connect(db_url) as holder:
+            held = holder.execute(
+                "SELECT id FROM mcp_servers WHERE status = 'active' ORDER BY id LIMIT 8 FOR NO KEY UPDATE"
+            ).fetchall()
+            by_two = await EmbeddingWorker(two.discovery.semantic).run_until_done()
+            assert by_two == listed[0] - len(held)
+            holder.rollback()
+        assert await EmbeddingWorker(one.discovery.semantic).run_until_done() == len(held)
+        # Both at once: nothing is left, nothing is embedded twice.
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("UPDATE server_embeddings SET stale = true")
         done = await asyncio.gather(
             EmbeddingWorker(one.discovery.semantic).run_until_done(),
             EmbeddingWorker(two.discovery.semantic).run_until_done(),
         )
-        assert sum(done) == listed[0] and all(n > 0 for n in done), done
+        assert sum(done) == listed[0], done
         with psycopg.connect(db_url, autocommit=True) as conn:
             stored = conn.execute("SELECT count(*) FROM server_embeddings WHERE NOT stale").fetchone()
         assert stored == (listed[0],)

@@ -227,8 +227,18 @@ REDIS_OUTAGES = Counter("redis_outages_total", "Times Redis stopped answering (o
 RATE_LIMITED = Counter(
     "rate_limited_total", "Requests refused by the rate limits, by action and subject", ("action", "subject")
 )
+DISCOVER_SEARCH_MODE = Counter(
+    "discover_search_mode_total",
+    "Ranked discovery searches (cache misses with a query) by how they were ranked: fused (words and "
+    "meaning), lexical (no model configured or loaded), or fallback (a model is loaded but this search "
+    "was ranked lexically: the question's embedding was slow or failed, or no vectors are stored yet)",
+    ("mode",),
+)
+SEARCH_MODES = ("fused", "lexical", "fallback")
 # Every known label set exists at 0 from the start, so rate() and increase() see the first refusal or
 # fallback instead of a series that appears with it.
+for _mode in SEARCH_MODES:
+    DISCOVER_SEARCH_MODE.labels(mode=_mode)
 for _result in ("hit", "miss", "unavailable"):
     DISCOVER_SHARED_CACHE.labels(result=_result)
 for _use in ("cache", "ratelimit"):

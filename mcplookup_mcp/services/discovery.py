@@ -22,7 +22,7 @@ import structlog
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import Unavailable
-from mcplookup_mcp.core.metrics import DISCOVER_CACHE, DISCOVERY_GENERATION_READS
+from mcplookup_mcp.core.metrics import DISCOVER_CACHE, DISCOVER_SEARCH_MODE, DISCOVERY_GENERATION_READS
 from mcplookup_mcp.core.models import (
     CapabilitiesResult,
     CapabilityCount,
@@ -305,6 +305,9 @@ class DiscoveryService:
         # Inside the cached step: a cached answer costs no embedding and no vector search.
         if plan.query_name == "discover_ranked":
             plan = await self._with_meaning(plan)
+            fused = plan.params.get("mode") == "fused"
+            loaded = self.semantic.embedder is not None
+            DISCOVER_SEARCH_MODE.labels("fused" if fused else "fallback" if loaded else "lexical").inc()
 
         async def search(q: Queries) -> tuple[list[Row], int | None]:
             rows = await q.discover(plan.query_name, plan.params)
