@@ -9,7 +9,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from mcplookup_mcp.core.settings import MAX_WORKERS, ConfigError, Settings, load
 
 if TYPE_CHECKING:
     from mcplookup_mcp.core.models import DiscoverResult
+    from mcplookup_mcp.store.repository import Repository
 
 
 @dataclass(frozen=True)
@@ -204,28 +206,37 @@ def _discover(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+@asynccontextmanager
+async def _repository(url: str) -> AsyncIterator[Repository]:
+    """The one-shot commands' repository: the database migrated, a small pool of their own, closed on the
+    way out."""
+    from mcplookup_mcp.store.migrate import apply_migrations
+    from mcplookup_mcp.store.repository import Repository, make_pool
+
+    await apply_migrations(url)
+    pool = make_pool(url, 2)
+    await pool.open(wait=True)
+    try:
+        yield Repository(pool)
+    finally:
+        await pool.close()
+
+
 def _embed(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
     from mcplookup_mcp.services.semantic import SemanticSearch
-    from mcplookup_mcp.store.migrate import apply_migrations
-    from mcplookup_mcp.store.repository import Repository, make_pool
 
     database = _database(settings)
 
     async def run() -> int:
-        await apply_migrations(database.url)
-        pool = make_pool(database.url, 2)
-        await pool.open(wait=True)
-        try:
-            semantic = SemanticSearch(Repository(pool), settings)
+        async with _repository(database.url) as repo:
+            semantic = SemanticSearch(repo, settings)
             if semantic.embedder is None:
                 _say(f"search is lexical, nothing to embed: {semantic.reason}")
                 return 2
             _say(f"embedding servers in {database.described} with {semantic.model}")
             stored = await EmbeddingWorker(semantic).run_until_done()
             semantic.close()
-        finally:
-            await pool.close()
         print(f"embedded {stored} servers")
         return 0
 
@@ -269,8 +280,6 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.core.errors import InvalidInput
     from mcplookup_mcp.services.importer import Importer, entries_of
     from mcplookup_mcp.services.service import utcnow
-    from mcplookup_mcp.store.migrate import apply_migrations
-    from mcplookup_mcp.store.repository import Repository, make_pool
 
     try:
         with open(args.file, encoding="utf-8") as handle:
@@ -289,13 +298,8 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     _say(f"importing {len(entries)} entries into {database.described}")
 
     async def run() -> int:
-        await apply_migrations(database.url)
-        pool = make_pool(database.url, 2)
-        await pool.open(wait=True)
-        try:
-            summary = await Importer(Repository(pool), utcnow).run(entries, progress if show else None)
-        finally:
-            await pool.close()
+        async with _repository(database.url) as repo:
+            summary = await Importer(repo, utcnow).run(entries, progress if show else None)
         if show:
             print(file=sys.stderr)
         print(
@@ -318,20 +322,15 @@ def _third_party(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.probe.dns_resolver import make_resolver
     from mcplookup_mcp.services.service import utcnow
     from mcplookup_mcp.services.third_party import ThirdPartyReader
-    from mcplookup_mcp.store.migrate import apply_migrations
-    from mcplookup_mcp.store.repository import Repository, make_pool
 
     database = _database(settings)
     _say(f"reading READMEs and package entries for {database.described}")
 
     async def run() -> int:
-        await apply_migrations(database.url)
-        pool = make_pool(database.url, 2)
-        await pool.open(wait=True)
         resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-        reader = ThirdPartyReader(Repository(pool), settings, resolver, clock=utcnow)
         failed = 0
-        try:
+        async with _repository(database.url) as repo:
+            reader = ThirdPartyReader(repo, settings, resolver, clock=utcnow)
             for name in args.names:
                 try:
                     summary = await reader.refresh(name)
@@ -352,8 +351,6 @@ def _third_party(settings: Settings, args: argparse.Namespace) -> int:
                 for problem in summary.failed:
                     print(f"  failed: {problem}")
                 failed += bool(summary.failed)
-        finally:
-            await pool.close()
         return 1 if failed else 0
 
     return asyncio.run(run())
@@ -363,8 +360,6 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     from mcplookup_mcp.probe.dns_resolver import make_resolver
     from mcplookup_mcp.services.service import utcnow
     from mcplookup_mcp.services.upstream_sync import build_sync
-    from mcplookup_mcp.store.migrate import apply_migrations
-    from mcplookup_mcp.store.repository import Repository, make_pool
 
     if not settings.upstream_registries:
         print(
@@ -378,16 +373,13 @@ def _sync(settings: Settings, args: argparse.Namespace) -> int:
     _say(f"following {', '.join(settings.upstream_registries)} into {database.described}")
 
     async def run() -> int:
-        await apply_migrations(database.url)
-        pool = make_pool(database.url, 2)
-        await pool.open(wait=True)
         resolver = make_resolver(list(settings.dns_nameservers), settings.dns_timeout)
-        sync = build_sync(Repository(pool), settings, resolver, utcnow)
-        try:
-            reports = await sync.run()
-        finally:
-            await sync.client.aclose()
-            await pool.close()
+        async with _repository(database.url) as repo:
+            sync = build_sync(repo, settings, resolver, utcnow)
+            try:
+                reports = await sync.run()
+            finally:
+                await sync.client.aclose()
         failed = False
         for report in reports:
             state = "finished" if report.finished else ("stopped" if report.error else "paused (time budget)")
