@@ -203,6 +203,7 @@ def create_app(
             encode=lambda answer: answer.encoded(),
             decode=DiscoverResult.model_validate_json,
             count=lambda outcome: DISCOVER_SHARED_CACHE.labels(outcome).inc(),
+            ttl_of=service.discovery.answer_ttl,
         )
     service.discovery.marks.store = store
     owner = OwnershipService(service)

@@ -50,6 +50,27 @@ def test_an_answer_is_fresh_for_one_ttl_then_stale_for_another_then_gone() -> No
     assert cache.get("late", 2) is None and len(cache) == 0
 
 
+def test_an_answer_that_says_it_lives_shorter_is_kept_only_that_long() -> None:
+    """A lexical fallback (the model slow or failing) is reused briefly, its stale time as brief."""
+    ticks = Ticks()
+    cache: AnswerCache[str] = AnswerCache(
+        ttl=10, entries=4, clock=ticks, ttl_of=lambda a: 2.0 if a.startswith("fallback") else 60.0
+    )
+    cache.get("q", 1)
+    cache.put("q", 1, "fallback answer")
+    cache.put("r", 1, "fused answer")
+    ticks.now += 2.0
+    assert cache.get("q", 1) == ("fallback answer", False)
+    assert cache.get("r", 1) == ("fused answer", True), "never longer than the cache's own ttl"
+    ticks.now += 2.0
+    assert cache.get("q", 1) is None
+    assert cache.get("r", 1) == ("fused answer", True)
+    never: AnswerCache[str] = AnswerCache(ttl=10, entries=4, clock=ticks, ttl_of=lambda a: 0.0)
+    never.get("q", 1)
+    never.put("q", 1, "kept by nobody")
+    assert never.get("q", 1) is None and len(never) == 0
+
+
 def test_the_least_recently_used_answer_goes_first() -> None:
     cache: AnswerCache[str] = AnswerCache(ttl=10, entries=2, clock=Ticks())
     cache.get("a", 1)

@@ -410,3 +410,46 @@ async def test_two_replicas_share_the_embedding_work(db_url: str, semantic_setti
         for service in (one, two):
             service.discovery.semantic.close()
             await service.repo.close()
+
+
+async def test_a_fallback_answer_is_cached_briefly_and_the_fused_one_comes_back(
+    db_url: str, semantic_settings: Settings
+) -> None:
+    """While the model fails the answer is lexical and cached only briefly; once it recovers, the same
+    question is answered by meaning again within seconds, not after the cache's lifetime."""
+    service = await open_service(db_url, replace(semantic_settings, discover_cache_seconds=600.0))
+    semantic = service.discovery.semantic
+    embedder = semantic.embedder
+    assert embedder is not None
+    try:
+        entries = [
+            e
+            for e in json.loads(SEED.read_text(encoding="utf-8"))
+            if "whois" in e["name"] or "gmail" in e["name"] or "calculator" in e["name"]
+        ]
+        await Importer(service.repo, utcnow).run(entries_of(entries))
+        await EmbeddingWorker(semantic).run_until_done()
+        working = embedder.embed_query
+
+        def broken(text: str) -> Any:
+            raise RuntimeError("broken model")
+
+        cache = service.discovery.answers
+        now = [1000.0]
+        cache._clock = lambda: now[0]
+        embedder.embed_query = broken  # type: ignore[method-assign]
+        question = {"query": "who owns a domain name"}
+        first = await service.discover(question, transport="t")
+        assert first.search_mode == "lexical" and "failed" in (first.lexical_reason or "")
+        embedder.embed_query = working  # type: ignore[method-assign]
+        assert (await service.discover(question, transport="t")).search_mode == "lexical", "briefly cached"
+        now[0] += 2 * 2.0 + 0.1  # past the fallback's fresh and stale time, far inside the cache's 600 s
+        again = await service.discover(question, transport="t")
+        assert again.search_mode == "fused"
+        assert again.servers[0].name == "io.github.bharathvaj-ganesan/whois-mcp"
+        now[0] += 60
+        assert (await service.discover(question, transport="t")) is again, "a fused answer is kept"
+    finally:
+        semantic.close()
+        await service.repo.close()
+

@@ -5,6 +5,8 @@ listing moves, whichever replica or process makes it: see migration 0005) is the
 under. It is fresh for `ttl` seconds; for one more `ttl` it is stale: still served, while it is computed
 again in the background, so a popular question never waits for its answer to expire. That bounds how
 late what the prober writes (health status, uptime, latency, trust) can show: two TTLs and one search.
+An answer may say it lives shorter (`ttl_of`): a lexical answer given because the embedding model was
+slow or failing is kept only briefly, so the fused answer is back soon after the model recovers.
 
 Concurrent askers of one missing answer share one computation, and background refreshes run one at a
 time, so answers that expire together do not all hit the database at once.
@@ -38,13 +40,17 @@ class AnswerCache(Generic[Answer]):
         entries: int,
         clock: Callable[[], float] = time.monotonic,
         count: Callable[[str], None] = lambda outcome: None,
+        ttl_of: Callable[[Answer], float] | None = None,
     ) -> None:
         self.ttl = ttl
         self.entries = entries
         self._clock = clock
         self._count = count
+        # An answer's own lifetime where it is not `ttl` (a lexical fallback: briefly); 0 keeps it out.
+        self._ttl_of = ttl_of
         self._generation: int | None = None
-        self._answers: OrderedDict[Hashable, tuple[float, Answer]] = OrderedDict()
+        # key -> (fresh until, stale until, answer)
+        self._answers: OrderedDict[Hashable, tuple[float, float, Answer]] = OrderedDict()
         self._in_flight: dict[Flight, asyncio.Future[Answer]] = {}
         self._refreshes: dict[Flight, asyncio.Task[None]] = {}
         self._refresh_slot = asyncio.Semaphore(1)
@@ -65,9 +71,9 @@ class AnswerCache(Generic[Answer]):
         found = self._answers.get(key)
         if found is None:
             return None
-        fresh_until, answer = found
+        fresh_until, stale_until, answer = found
         now = self._clock()
-        if now >= fresh_until + self.ttl:
+        if now >= stale_until:
             del self._answers[key]
             return None
         self._answers.move_to_end(key)
@@ -77,7 +83,12 @@ class AnswerCache(Generic[Answer]):
         if not self.enabled or generation != self._generation:
             # Computed under a generation that has moved on since: never stored.
             return
-        self._answers[key] = (self._clock() + self.ttl, answer)
+        ttl = min(self.ttl, self._ttl_of(answer)) if self._ttl_of is not None else self.ttl
+        if ttl <= 0:
+            self._answers.pop(key, None)
+            return
+        now = self._clock()
+        self._answers[key] = (now + ttl, now + 2 * ttl, answer)
         self._answers.move_to_end(key)
         while len(self._answers) > self.entries:
             self._answers.popitem(last=False)
@@ -166,9 +177,12 @@ class SharedAnswers(Generic[Answer]):
         encode: Callable[[Answer], bytes],
         decode: Callable[[bytes], Answer],
         count: Callable[[str], None] = lambda outcome: None,
+        ttl_of: Callable[[Answer], float] | None = None,
     ) -> None:
         self.store = store
+        self.ttl = ttl
         self.ttl_ms = max(1, int(ttl * 1000))
+        self._ttl_of = ttl_of
         self._encode = encode
         self._decode = decode
         self._count = count
@@ -195,9 +209,14 @@ class SharedAnswers(Generic[Answer]):
         return answer
 
     async def put(self, key: Hashable, generation: int, answer: Answer) -> None:
+        ttl_ms = self.ttl_ms
+        if self._ttl_of is not None:
+            ttl_ms = min(ttl_ms, int(self._ttl_of(answer) * 1000))
+            if ttl_ms <= 0:
+                return
         with contextlib.suppress(StoreUnavailable):
             await self.store.run(
-                "cache", lambda r: r.set(self._key(key, generation), self._encode(answer), px=self.ttl_ms)
+                "cache", lambda r: r.set(self._key(key, generation), self._encode(answer), px=ttl_ms)
             )
 
     async def answer(

@@ -91,6 +91,12 @@ LEXICAL: dict[str, Any] = {
     "mode": "lexical",
     "lexical_reason": None,
 }
+# How long a lexical answer given in a fallback (the model slow, busy or failing) is reused: long
+# enough to spare the database a burst of the same question while the model is down, short enough that
+# the fused answer is back within seconds of its recovery.
+FALLBACK_CACHE_SECONDS = 2.0
+# Why a later page of a question is lexical: its first page was (a cursor keeps the mode).
+FIRST_PAGE_LEXICAL = "the first page of this question was ranked lexically"
 # Answers each replica keeps (a page of 10 servers is some tens of kB of objects).
 ANSWER_CACHE_ENTRIES = 1024
 # The fused ranking (docs/discovery.md, tuned on bench/search_quality.py's sets): reciprocal-rank fusion
@@ -145,6 +151,7 @@ class DiscoveryService:
             settings.discover_cache_seconds,
             ANSWER_CACHE_ENTRIES,
             count=lambda outcome: DISCOVER_CACHE.labels(outcome).inc(),
+            ttl_of=self.answer_ttl,
         )
         self._generation = SharedRead(self._read_generation)
         # The first WAL position this process read with the current generation (see _read_generation).
@@ -272,7 +279,7 @@ class DiscoveryService:
         """The plan with the question's semantic evidence, or lexical and why (the mode a cursor's first
         page had is kept: pages of one question are ranked one way)."""
         evidence: Evidence | None = None
-        reason: str | None = "the first page of this question was ranked lexically"
+        reason: str | None = FIRST_PAGE_LEXICAL
         if plan.cursor_mode != "lexical":
             evidence, reason = await self.semantic.evidence(plan.query, self._generation_number)
         if evidence is None and plan.cursor_mode == "fused":
@@ -289,6 +296,17 @@ class DiscoveryService:
                 "lexical_reason": None,
             }
         return replace(plan, params=params)
+
+    def answer_ttl(self, result: DiscoverResult) -> float:
+        """How long an answer may be reused: a lexical answer given only because the model was slow,
+        busy or failing (or had no vectors yet) briefly, so the fused one returns once it recovers; the
+        rest for the cache's lifetime."""
+        fallback = (
+            result.search_mode == "lexical"
+            and self.semantic.embedder is not None
+            and result.lexical_reason != FIRST_PAGE_LEXICAL
+        )
+        return FALLBACK_CACHE_SECONDS if fallback else self.answers.ttl
 
     async def _read_generation(self) -> tuple[int, int]:
         """The generation and the earliest WAL position this process read it with. On the primary, never
