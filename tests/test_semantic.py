@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.services.discovery import FUSION
 from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.importer import Importer, entries_of
 from mcplookup_mcp.services.service import RegistryService, utcnow
@@ -453,3 +454,49 @@ async def test_a_fallback_answer_is_cached_briefly_and_the_fused_one_comes_back(
         semantic.close()
         await service.repo.close()
 
+
+@pytest.mark.slow  # the seeded databases: the seed embedded once per session and backend
+@pytest.mark.parametrize("storage", ["pg15", "pg18"])
+async def test_a_filtered_search_takes_the_nearest_within_its_filters(
+    storage: str, request: pytest.FixtureRequest, semantic_base_settings: Settings, template_db: str
+) -> None:
+    """The 40 nearest servers overall may hold none a filter keeps: a filtered search's meaning comes
+    from the nearest among the servers its filters keep (pgvector filtered in its index scan; in
+    process, only the kept rows scored)."""
+    url = request.getfixturevalue("seeded_pg15" if storage == "pg15" else "seeded_pg18")
+    service = await open_service(url, semantic_base_settings)
+    semantic = service.discovery.semantic
+    try:
+        question = "edit the cells of an excel workbook"
+        plan = service.discovery.plan({"query": question, "transport": "sse"})
+        with psycopg.connect(url, autocommit=True) as conn:
+            kept = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM mcp_servers WHERE status = 'active' AND transports @> ARRAY['sse']"
+                )
+            }
+        assert 3 <= len(kept) < 40
+        generation = service.discovery._generation_number
+        overall, _ = await semantic.evidence(question, generation)
+        within, reason = await semantic.evidence(question, generation, plan.params)
+        assert overall is not None and within is not None, reason
+        assert set(within.ids) == kept, "every kept server has a vector, and fewer than 40 are kept"
+        assert within.similarities == sorted(within.similarities, reverse=True)
+        assert kept - set(overall.ids), "some kept servers are not among the 40 nearest overall"
+        assert within.bound == -1.0
+        # Each kept server near enough to be a candidate (sem_floor) is one, with its similarity.
+        close = [i for i, sim in zip(within.ids, within.similarities, strict=True) if sim >= FUSION["sem_floor"]]
+        assert close, [round(sim, 3) for sim in within.similarities]
+        with psycopg.connect(url, autocommit=True) as conn:
+            names = {row[0] for row in conn.execute("SELECT name FROM mcp_servers WHERE id = ANY(%s)", (close,))}
+        result = await service.discover({"query": question, "transport": "sse"}, transport="t")
+        assert result.search_mode == "fused"
+        assert names <= {s.name for s in result.servers if s.match.similarity is not None}
+        assert result.servers[0].name == "io.github.haris-musa/excel-mcp-server"
+        # A filter that keeps nothing embedded is still a fused answer: the meaning found nothing there.
+        none, reason = await semantic.evidence(question, generation, plan.params | {"domain": "nowhere.test"})
+        assert none is not None and none.ids == [] and reason is None
+    finally:
+        semantic.close()
+        await service.repo.close()

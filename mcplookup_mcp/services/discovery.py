@@ -281,7 +281,9 @@ class DiscoveryService:
         evidence: Evidence | None = None
         reason: str | None = FIRST_PAGE_LEXICAL
         if plan.cursor_mode != "lexical":
-            evidence, reason = await self.semantic.evidence(plan.query, self._generation_number)
+            evidence, reason = await self.semantic.evidence(
+                plan.query, self._generation_number, plan.params if plan.params["filtered"] else None
+            )
         if evidence is None and plan.cursor_mode == "fused":
             raise Unavailable(f"the next page could not be ranked as the first was ({reason})")
         if evidence is None:

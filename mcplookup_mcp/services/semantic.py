@@ -3,8 +3,9 @@
 With the `semantic` extra and MCPLOOKUP_EMBEDDING_MODEL, each question is embedded (cached, within
 MCPLOOKUP_EMBEDDING_TIMEOUT) and its nearest stored server vectors found: by pgvector's HNSW index where
 the database has it, else by numpy over every vector of the model, held in process (bounded by
-IN_PROCESS_MAX_ROWS). DiscoveryService passes them to the ranked query, which fuses them with the words'
-evidence (docs/discovery.md). Anything missing or failing makes the answer lexical, saying why.
+IN_PROCESS_MAX_ROWS); a filtered search, the nearest among the servers its filters keep. DiscoveryService
+passes them to the ranked query, which fuses them with the words' evidence (docs/discovery.md).
+Anything missing or failing makes the answer lexical, saying why.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class SemanticSearch:
         self.vector_storage: bool | None = None  # known at the first search or embedding round
         self._matrix: Matrix | None = None
         self._matrix_ids: list[UUID] = []
+        self._matrix_index: dict[UUID, int] = {}
         self._matrix_generation: int | None = None
         self._matrix_loaded = float("-inf")
         self._matrix_lock = asyncio.Lock()
@@ -149,9 +151,13 @@ class SemanticSearch:
         return self.vector_storage
 
     async def evidence(
-        self, query: str, generation: Callable[[], Awaitable[int]]
+        self,
+        query: str,
+        generation: Callable[[], Awaitable[int]],
+        filters: Mapping[str, Any] | None = None,
     ) -> tuple[Evidence | None, str | None]:
-        """The question's nearest servers, or None and why the answer is lexical."""
+        """The question's nearest servers (among those `filters` keep, discovery.sql's _listed_filters,
+        when given), or None and why the answer is lexical."""
         embedder = self.embedder
         if embedder is None:
             return None, self.reason
@@ -170,13 +176,23 @@ class SemanticSearch:
             return None, "the embedding model failed on this question"
         finally:
             self._waiting -= 1
+        embedded = True
         if await self.storage():
+            listed = [float(x) for x in vector]
             async with self.repo.read() as q:
-                rows = await q.nearest_embeddings(embedder.name, [float(x) for x in vector], NEIGHBOURS)
+                if filters is None:
+                    rows = await q.nearest_embeddings(embedder.name, listed, NEIGHBOURS)
+                else:
+                    rows = await q.nearest_embeddings_within(embedder.name, listed, NEIGHBOURS, filters)
+                    # None kept, yet others embedded: the meaning was weighed and found nothing.
+                    embedded = bool(rows) or bool(await q.nearest_embeddings(embedder.name, listed, 1))
             ids = [row["id"] for row in rows]
             sims = [float(row["similarity"]) for row in rows]
         else:
-            ids, sims = await self._nearest_in_process(vector, embedder.name, generation)
+            ids, sims = await self._nearest_in_process(vector, embedder.name, generation, filters)
+            embedded = self._matrix is not None
+        if not ids and filters is not None and embedded:
+            return Evidence([], [], -1.0, embedder.name), None
         if not ids:
             # Nothing to fuse: calling the answer fused would claim a meaning it never weighed.
             return None, "no server has a vector of this model yet (a running server's embedding worker writes them)"
@@ -184,7 +200,11 @@ class SemanticSearch:
         return Evidence(ids, sims, bound, embedder.name), None
 
     async def _nearest_in_process(
-        self, vector: Matrix, model: str, generation: Callable[[], Awaitable[int]]
+        self,
+        vector: Matrix,
+        model: str,
+        generation: Callable[[], Awaitable[int]],
+        filters: Mapping[str, Any] | None = None,
     ) -> tuple[list[UUID], list[float]]:
         import numpy as np
 
@@ -192,6 +212,16 @@ class SemanticSearch:
         matrix, ids = self._matrix, self._matrix_ids
         if matrix is None or not ids:
             return [], []
+        if filters is not None:
+            # Only the rows the filters keep are scored: the nearest overall may hold none of them.
+            async with self.repo.read() as q:
+                kept = await q.listed_within_filters(filters, IN_PROCESS_MAX_ROWS + 1)
+            index = self._matrix_index
+            rows = [index[i] for i in kept if i in index]
+            if not rows:
+                return [], []
+            matrix = matrix[np.asarray(rows)]
+            ids = [ids[i] for i in rows]
         scores = matrix @ vector
         k = min(NEIGHBOURS, len(ids))
         top = np.argpartition(-scores, k - 1)[:k]
@@ -219,6 +249,7 @@ class SemanticSearch:
                 )
                 rows = rows[:IN_PROCESS_MAX_ROWS]
             self._matrix_ids = [row["id"] for row in rows]
+            self._matrix_index = {server_id: i for i, server_id in enumerate(self._matrix_ids)}
             self._matrix = np.asarray([row["embedding"] for row in rows], dtype=np.float32) if rows else None
             self._matrix_generation = current
             self._matrix_loaded = time.monotonic()

@@ -338,6 +338,20 @@ class Queries:
     async def nearest_embeddings(self, model: str, vector: list[float], limit: int) -> list[Row]:
         return await self._all("nearest_embeddings", {"model": model, "vector": vector, "limit": limit})
 
+    async def nearest_embeddings_within(
+        self, model: str, vector: list[float], limit: int, filters: Mapping[str, Any]
+    ) -> list[Row]:
+        """The nearest among the servers a filtered search keeps (discovery.sql's _listed_filters)."""
+        async with self.conn.transaction():
+            await self._one("iterative_vector_scan")
+            return await self._all(
+                "nearest_within_filters", {**filters, "model": model, "vector": vector, "limit": limit}
+            )
+
+    async def listed_within_filters(self, filters: Mapping[str, Any], limit: int) -> list[UUID]:
+        """The ids of the servers a filtered search keeps, up to `limit`."""
+        return [row["id"] for row in await self._all("listed_within_filters", {**filters, "limit": limit})]
+
     async def model_embeddings(self, model: str, limit: int) -> list[Row]:
         return await self._all("model_embeddings", {"model": model, "limit": limit})
 

@@ -554,3 +554,27 @@ SELECT value FROM made
 UNION ALL
 SELECT value FROM instance_secrets WHERE name = 'discovery_cursor'
 LIMIT 1;
+
+-- nearest_within_filters --
+-- A filtered fused search's nearest servers by meaning among those its filters keep, from pgvector's HNSW index (run after iterative_vector_scan, in its transaction)
+-- Filtered in the scan: the 40 nearest overall may hold none that the filters keep. The iterative scan
+-- goes on past ef_search until the limit is met; it may yield rows slightly out of order, so the
+-- materialized step is sorted again.
+WITH nearest AS MATERIALIZED (
+    SELECT e.server_id AS id, e.vec <=> %(vector)s::real[]::vector AS distance
+      FROM server_embeddings e
+      JOIN mcp_servers s ON s.id = e.server_id
+     WHERE e.model = %(model)s AND e.vec IS NOT NULL
+       -- include _listed_filters
+     ORDER BY e.vec <=> %(vector)s::real[]::vector
+     LIMIT %(limit)s
+)
+SELECT id, 1 - distance AS similarity FROM nearest ORDER BY distance, id;
+
+-- listed_within_filters --
+-- The servers a filtered search keeps, for scoring their vectors in process where the database has no pgvector
+SELECT s.id
+  FROM mcp_servers s
+ WHERE true
+       -- include _listed_filters
+ LIMIT %(limit)s;

@@ -56,6 +56,10 @@ SELECT e.server_id AS id, 1 - (e.vec <=> %(vector)s::real[]::vector) AS similari
  ORDER BY e.vec <=> %(vector)s::real[]::vector
  LIMIT %(limit)s;
 
+-- iterative_vector_scan --
+-- For this transaction: an HNSW scan under a filter goes on until enough rows pass it (pgvector 0.8's iterative index scans)
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true) AS iterative_scan;
+
 -- model_embeddings --
 -- Every vector of this model, for scoring in process where the database has no pgvector
 SELECT e.server_id AS id, e.embedding
