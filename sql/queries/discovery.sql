@@ -408,7 +408,10 @@ WITH words AS (
     -- makes a server partial when close (sem_strong), a weak guess when nearer than the floor.
     SELECT r.*,
            CASE WHEN %(sem_ids)s::uuid[] IS NULL THEN r.lex_strength
-                WHEN r.lex_strength <> 'weak' AND NOT r.typed_confident AND r.sem_upper < %(sem_support)s
+                -- Support is a similarity of sem_support or more among the nearest: a server outside them
+                -- (its vector known, farther than all of them) is not supported, however near the bound.
+                WHEN r.lex_strength <> 'weak' AND NOT r.typed_confident
+                     AND (r.sem_upper < %(sem_support)s OR (r.similarity IS NULL AND r.sem_upper IS NOT NULL))
                     THEN 'weak'
                 WHEN r.lex_strength <> 'weak' THEN r.lex_strength
                 WHEN r.similarity >= %(sem_strong)s THEN 'partial'
