@@ -413,6 +413,12 @@ WITH words AS (
                 WHEN r.lex_strength <> 'weak' AND NOT r.typed_confident
                      AND (r.sem_upper < %(sem_support)s OR (r.similarity IS NULL AND r.sem_upper IS NOT NULL))
                     THEN 'weak'
+                -- A partial match by the words other than their best one must be a candidate by meaning
+                -- too (among the nearest, sem_floor or closer), else it is a guess: "translate text" is
+                -- no match for a web scraper because its description holds the word text.
+                WHEN r.lex_strength = 'partial' AND r.lex_rank > 1
+                     AND (r.sem_upper < %(sem_floor)s OR (r.similarity IS NULL AND r.sem_upper IS NOT NULL))
+                    THEN 'weak'
                 WHEN r.lex_strength <> 'weak' THEN r.lex_strength
                 WHEN r.similarity >= %(sem_strong)s THEN 'partial'
                 WHEN r.sem_rank <= %(sem_top_n)s AND r.similarity >= %(sem_top)s THEN 'partial'
