@@ -89,7 +89,7 @@ def test_without_the_model_search_is_lexical_and_says_why(settings: Settings, db
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", ["pg15", "pg18"])
 async def test_fused_search_finds_meaning_and_refuses_word_noise(
-    storage: str, request: pytest.FixtureRequest, semantic_base_settings: Settings
+    storage: str, request: pytest.FixtureRequest, semantic_base_settings: Settings, template_db: str
 ) -> None:
     url = request.getfixturevalue("seeded_pg15" if storage == "pg15" else "seeded_pg18")
     service = await open_service(url, semantic_base_settings)
@@ -112,6 +112,16 @@ async def test_fused_search_finds_meaning_and_refuses_word_noise(
         assert all(s.match.strength == "weak" for s in result.servers)
         names, result = await _names(service, "track my menstrual cycle")
         assert result.no_confident_match is True
+        # A synonym alone (tweet -> post), from a server not among the nearest by meaning, is a guess.
+        names, result = await _names(service, "post a tweet")
+        assert names[0] == "io.github.enescinr/twitter-mcp"
+        assert {s.match.strength for s in result.servers if s.name == "io.github.openmf/mcp-mifosx"} <= {"weak"}
+        # A partial match by the words other than their best one must be near by meaning too: a web
+        # scraper's description holds "text", which makes it no translator.
+        names, result = await _names(service, "translate text")
+        assert names[0] == "io.github.translated/lara-mcp" and result.servers[0].match.strength == "partial"
+        scraper = [s for s in result.servers if s.name == "io.github.cyberchitta/scrapling-fetch-mcp"]
+        assert scraper and scraper[0].match.strength == "weak"
         # Words as typed keep their strength: the one calculator is a confident answer.
         names, result = await _names(service, "do math calculations")
         assert names[0] == "io.github.githejie/mcp-server-calculator"
