@@ -119,6 +119,19 @@ SELECT day, checks, round((100.0 * up_checks / nullif(checks, 0))::numeric, 2)::
  WHERE server_id = %(id)s AND day >= %(since)s
  ORDER BY day;
 
+-- health_timeline --
+-- A server's probes per UTC day from since, then per UTC hour from hourly_from on, oldest first, from the roll-ups (the server page's chart)
+SELECT start, hours, checks, up_checks, latency_ms
+  FROM (SELECT day AS start, 24 AS hours, checks, up_checks,
+               latency_sum_ms / nullif(latency_checks, 0) AS latency_ms
+          FROM health_daily
+         WHERE server_id = %(id)s AND day >= %(since)s AND day < %(hourly_from)s
+        UNION ALL
+        SELECT hour, 1, checks, up_checks, latency_sum_ms / nullif(latency_checks, 0)
+          FROM health_hourly
+         WHERE server_id = %(id)s AND hour >= %(hourly_from)s) AS spans
+ ORDER BY start;
+
 -- update_server_tools --
 -- Store the tool list the prober saw; the search_vector trigger re-indexes tool names and descriptions
 UPDATE mcp_servers
