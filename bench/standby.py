@@ -53,6 +53,7 @@ from load import MIX, Figures, Mix, _listed_names, _server_pids, drive, report, 
 from standby_pair import Pair, Server, make_pair  # noqa: E402
 
 from mcplookup_mcp.probe.devdns import ThreadedDnsServer  # noqa: E402
+from mcplookup_mcp.store.repository import STANDBY_CONNECT_WAIT_SECONDS  # noqa: E402
 
 PRIMARY_PORT = 18310
 STANDBY_PORT = 18311
@@ -269,13 +270,15 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _lag_lines(lag: Lag) -> list[str]:
     s, b, m = lag.replay_seconds, lag.behind_bytes, lag.metric_seconds
+    finite = [v for v in m if v != float("inf")]
     return [
         f"  replication lag, pg_stat_replication every 0.1 s ({len(s)} samples): replay_lag p50 "
         f"{_quantile(s, 0.5) * 1000:.1f} ms, p99 {_quantile(s, 0.99) * 1000:.1f} ms, max "
         f"{max(s, default=float('nan')) * 1000:.1f} ms; WAL not yet replayed p50 {_quantile(b, 0.5) / 1024:.1f} KiB, "
         f"p99 {_quantile(b, 0.99) / 1024:.1f} KiB, max {max(b, default=float('nan')) / 1024:.1f} KiB",
-        f"  the app's db_standby_lag_seconds every 1 s ({len(m)} samples): p50 {_quantile(m, 0.5) * 1000:.1f} ms, "
-        f"p99 {_quantile(m, 0.99) * 1000:.1f} ms, max {max(m, default=float('nan')) * 1000:.1f} ms",
+        f"  the app's db_standby_lag_seconds every 1 s ({len(m)} samples, {len(m) - len(finite)} of them +Inf: "
+        f"a check got no answer within {STANDBY_CONNECT_WAIT_SECONDS} s): finite p50 {_quantile(finite, 0.5) * 1000:.1f} ms, "
+        f"p99 {_quantile(finite, 0.99) * 1000:.1f} ms, max {max(finite, default=float('nan')) * 1000:.1f} ms",
     ]
 
 
