@@ -7,7 +7,9 @@ wheel's binaries (tests/standby_pair.py, as tests/test_standby.py makes them), o
 :18311, in a temporary directory removed at the end. The primary gets a database migrated and loaded
 with the seed (bench/discover.py's seeded()); the standby replays it. Then three phases, each bounded
 to 60 s (warm-up included), each against a fresh `mcplookup serve --workers N` with Redis keys of its
-own (so no phase answers from a cache another one filled; they are deleted at the end):
+own (so no phase answers from a cache another one filled; they are deleted at the end), each client
+speaking for an address of its own (X-Forwarded-For, the app trusting 127.0.0.1 as its proxy), so one
+client's registration binds only its own next reads to the primary (read-your-writes), as with real users:
 
 1. primary only: bench/load.py's mixed load (90% discover, 5% get_server, 4% health, 1% register and
    verify) with no DATABASE_READ_URL;
@@ -178,7 +180,10 @@ def run_phase(
     warmup: float,
     workers: int,
 ) -> Phase:
-    env = server_env(redis_url, dns) | {"MCPLOOKUP_REDIS_PREFIX": _prefix(name)}
+    env = server_env(redis_url, dns) | {
+        "MCPLOOKUP_REDIS_PREFIX": _prefix(name),
+        "MCPLOOKUP_TRUSTED_PROXIES": "127.0.0.1",
+    }
     if with_standby:
         env["DATABASE_READ_URL"] = pair.standby.url(DB)
     proc, base = serve(pair.primary.url(DB), workers, env)
@@ -197,7 +202,7 @@ def run_phase(
                 marks.update(_marks(pair))
 
             started, result = await asyncio.gather(
-                at_start(), drive(base, proc.pid, names, clients, seconds, warmup, mix)
+                at_start(), drive(base, proc.pid, names, clients, seconds, warmup, mix, addressed=True)
             )
             del started
             return result

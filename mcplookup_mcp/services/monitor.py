@@ -287,8 +287,8 @@ class HealthMonitor:
     async def get_health_with_timeline(
         self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP
     ) -> tuple[HealthResult, list[HealthSpan]]:
-        """get_health's answer and the server's probes per UTC day of the last 7, then per UTC hour of
-        yesterday and today, from the roll-ups (the server page's chart), read with it."""
+        """get_health's answer and, read with it from the roll-ups, the server's probes per UTC day of the
+        five days before yesterday, then per UTC hour of yesterday and today (the server page's chart)."""
         return await self._health(data, client, steps, timeline=True)
 
     async def _health(
