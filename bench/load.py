@@ -229,6 +229,7 @@ async def _client(
     counted_from: float,
     stop: float,
     mix: Mix = MIX,
+    addressed: bool = False,
 ) -> None:
     rng = random.Random(index)  # a workload drawn the same each run, not a secret
     questions = _zipf(len(QUERIES))
@@ -240,7 +241,10 @@ async def _client(
         return counted_from <= started < stop
 
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) as http:
+    # addressed: each client speaks for an address of its own (the server trusts 127.0.0.1 as a proxy),
+    # as distinct users would, so one client's writes bind only its own reads to the primary.
+    headers = {"X-Forwarded-For": f"198.18.{index // 250}.{1 + index % 250}"} if addressed else None
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits, headers=headers) as http:
         surface = _Rest(http) if index % 2 == 0 else _Mcp(http)
         while time.perf_counter() < stop:
             op = picks[bisect.bisect(cumulative, rng.random() * cumulative[-1])]
@@ -304,6 +308,7 @@ async def drive(
     seconds: float,
     warmup: float,
     mix: Mix = MIX,
+    addressed: bool = False,
 ) -> Figures:
     figures = Figures(seconds=seconds, clients=clients)
     figures.rss["ready"] = _rss(server_pid)
@@ -324,7 +329,8 @@ async def drive(
         figures.client_cpu = _cpu_seconds() - cpu
 
     await asyncio.gather(
-        sample_memory(), *(_client(i, base, names, figures, counted_from, stop, mix) for i in range(clients))
+        sample_memory(),
+        *(_client(i, base, names, figures, counted_from, stop, mix, addressed) for i in range(clients)),
     )
     figures.server = await _server_counters(base)
     return figures

@@ -227,7 +227,7 @@ async def test_retention_deletes_in_bounded_batches_and_keeps_the_figures(
         await repo.close()
 
 
-async def test_the_server_page_shows_uptime_by_day_from_the_daily_roll_ups(
+async def test_the_server_page_shows_uptime_by_day_and_its_chart_from_the_roll_ups(
     db_url: str, settings: Any, make_live: Any
 ) -> None:
     start = datetime(2026, 3, 1, tzinfo=UTC)
@@ -247,14 +247,30 @@ async def test_the_server_page_shows_uptime_by_day_from_the_daily_roll_ups(
                 "FROM health_checks WHERE server_id = %s AND checked_at >= '2026-03-04' GROUP BY 1 ORDER BY 1",
                 (ids[0],),
             ).fetchall()
-        result = await monitor.get_health({"name": name}, client="test")
+            # The chart's slots from the raw probes: days up to yesterday (the 9th), then its hours.
+            slots = conn.execute(
+                "SELECT date_trunc(CASE WHEN checked_at >= '2026-03-09' THEN 'hour' ELSE 'day' END, "
+                "checked_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', count(*), count(*) FILTER (WHERE is_up), "
+                "avg(latency_ms) FILTER (WHERE status IN ('healthy', 'degraded')) "
+                "FROM health_checks WHERE server_id = %s AND checked_at >= '2026-03-04' GROUP BY 1 ORDER BY 1",
+                (ids[0],),
+            ).fetchall()
+        result, spans = await monitor.get_health_with_timeline({"name": name}, client="test")
     finally:
         await repo.close()
     assert [(d.day, d.checks, d.uptime) for d in result.uptime_by_day] == expected
     assert len(expected) == 6  # 4 to 9 March: today (the 10th) has no probe yet
+    assert [(s.start, s.checks, s.up_checks) for s in spans] == [row[:3] for row in slots]
+    assert [s.hours for s in spans] == [24] * 5 + [1] * 24
+    assert [s.latency_ms for s in spans] == pytest.approx([row[3] for row in slots])
     live = make_live(settings, clock=Clock(now))
     async with httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
-        page = await http.get(f"/servers/{name}")
-    assert page.status_code == 200
-    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>([\d.]+)%</td><td>(\d+)</td></tr>", page.text)
+        page = (await http.get(f"/servers/{name}")).text
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>([\d.]+)%</td><td>(\d+)</td></tr>", page)
     assert rows == [(d.strftime("%Y-%m-%d"), f"{uptime:.1f}", str(checks)) for d, checks, uptime in expected]
+    # The chart: one bar per slot, its tone by how many of the slot's probes were up.
+    tones = re.findall(r'<rect class="probe (\w+)"', page)
+    assert tones == ["ok" if up == n else "bad" if up == 0 else "warn" for _, n, up, _ in slots]
+    checks, up = sum(row[1] for row in slots), sum(row[2] for row in slots)
+    assert f"{checks} probes from 2026-03-04 00:00 to 2026-03-10 00:00 UTC: {up} up, {checks - up} down" in page
+    assert "2026-03-09 13:00-14:00 UTC: " in page

@@ -289,3 +289,25 @@ async def test_a_write_on_one_replica_is_known_to_the_next_through_redis(pair: P
             await repo.close()
         for store in stores:
             await store.close()
+
+
+async def test_lag_is_the_time_since_the_first_check_whose_wal_end_is_not_replayed() -> None:
+    now = [100.0]
+    standbys = Standbys((), lambda url: make_pool(url, 1), 10.0, clock=lambda: now[0])
+    for position in (1000, 1000, 1000):  # a quiet primary, checked every second
+        await standbys.check(position)
+        now[0] += 1.0
+    # A write after the quiet: a standby a moment behind is not behind by the quiet's length.
+    await standbys.check(1500)
+    assert standbys._lag(1000, since_last_replay=16.0) == 0.0
+    # Replay stopped at 1000 while the primary kept writing: the lag grows from the first unreplayed check.
+    for position in (2000, 3000, 4000):
+        now[0] += 1.0
+        await standbys.check(position)
+    assert standbys._lag(1000, since_last_replay=19.0) == 3.0
+    assert standbys._lag(2500, since_last_replay=0.1) == 1.0
+    # Behind every check kept (or at the first check): the last replayed commit says how far.
+    fresh = Standbys((), lambda url: make_pool(url, 1), 10.0, clock=lambda: now[0])
+    await fresh.check(5000)
+    assert fresh._lag(4000, since_last_replay=16.0) == 16.0
+    assert fresh._lag(4000, since_last_replay=None) == float("inf")

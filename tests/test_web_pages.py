@@ -426,11 +426,12 @@ async def test_register_check_verify_then_the_server_page(
         '<a href="/servers/test.example/tools"><code>test.example/tools</code></a>',
     ):
         assert fact in page, fact
-    # The chart: one bar per probe (three up, one down), a latency line through the completed handshakes.
-    assert len(re.findall(r'<rect class="probe ok"', page)) == 3
-    assert len(re.findall(r'<rect class="probe bad"', page)) == 1
-    assert '<polyline class="latency"' in page and page.count('class="latency-dot"') == 3
-    assert "4 probes from" in page and "3 up, 1 down" in page
+    # The chart, from the hourly roll-up: the four probes fell in one hour, so one bar (some probes down)
+    # and one dot for the hour's mean handshake latency.
+    assert re.findall(r'<rect class="probe (\w+)"', page) == ["warn"]
+    assert page.count('class="latency-dot"') == 1
+    assert "4 probes from 2026-01-05 12:00 to 2026-01-05 13:00 UTC: 3 up, 1 down" in page
+    assert "2026-01-05 12:00-13:00 UTC: 3 of 4 probes up (75.0%)" in page
     # Connection snippets for this endpoint.
     assert block(page, "snippet-claude") == f"claude mcp add --transport http mail {target.url()}"
     assert json.loads(block(page, "snippet-cursor")) == {"mcpServers": {"mail": {"url": target.url()}}}

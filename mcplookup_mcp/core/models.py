@@ -366,6 +366,16 @@ class DayUptime(BaseModel):
     uptime: float | None = Field(None, description="Percent of that day's probes that were up")
 
 
+class HealthSpan(BaseModel):
+    """One UTC day's or hour's probes, from the roll-ups: a slot of the server page's chart."""
+
+    start: datetime
+    hours: int = Field(description="24 for a day, 1 for an hour")
+    checks: int
+    up_checks: int
+    latency_ms: float | None = Field(None, description="Mean handshake latency of the completed handshakes")
+
+
 class HealthResult(BaseModel):
     name: str
     domain: str | None = None

@@ -25,6 +25,7 @@ from mcplookup_mcp.core.models import (
     DayUptime,
     HealthCheckOut,
     HealthResult,
+    HealthSpan,
     ToolOut,
     TrustBreakdown,
     UntrustedTools,
@@ -280,6 +281,19 @@ class HealthMonitor:
     # answers -----------------------------------------------------------------------------------------
 
     async def get_health(self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP) -> HealthResult:
+        result, _ = await self._health(data, client, steps, timeline=False)
+        return result
+
+    async def get_health_with_timeline(
+        self, data: Mapping[str, Any], *, client: str, steps: Steps = MCP
+    ) -> tuple[HealthResult, list[HealthSpan]]:
+        """get_health's answer and, read with it from the roll-ups, the server's probes per UTC day of the
+        five days before yesterday, then per UTC hour of yesterday and today (the server page's chart)."""
+        return await self._health(data, client, steps, timeline=True)
+
+    async def _health(
+        self, data: Mapping[str, Any], client: str, steps: Steps, *, timeline: bool
+    ) -> tuple[HealthResult, list[HealthSpan]]:
         validation.reject_unknown(data, HEALTH_FIELDS)
         checked_name, checked_domain = validation.name_or_domain(data)
         realtime = validation.flag(data.get("realtime"), "realtime")
@@ -298,14 +312,21 @@ class HealthMonitor:
             await self._probe_now(row, client)
 
         now = self.clock()
-        first_day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
+        today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        first_day = today - timedelta(days=6)
 
-        async def figures(q: Queries) -> tuple[list[Row], list[Row], list[Row]]:
+        async def figures(q: Queries) -> tuple[list[Row], list[Row], list[Row], list[Row]]:
             fresh = await q.get_health_servers(row["name"], None)
             if not fresh:
-                return fresh, [], []
+                return fresh, [], [], []
             history = await q.recent_health_checks(fresh[0]["id"], HISTORY_LIMIT)
-            return fresh, history, await q.daily_uptime(fresh[0]["id"], first_day)
+            days = await q.daily_uptime(fresh[0]["id"], first_day)
+            spans = (
+                await q.health_timeline(fresh[0]["id"], first_day, today - timedelta(days=1))
+                if timeline
+                else []
+            )
+            return fresh, history, days, spans
 
         async def uptime(q: Queries) -> Row:
             return await q.health_stats(row["id"], now)
@@ -314,16 +335,16 @@ class HealthMonitor:
         # time, and planning it was most of its cost (docs/health.md).
         if realtime:  # the probe just written is on the primary
             async with self.repo.read() as q:
-                fresh, history, days = await figures(q)
+                fresh, history, days, spans = await figures(q)
             async with self.repo.read(kept_plans=True) as q:
                 stats = await uptime(q)
         else:
-            fresh, history, days = await self.repo.standby_read(figures, after=after)
+            fresh, history, days, spans = await self.repo.standby_read(figures, after=after)
             stats = await self.repo.standby_read(uptime, after=after, kept_plans=True)
         if not fresh:
             raise NotFound(f"{row['name']} is no longer listed", field="name" if checked_name else "domain")
         row = fresh[0]
-        return HealthResult(
+        result = HealthResult(
             name=row["name"],
             domain=row["domain"],
             endpoint=row["endpoint"],
@@ -347,6 +368,7 @@ class HealthMonitor:
             other_servers_on_domain=others,
             uptime_by_day=[DayUptime(**day) for day in days],
         )
+        return result, [HealthSpan(**span) for span in spans]
 
     async def _probe_now(self, row: Row, client: str) -> None:
         if not row["endpoint"] or row["transport"] not in ("streamable-http", "sse"):

@@ -237,6 +237,11 @@ class Queries:
     async def daily_uptime(self, server_id: UUID, since: datetime) -> list[Row]:
         return await self._all("daily_uptime", {"id": server_id, "since": since})
 
+    async def health_timeline(self, server_id: UUID, since: datetime, hourly_from: datetime) -> list[Row]:
+        return await self._all(
+            "health_timeline", {"id": server_id, "since": since, "hourly_from": hourly_from}
+        )
+
     async def rollup_health_range(self, start: datetime, end: datetime) -> None:
         await self._run("rollup_health_range", {"from": start, "to": end})
 

@@ -6,14 +6,19 @@ is a plain server named by mistake), or is further behind than MCPLOOKUP_READ_MA
 the rotation; it comes back at the first check it passes. A read that fails on a standby marks it out
 at once (Repository.standby_read then runs the read on the primary).
 
-Lag is measured from the replay side: 0 when the standby has replayed everything the primary had
-written at the check, else the time since it replayed its last commit. An idle primary so never shows
-lag, and a standby whose replay stopped shows lag growing from its last replayed commit.
+Lag is measured against the primary's WAL positions at the recent checks: 0 when the standby has
+replayed everything the primary had written at this check, else the time since the earliest recent
+check whose position it has not replayed yet (so it is exact to one check, CHECK_SECONDS). The time
+since the standby replayed its last commit is used only where those checks do not reach back far
+enough (the first check, or a standby behind all of them): taken alone it called a standby that was
+milliseconds behind "16 s behind" when the primary wrote after 16 s of quiet (bench/standby.py), and
+took it out of the rotation for a check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import math
 import time
@@ -73,6 +78,9 @@ class Standbys:
         self.members = [Standby(standby_label(url), make(url)) for url in urls]
         self._turn = itertools.cycle(range(len(self.members)))
         self._clock = clock
+        # (check time, the primary's WAL end then) of the checks of the last _horizon seconds, oldest first.
+        self._positions: collections.deque[tuple[float, int]] = collections.deque()
+        self._horizon = 2 * max_lag_seconds + 10 * CHECK_SECONDS
         for member in self.members:
             DB_STANDBY_IN_ROTATION.labels(member.label).set(0)
             DB_STANDBY_LAG.labels(member.label).set(math.inf)
@@ -111,7 +119,24 @@ class Standbys:
     async def check(self, primary_position: int | None) -> None:
         """Judge every standby now. `primary_position`: where the primary's WAL ends (None when the
         primary does not answer: then a standby's lag is only what its last replayed commit says)."""
+        if primary_position is not None:
+            now = self._clock()
+            self._positions.append((now, primary_position))
+            while self._positions and self._positions[0][0] < now - self._horizon:
+                self._positions.popleft()
         await asyncio.gather(*(self._check(m, primary_position) for m in self.members))
+
+    def _lag(self, replayed: int, since_last_replay: float | None) -> float:
+        """Seconds since the earliest recent check whose WAL end `replayed` falls short of; the time
+        since the last replayed commit when the checks kept do not show when the standby fell behind."""
+        behind = next((i for i, (_, position) in enumerate(self._positions) if position > replayed), None)
+        if behind is None:
+            return 0.0
+        seconds = self._clock() - self._positions[behind][0]
+        if behind > 0:
+            return seconds
+        replay = math.inf if since_last_replay is None else max(0.0, since_last_replay)
+        return max(seconds, replay)
 
     async def _check(self, member: Standby, primary_position: int | None) -> None:
         try:
@@ -128,12 +153,13 @@ class Standbys:
             member.leave("not in recovery: a primary (promoted?) is not used as a standby")
             return
         member.replayed = max(member.replayed, lsn_value(state["replayed"]))
+        since = state["since_last_replay"]  # None: nothing replayed since it started
         if primary_position is not None and member.replayed >= primary_position:
             lag = 0.0
-        elif state["since_last_replay"] is None:
-            lag = math.inf  # nothing replayed since it started
+        elif primary_position is not None:
+            lag = self._lag(member.replayed, None if since is None else float(since))
         else:
-            lag = max(0.0, float(state["since_last_replay"]))
+            lag = math.inf if since is None else max(0.0, float(since))
         member.lag_seconds = lag
         DB_STANDBY_LAG.labels(member.label).set(lag)
         if lag > self.max_lag_seconds:

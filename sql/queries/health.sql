@@ -54,23 +54,36 @@ SELECT server_id, date_trunc('day', checked_at AT TIME ZONE 'UTC') AT TIME ZONE 
 -- Whole days and hours come from health_daily and health_hourly, the partial hours at the windows' edges
 -- from the raw probes (repository.health_stats computes the boundaries): the figures equal those of the
 -- raw rows exactly (tests/test_health_rollups.py), reading at most 7 + 46 roll-up rows and two hours of probes.
+-- The ranges are disjoint (the partial hour at the 24 h edge counts toward 7 d through its hour's
+-- roll-up). One arm per range, each an index-only scan of one server's adjacent index entries (the
+-- indexes carry the columns read): an OR of the ranges was a bitmap scan, which reads a heap page per
+-- row, and one server's rows sit each on a page of their own once many servers are probed.
 WITH parts AS (
-    SELECT checked_at > %(since_24h)s AS in_24h,
-           checked_at < %(h7)s OR checked_at >= %(h_now)s AS in_7d,
-           1 AS checks, is_up::int AS up_checks,
+    SELECT false AS in_24h, true AS in_7d, 1 AS checks, is_up::int AS up_checks,
            CASE WHEN status IN ('healthy', 'degraded') THEN latency_ms END AS latency_sum_ms,
            (status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL)::int AS latency_checks
       FROM health_checks
-     WHERE server_id = %(id)s
-       AND ((checked_at > %(since_7d)s AND checked_at < %(h7)s)
-            OR (checked_at > %(since_24h)s AND checked_at < %(h24)s)
-            OR (checked_at >= %(h_now)s AND checked_at <= %(now)s))
+     WHERE server_id = %(id)s AND checked_at > %(since_7d)s AND checked_at < %(h7)s
     UNION ALL
-    SELECT hour >= %(h24)s, hour < %(d7)s OR hour >= %(d_now)s,
-           checks, up_checks, latency_sum_ms, latency_checks
+    SELECT true, false, 1, is_up::int,
+           CASE WHEN status IN ('healthy', 'degraded') THEN latency_ms END,
+           (status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL)::int
+      FROM health_checks
+     WHERE server_id = %(id)s AND checked_at > %(since_24h)s AND checked_at < %(h24)s
+    UNION ALL
+    SELECT true, true, 1, is_up::int,
+           CASE WHEN status IN ('healthy', 'degraded') THEN latency_ms END,
+           (status IN ('healthy', 'degraded') AND latency_ms IS NOT NULL)::int
+      FROM health_checks
+     WHERE server_id = %(id)s AND checked_at >= %(h_now)s AND checked_at <= %(now)s
+    UNION ALL
+    SELECT false, true, checks, up_checks, latency_sum_ms, latency_checks
       FROM health_hourly
-     WHERE server_id = %(id)s
-       AND ((hour >= %(h7)s AND hour < %(d7)s) OR (hour >= %(h24)s AND hour < %(h_now)s))
+     WHERE server_id = %(id)s AND hour >= %(h7)s AND hour < %(d7)s
+    UNION ALL
+    SELECT true, hour < %(d7)s OR hour >= %(d_now)s, checks, up_checks, latency_sum_ms, latency_checks
+      FROM health_hourly
+     WHERE server_id = %(id)s AND hour >= %(h24)s AND hour < %(h_now)s
     UNION ALL
     SELECT false, true, checks, up_checks, latency_sum_ms, latency_checks
       FROM health_daily
@@ -118,6 +131,19 @@ SELECT day, checks, round((100.0 * up_checks / nullif(checks, 0))::numeric, 2)::
   FROM health_daily
  WHERE server_id = %(id)s AND day >= %(since)s
  ORDER BY day;
+
+-- health_timeline --
+-- A server's probes per UTC day from since, then per UTC hour from hourly_from on, oldest first, from the roll-ups (the server page's chart)
+SELECT start, hours, checks, up_checks, latency_ms
+  FROM (SELECT day AS start, 24 AS hours, checks, up_checks,
+               latency_sum_ms / nullif(latency_checks, 0) AS latency_ms
+          FROM health_daily
+         WHERE server_id = %(id)s AND day >= %(since)s AND day < %(hourly_from)s
+        UNION ALL
+        SELECT hour, 1, checks, up_checks, latency_sum_ms / nullif(latency_checks, 0)
+          FROM health_hourly
+         WHERE server_id = %(id)s AND hour >= %(hourly_from)s) AS spans
+ ORDER BY start;
 
 -- update_server_tools --
 -- Store the tool list the prober saw; the search_vector trigger re-indexes tool names and descriptions

@@ -1,7 +1,10 @@
 """The probe-history chart on a server's page: geometry for an inline SVG, drawn on the server.
 
-Latency of each completed handshake as a line, and one bar per probe below it, up or down. The template
-turns this into SVG elements (so every label is escaped like any other text); no script draws anything.
+Read from the roll-ups, so it costs the same at any registry size: one slot per UTC day of the week
+before yesterday, then one per UTC hour of yesterday and today (HealthMonitor.get_health_with_timeline).
+The mean handshake latency of each slot as a line, and one bar per slot below it: every probe up, some
+down, or every one down. The template turns this into SVG elements (so every label is escaped like any
+other text); no script draws anything.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from mcplookup_mcp.core.models import HealthCheckOut
+from mcplookup_mcp.core.models import HealthSpan
 
 WIDTH = 640
 HEIGHT = 210
@@ -87,40 +91,55 @@ def _ms(value: float) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
-def probe_chart(history: Sequence[HealthCheckOut]) -> Chart | None:
-    """The chart of `history` (newest first, as get_server_health returns it), or None with no probes."""
-    if not history:
+def _span_tone(span: HealthSpan) -> str:
+    if span.up_checks >= span.checks:
+        return "ok"
+    return "bad" if span.up_checks == 0 else "warn"
+
+
+def _span_when(span: HealthSpan) -> str:
+    if span.hours == 24:
+        return f"{span.start:%Y-%m-%d} UTC"
+    end = span.start + timedelta(hours=span.hours)
+    return f"{span.start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
+
+
+def timeline_chart(spans: Sequence[HealthSpan]) -> Chart | None:
+    """The chart of `spans` (oldest first, days then hours), or None with no probes."""
+    spans = [s for s in spans if s.checks > 0]
+    if not spans:
         return None
-    probes = list(reversed(history))
     plot_width = WIDTH - LEFT - RIGHT
-    slot = plot_width / len(probes)
-    latencies = [p.latency_ms for p in probes if p.latency_ms is not None]
+    slot = plot_width / len(spans)
+    latencies = [s.latency_ms for s in spans if s.latency_ms is not None]
     top = _nice_ceiling(max(latencies)) if latencies else 1.0
-    span = PLOT_BOTTOM - PLOT_TOP
+    span_px = PLOT_BOTTOM - PLOT_TOP
 
     bars: list[Bar] = []
     dots: list[Dot] = []
-    for index, probe in enumerate(probes):
+    for index, span in enumerate(spans):
         x = LEFT + index * slot
-        when = f"{probe.checked_at:%Y-%m-%d %H:%M} UTC"
-        latency = f", {_ms(probe.latency_ms)}" if probe.latency_ms is not None else ""
-        label = f"{when}: {probe.status}{latency}"
+        latency = f", mean handshake {_ms(span.latency_ms)}" if span.latency_ms is not None else ""
+        share = 100.0 * span.up_checks / span.checks
+        label = f"{_span_when(span)}: {span.up_checks} of {span.checks} probes up ({share:.1f}%){latency}"
         bars.append(
             Bar(
                 x=round(x + slot * 0.1, 2),
                 width=round(max(slot * 0.8, 1.0), 2),
-                tone=tone(probe.status),
+                tone=_span_tone(span),
                 label=label,
             )
         )
-        if probe.latency_ms is not None:
-            y = PLOT_BOTTOM - span * min(probe.latency_ms / top, 1.0)
+        if span.latency_ms is not None:
+            y = PLOT_BOTTOM - span_px * min(span.latency_ms / top, 1.0)
             dots.append(Dot(x=round(x + slot / 2, 2), y=round(y, 2), label=label))
 
-    up = sum(1 for p in probes if p.up)
-    summary = f"{len(probes)} probes from {probes[0].checked_at:%Y-%m-%d %H:%M} to {probes[-1].checked_at:%Y-%m-%d %H:%M} UTC: {up} up, {len(probes) - up} down"
+    checks = sum(s.checks for s in spans)
+    up = sum(s.up_checks for s in spans)
+    first, last = spans[0].start, spans[-1].start + timedelta(hours=spans[-1].hours)
+    summary = f"{checks} probes from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC: {up} up, {checks - up} down"
     if latencies:
-        summary += f"; handshake latency {_ms(min(latencies))} to {_ms(max(latencies))}"
+        summary += f"; mean handshake latency {_ms(min(latencies))} to {_ms(max(latencies))} per {_unit(spans)}"
     return Chart(
         width=WIDTH,
         height=HEIGHT,
@@ -136,10 +155,17 @@ def probe_chart(history: Sequence[HealthCheckOut]) -> Chart | None:
         dots=dots,
         ticks=[
             Tick(y=PLOT_BOTTOM, label="0 ms"),
-            Tick(y=round(PLOT_BOTTOM - span / 2, 2), label=_ms(top / 2)),
+            Tick(y=round(PLOT_BOTTOM - span_px / 2, 2), label=_ms(top / 2)),
             Tick(y=PLOT_TOP, label=_ms(top)),
         ],
-        first_label=f"{probes[0].checked_at:%m-%d %H:%M}",
-        last_label=f"{probes[-1].checked_at:%m-%d %H:%M} UTC",
+        first_label=f"{first:%m-%d %H:%M}",
+        last_label=f"{last:%m-%d %H:%M} UTC",
         summary=summary,
     )
+
+
+def _unit(spans: Sequence[HealthSpan]) -> str:
+    kinds = {s.hours for s in spans}
+    if kinds == {24}:
+        return "day"
+    return "hour" if kinds == {1} else "day, then per hour"

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mcplookup_mcp.core.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
-from mcplookup_mcp.core.models import DiscoveredServer, HealthResult
+from mcplookup_mcp.core.models import DiscoveredServer, HealthResult, HealthSpan
 from mcplookup_mcp.core.next_steps import WEB
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.request_input import query_pairs
-from mcplookup_mcp.transports.web.chart import probe_chart, tone
+from mcplookup_mcp.transports.web.chart import timeline_chart, tone
 from mcplookup_mcp.transports.web.csrf import FIELD as CSRF_FIELD
 from mcplookup_mcp.transports.web.csrf import Csrf
 from mcplookup_mcp.transports.web.forms import BadForm, CsrfRejected, checked_form, client_address
@@ -286,8 +286,11 @@ class Pages:
         except RegistryError as exc:
             return self.error(exc, "This server cannot be shown")
         health: HealthResult | None
+        spans: list[HealthSpan] = []
         try:
-            health = await self.monitor.get_health({"name": found.server.name}, client="web", steps=WEB)
+            health, spans = await self.monitor.get_health_with_timeline(
+                {"name": found.server.name}, client="web", steps=WEB
+            )
         except NotFound:
             health = None
         server = found.server
@@ -304,7 +307,7 @@ class Pages:
                 "server": server,
                 "health": health,
                 "health_tone": tone(server.health.status),
-                "chart": probe_chart(health.history) if health else None,
+                "chart": timeline_chart(spans),
                 "snippets": connection_snippets(server, self.public_url),
                 "website": safe_link(server.website_url),
                 "repository": safe_link((server.repository or {}).get("url")),
