@@ -116,8 +116,8 @@ async def seeded(admin: str, name: str) -> str:
     return url
 
 
-async def build(admin: str, size: int) -> str:
-    name = f"mcpl_bench_{size}"
+async def build(admin: str, size: int, prefix: str = "mcpl_bench") -> str:
+    name = f"{prefix}_{size}"
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     url = _url(admin, name)
@@ -422,6 +422,11 @@ def main() -> int:
         "--questions", type=int, default=16, help=f"how many of the {len(QUERIES)} intent questions to cycle"
     )
     parser.add_argument("--no-yardstick", action="store_true", help="measure the product alone")
+    parser.add_argument(
+        "--database-prefix",
+        default="mcpl_bench",
+        help="bench databases are named PREFIX_SIZE (one schema per prefix: keep them apart)",
+    )
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
@@ -476,7 +481,7 @@ def main() -> int:
         )
 
     for size in args.sizes:
-        url = asyncio.run(build(admin, size))
+        url = asyncio.run(build(admin, size, args.database_prefix))
         figures: list[tuple[str, str, float]] = []
         if not args.no_yardstick and args.driver == "wrk":
             from yardstick import prepare
