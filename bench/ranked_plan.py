@@ -123,6 +123,8 @@ def main() -> int:
         f"mean {statistics.mean(executions):.3f} ms, median {statistics.median(executions):.3f} ms, "
         f"worst {max(executions):.3f} ms; planning (kept plan) mean {statistics.mean(planning):.3f} ms"
     )
+    slowest = sorted(zip(executions, questions, strict=True), reverse=True)[:3]
+    print("slowest: " + "; ".join(f"{q!r} {ms:.3f} ms" for ms, q in slowest))
     print("steps (CTEs) with what they read, a question:")
     for name, ms in sorted(inclusive.items(), key=lambda item: -item[1]):
         print(f"  {ms / len(questions):8.3f} ms  {name}")
