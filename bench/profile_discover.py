@@ -48,7 +48,9 @@ PARTS = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=471)
     parser.add_argument("--database-prefix", default="mcpl_bench")
     parser.add_argument("--answers", choices=["cached", "searched"], default="cached")
@@ -69,8 +71,21 @@ def main() -> int:
         asked = ASKED["searched"][:16]
         load_wrk(args.transport, base, 16, 2, asked)  # warm: the cache holds every answer from here
         recorder = subprocess.Popen(
-            [spy, "record", "--pid", str(proc.pid), "--format", "raw", "--output", raw, "--rate", "250",
-             "--duration", str(int(args.seconds) + 2), "--nonblocking"],
+            [
+                spy,
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--format",
+                "raw",
+                "--output",
+                raw,
+                "--rate",
+                "250",
+                "--duration",
+                str(int(args.seconds) + 2),
+                "--nonblocking",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,14 +1,19 @@
 """What the ranked statement costs per question, from EXPLAIN ANALYZE, on the kept generic plan.
 
     DATABASE_URL=postgresql:///mcpl_bench_100000?host=127.0.0.1&user=postgres python bench/ranked_plan.py
-        [--questions 16] [--rounds 5] [--nodes 12]
+        [--questions 16] [--rounds 5] [--nodes 12] [--against COMMIT]
 
 For each question (bench/search_quality.py's, in bench/discover.py's order) the service's own parameters
 are built (DiscoveryService.plan), the statement is prepared once and run on its generic plan, as
 Repository.read(kept_plans=True) does, and EXPLAIN (ANALYZE) EXECUTE reports its execution time. Printed:
 the mean and worst execution time over the questions (best of `rounds` per question), the planning time of
 the first execution, and the plan nodes with the most time of their own, summed over the questions: where
-a search's database time goes. Printed, never asserted.
+a search's database time goes.
+
+With `--against COMMIT` it compares instead: that commit's discover_ranked (from git) and this
+checkout's, both prepared on one connection and run in turns, each question's best execution time of
+`rounds` (EXPLAIN ANALYZE with TIMING OFF: the clock reads of every node cost more than some nodes). The
+best of several is what a contended machine lets through unchanged. Printed, never asserted.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,7 +38,7 @@ from search_quality import CASES  # noqa: E402
 
 from mcplookup_mcp.core.settings import load_settings  # noqa: E402
 from mcplookup_mcp.services.discovery import DiscoveryService  # noqa: E402
-from mcplookup_mcp.store.sqlfiles import positional, queries  # noqa: E402
+from mcplookup_mcp.store.sqlfiles import parse_queries, positional, queries  # noqa: E402
 
 
 def _params(question: str) -> dict[str, Any]:
@@ -75,11 +81,59 @@ def _self_times(node: dict[str, Any], out: dict[str, float], ctes: dict[str, flo
     return total
 
 
+def _compare(url: str, against: str, questions: list[str], rounds: int) -> None:
+    """Each question's best execution time, `against`'s statement and this checkout's, run in turns."""
+    old = subprocess.run(
+        ["git", "show", f"{against}:sql/queries/discovery.sql"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    texts = {
+        against: parse_queries(old, "discovery.sql")["discover_ranked"],
+        "now": queries()["discover_ranked"],
+    }
+    best: dict[str, dict[str, float]] = {label: {} for label in texts}
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        names: dict[str, tuple[str, ...]] = {}
+        for i, (label, text) in enumerate(texts.items()):
+            prepared, names[label] = positional(text)
+            conn.execute(f"PREPARE ranked_{i} AS ".encode() + prepared)
+        cur = psycopg.ClientCursor(conn)
+        for r in range(rounds):
+            order = list(enumerate(texts)) if r % 2 == 0 else list(enumerate(texts))[::-1]
+            for i, label in order:
+                for question in questions:
+                    params = _params(question)
+                    values = [params[name] for name in names[label]]
+                    cur.execute(
+                        f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE ranked_{i}("
+                        + ", ".join(["%s"] * len(values))
+                        + ")",
+                        values,
+                    )
+                    row = cur.fetchone()
+                    assert row is not None
+                    ms = row[0][0]["Execution Time"]
+                    best[label][question] = min(best[label].get(question, ms), ms)
+    for label, times in best.items():
+        print(
+            f"{rows[0] if rows else 0:,} servers, {label}: best of {rounds} a question, mean "
+            f"{statistics.mean(times.values()):.3f} ms, median {statistics.median(times.values()):.3f} ms"
+        )
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--questions", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--nodes", type=int, default=12)
+    parser.add_argument("--against", help="a commit whose discover_ranked to compare with this checkout's")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -89,6 +143,9 @@ def main() -> int:
     load_settings()
     prepared, names = positional(queries()["discover_ranked"])
     questions = [q for q, _ in CASES][: args.questions]
+    if args.against:
+        _compare(url, args.against, questions, args.rounds)
+        return 0
     executions: list[float] = []
     planning: list[float] = []
     nodes: dict[str, float] = defaultdict(float)
