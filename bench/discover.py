@@ -10,8 +10,8 @@ one ranked full-text statement (ts_rank over name and description, GIN index) on
 same server stack. Every figure is then printed again as a ratio to the yardstick's REST answers in the
 same run: on a shared machine only ratios within one run mean anything.
 
-For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
-to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
+For each size a database `mcpl_bench_<size>` (`--database-prefix` names it otherwise) is built once (migrated, the seed imported, synthesized up
+to the size with bench/synth.py, ANALYZEd) and kept for later runs; a kept one gets the migrations added since it was built. `mcplookup serve` runs as its own
 process; the clients run on the same machine, so their CPU cost is in the figures too.
 
 Drivers: `wrk` (the default when wrk is installed) keeps 16 connections busy from one small C process,
@@ -125,6 +125,10 @@ async def build(admin: str, size: int, prefix: str = "mcpl_bench") -> str:
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
         if row and abs(row[0] - size) <= max(size // 100, 10):
+            from mcplookup_mcp.store.migrate import apply_migrations
+
+            # A database kept from an earlier checkout gets the migrations added since.
+            await apply_migrations(url)
             return url
     await seeded(admin, name)
     started = time.perf_counter()
