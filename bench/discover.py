@@ -10,8 +10,9 @@ one ranked full-text statement (ts_rank over name and description, GIN index) on
 same server stack. Every figure is then printed again as a ratio to the yardstick's REST answers in the
 same run: on a shared machine only ratios within one run mean anything.
 
-For each size a database `mcpl_bench_<size>` (`--database-prefix` names it otherwise) is built once (migrated, the seed imported, synthesized up
-to the size with bench/synth.py, ANALYZEd) and kept for later runs; a kept one gets the migrations added since it was built. `mcplookup serve` runs as its own
+For each size a database `mcpl_bench_<size>` (`--database-prefix` names it otherwise) is built once
+(migrated, the seed imported, synthesized up to the size with bench/synth.py, ANALYZEd) and kept for
+later runs; a kept one gets the migrations added since it was built. `mcplookup serve` runs as its own
 process; the clients run on the same machine, so their CPU cost is in the figures too.
 
 Drivers: `wrk` (the default when wrk is installed) keeps 16 connections busy from one small C process,
