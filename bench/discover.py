@@ -10,8 +10,9 @@ one ranked full-text statement (ts_rank over name and description, GIN index) on
 same server stack. Every figure is then printed again as a ratio to the yardstick's REST answers in the
 same run: on a shared machine only ratios within one run mean anything.
 
-For each size a database `mcpl_bench_<size>` is built once (migrated, the seed imported, synthesized up
-to the size with bench/synth.py, ANALYZEd) and kept for later runs. `mcplookup serve` runs as its own
+For each size a database `mcpl_bench_<size>` (`--database-prefix` names it otherwise) is built once
+(migrated, the seed imported, synthesized up to the size with bench/synth.py, ANALYZEd) and kept for
+later runs; a kept one gets the migrations added since it was built. `mcplookup serve` runs as its own
 process; the clients run on the same machine, so their CPU cost is in the figures too.
 
 Drivers: `wrk` (the default when wrk is installed) keeps 16 connections busy from one small C process,
@@ -116,8 +117,8 @@ async def seeded(admin: str, name: str) -> str:
     return url
 
 
-async def build(admin: str, size: int) -> str:
-    name = f"mcpl_bench_{size}"
+async def build(admin: str, size: int, prefix: str = "mcpl_bench") -> str:
+    name = f"{prefix}_{size}"
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     url = _url(admin, name)
@@ -125,6 +126,10 @@ async def build(admin: str, size: int) -> str:
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT count(*) FROM mcp_servers").fetchone()
         if row and abs(row[0] - size) <= max(size // 100, 10):
+            from mcplookup_mcp.store.migrate import apply_migrations
+
+            # A database kept from an earlier checkout gets the migrations added since.
+            await apply_migrations(url)
             return url
     await seeded(admin, name)
     started = time.perf_counter()
@@ -422,6 +427,11 @@ def main() -> int:
         "--questions", type=int, default=16, help=f"how many of the {len(QUERIES)} intent questions to cycle"
     )
     parser.add_argument("--no-yardstick", action="store_true", help="measure the product alone")
+    parser.add_argument(
+        "--database-prefix",
+        default="mcpl_bench",
+        help="bench databases are named PREFIX_SIZE (one schema per prefix: keep them apart)",
+    )
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument(
@@ -476,7 +486,7 @@ def main() -> int:
         )
 
     for size in args.sizes:
-        url = asyncio.run(build(admin, size))
+        url = asyncio.run(build(admin, size, args.database_prefix))
         figures: list[tuple[str, str, float]] = []
         if not args.no_yardstick and args.driver == "wrk":
             from yardstick import prepare

@@ -313,9 +313,9 @@ WITH words AS (
     )
 ), ranked AS MATERIALIZED (
     -- Each candidate's evidence, strength and score (docs/discovery.md has the formula), computed once
-    -- for the window, the sort key and the page that read it.
-    SELECT
-           -- include _server_columns
+    -- for the window, the sort key and the page that read it. Only what ordering needs: the answer's
+    -- columns are read for the page's rows alone (the last step), not carried through every window.
+    SELECT s.id, s.name, s.trust_score, s.avg_response_time_ms, s.created_at,
            ev.terms AS term_evidence, ev.strength AS lex_strength, ev.term_score > 0 AS lex_held,
            ev.max_held, ev.typed_confident, sem.similarity, sem.ord AS sem_rank,
            -- The most this server's similarity to the question can be: its own when it is among the
@@ -376,14 +376,17 @@ WITH words AS (
       ) AS ev
       CROSS JOIN LATERAL (
           SELECT 0.55 * coalesce(ev.term_score, 0)
-               + 0.30 * coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0)
-                      / (coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0) + 0.1)
-               -- The name after its namespace ("io.github.user/"): the namespace says who published
-               -- it, not what it does, and the similarity costs half as much on the shorter text.
-               -- Identical aggregates are computed once: the best similarity, if it reaches 0.5.
-               + 0.15 * coalesce((SELECT CASE WHEN max(word_similarity(m.fw, substr(s.name, strpos(s.name, '/') + 1))) >= 0.5
-                                              THEN max(word_similarity(m.fw, substr(s.name, strpos(s.name, '/') + 1))) END
+               + 0.30 * tr.t / (tr.t + 0.1)
+               -- The name after its namespace ("io.github.user/", name_tail: migration 0021): the
+               -- namespace says who published it, not what it does, and the similarity costs half as
+               -- much on the shorter text. Identical aggregates are computed once: the best
+               -- similarity, if it reaches 0.5.
+               + 0.15 * coalesce((SELECT CASE WHEN max(word_similarity(m.fw, s.name_tail)) >= 0.5
+                                              THEN max(word_similarity(m.fw, s.name_tail)) END
                                     FROM misspelt m), 0) AS relevance
+            -- ts_rank once (a subquery: written twice in the expression, it ran twice).
+            FROM (SELECT coalesce(ts_rank('{0.1, 0.25, 0.5, 1.0}', s.search_vector, q.tsq_any), 0) AS t
+                  OFFSET 0) AS tr
       ) AS rel
       LEFT JOIN LATERAL (
           SELECT n.similarity, n.ord
@@ -461,45 +464,40 @@ WITH words AS (
 -- Parsing each field's text again cost a third of a search; grouping them here, 0.3 ms more at 100k.
 SELECT
        -- include _server_columns
-       s.fused_score AS relevance, s.k::text AS sort_key,
-       s.strength, s.term_evidence, s.confident, s.total, s.similarity,
+       p.fused_score AS relevance, p.k::text AS sort_key,
+       p.strength, p.term_evidence, p.confident, p.total, p.similarity,
        ml.lexemes AS matched_lexemes, q.lexeme_words,
        CASE WHEN ml.strong IS NOT NULL THEN
            ARRAY(SELECT unnest(ml.strong)
                  INTERSECT
-                 SELECT unnest(tsvector_to_array(to_tsvector('english', array_to_string(s.capabilities, ' ')
-                                                              || ' ' || coalesce(s.category, '')))))
+                 SELECT unnest(s.capability_lexemes))
        END AS matched_capabilities,
        -- The D lexemes that are the package identifiers' or the repository's words, not tool descriptions.
-       -- Without tools every D lexeme is one, without packages or repository none: reading the packages
-       -- again cost 0.1 ms a row, a third of a search over the seed, where no server is probed.
+       -- Without tools every D lexeme is one, without packages or repository none. Their words are kept
+       -- stemmed in package_lexemes (migration 0021): reading the packages again cost 0.1 ms a row.
        CASE WHEN ml.low IS NULL THEN NULL
-            WHEN NOT ml.probed THEN ml.low
-            WHEN s.packages = '[]'::jsonb AND s.repository IS NULL THEN '{}'
-            ELSE ARRAY(SELECT unnest(ml.low)
-                       INTERSECT
-                       SELECT unnest(tsvector_to_array(to_tsvector('english',
-                                                                   search_package_words(s.packages, s.repository)))))
+            WHEN s.tools = '[]'::jsonb THEN ml.low
+            ELSE ARRAY(SELECT unnest(ml.low) INTERSECT SELECT unnest(s.package_lexemes))
        END AS matched_packages,
        -- Splitting the name cost a third of this step when no word was misspelt (most questions).
        -- [name word, the misspelt word of the question it is near] pairs.
        CASE WHEN EXISTS (SELECT 1 FROM misspelt) THEN
            ARRAY(SELECT DISTINCT ARRAY[nt, m.fw]
-                   FROM regexp_split_to_table(lower(substr(s.name, strpos(s.name, '/') + 1)), '[./_-]+') AS nt,
+                   FROM regexp_split_to_table(lower(s.name_tail), '[./_-]+') AS nt,
                         misspelt AS m
                   WHERE similarity(m.fw, nt) >= 0.4)
        END AS matched_name_words
-  FROM page s
+  FROM page p
+  JOIN mcp_servers s ON s.id = p.id
  CROSS JOIN q
  CROSS JOIN LATERAL (
      SELECT array_agg(array_to_string(v.weights, '') || ':' || v.lexeme) AS lexemes,
             array_agg(v.lexeme) FILTER (WHERE 'B' = ANY (v.weights)) AS strong,
-            array_agg(v.lexeme) FILTER (WHERE 'D' = ANY (v.weights)) AS low,
-            bool_or(x.tools <> '[]'::jsonb) AS probed
-       FROM mcp_servers x, unnest(x.search_vector) AS v (lexeme, positions, weights)
-      WHERE x.id = s.id AND v.lexeme = ANY (q.match_words)
+            array_agg(v.lexeme) FILTER (WHERE 'D' = ANY (v.weights)) AS low
+       FROM unnest(s.search_vector) AS v (lexeme, positions, weights)
+      WHERE v.lexeme = ANY (q.match_words)
  ) AS ml
- ORDER BY s.k, s.name;
+ ORDER BY p.k, p.name;
 
 -- kept_plans --
 -- From now on this connection runs its statements on their cached generic plans (Repository.read)
