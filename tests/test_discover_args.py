@@ -4,16 +4,20 @@ every transport."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
+from prometheus_client import REGISTRY
 from test_registration_flow import error_text
 
 from mcplookup_mcp.core.arguments import Arguments
 from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER
 from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.core.settings import Settings
 
 
 def _as_declared(prop: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +113,14 @@ BAD_VALUES: list[tuple[str, Any]] = [
 ]
 
 
+def _served() -> float:
+    return REGISTRY.get_sample_value("mcp_fast_path_total", {"result": "served"}) or 0.0
+
+
 @BOTH_MCP_PATHS
-async def test_a_bad_value_has_one_refusal_on_every_transport(live: LiveServer) -> None:
+async def test_a_bad_value_has_one_refusal_on_every_transport(
+    live: LiveServer, request: pytest.FixtureRequest
+) -> None:
     rest: dict[tuple[str, str], str] = {}
     async with httpx.AsyncClient(base_url=live.base_url) as http:
         for field, value in BAD_VALUES:
@@ -120,6 +130,7 @@ async def test_a_bad_value_has_one_refusal_on_every_transport(live: LiveServer) 
             rest[field, str(value)] = response.json()["detail"]
         capped = await http.get("/api/v1/capabilities", params={"limit": "0"})
         assert capped.status_code == 422
+    served = _served()
     async with mcp_client(live.base_url) as client:
         for field, value in BAD_VALUES:
             text = error_text(await client.call_tool("discover_servers", {"query": "email", field: value}))
@@ -129,7 +140,34 @@ async def test_a_bad_value_has_one_refusal_on_every_transport(live: LiveServer) 
             assert refusal.startswith(f"{field}: ") and "; allowed: " in refusal and "; send " in refusal
         browse = error_text(await client.call_tool("browse_capabilities", {"limit": 0}))
     assert browse == "Error executing tool browse_capabilities: " + capped.json()["detail"]
+    # Each path answered the calls itself: the direct one every discover call, the SDK's all of them.
+    direct = request.node.callspec.params["live"] == "fast-path"
+    assert _served() - served == (len(BAD_VALUES) if direct else 0)
     assert rest["limit", "0"] == (
         "limit: '0' is out of range; allowed: a whole number from 1 to 100; send a number such as 10, or "
         "leave it out for 10"
     )
+
+
+async def test_every_transport_passes_its_client_to_the_discover_limit(
+    make_live: Callable[..., LiveServer], settings: Settings
+) -> None:
+    """The limit counts the address each transport names (REST, both MCP paths, the web search) in one
+    budget; the service called without a client (the CLI's search) is not limited."""
+    limited = make_live(replace(settings, rate_limit_discover_per_minute=4))
+    sdk_only = make_live(replace(settings, rate_limit_discover_per_minute=1, mcp_fast_path=False))
+    async with httpx.AsyncClient(base_url=limited.base_url) as http:
+        assert (await http.get("/api/v1/discover", params={"q": "mail"})).status_code == 200
+        assert (await http.get("/", params={"q": "mail"})).status_code == 200
+        async with mcp_client(limited.base_url) as client:
+            assert not (await client.call_tool("discover_servers", {"query": "mail"})).is_error
+            assert not (await client.call_tool("discover_servers", {"query": "mail"})).is_error
+            refused = await client.call_tool("discover_servers", {"query": "mail"})
+        assert refused.is_error and "retry in" in error_text(refused)
+        assert (await http.get("/api/v1/discover", params={"q": "mail"})).status_code == 429
+    async with mcp_client(sdk_only.base_url) as client:
+        assert not (await client.call_tool("discover_servers", {"query": "mail"})).is_error
+        assert "retry in" in error_text(await client.call_tool("discover_servers", {"query": "mail"}))
+    service = limited.app.state.service
+    for _ in range(3):
+        await service.discover({"query": "mail"}, transport="cli")
