@@ -1,7 +1,7 @@
 """Discovery: ranked intent search, filters, keyset pages, capability counts and registry figures.
 
 The ranking itself lives in `sql/queries/discovery.sql` (see docs/discovery.md); this module checks the
-arguments, chooses the query shape, and encodes and checks cursors.
+arguments (declared in core/discover_args.py), chooses the query shape, and encodes and checks cursors.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ from mcplookup_mcp.services.semantic import Evidence, SemanticSearch
 from mcplookup_mcp.services.shared_read import SharedRead
 from mcplookup_mcp.store.repository import Queries, Repository, Row
 
-# The arguments are declared once, with their checks, in core/discover_args.py.
-DISCOVER_FIELDS = DISCOVER.names
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
 CANDIDATE_POOL = 50
 # Stored words a query word of four letters or more stands for as a prefix, shortest first.
