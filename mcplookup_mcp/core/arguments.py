@@ -9,7 +9,6 @@ one typed input struct per operation whose tags drive validation and its OpenAPI
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,9 +20,6 @@ from mcplookup_mcp.core.errors import InvalidInput
 # gives them repeated or comma-separated); choice: one of `choices`; category: one category word; flag:
 # true or false; whole: a whole number within bounds; token: an opaque string the service reads (a cursor).
 Kind = Literal["text", "domain", "keywords", "choice", "category", "flag", "whole", "token"]
-
-_WHOLE = re.compile(r"^\s*-?\d{1,20}\s*$")
-
 
 @dataclass(frozen=True)
 class Arg:
@@ -92,29 +88,11 @@ class Arg:
                 value = bool(value)
             return validation.flag(value, self.name, bool(self.default))
         if self.kind == "whole":
-            return self._whole(value)
-        return value if value != "" else self.default
-
-    def _whole(self, value: object) -> int | None:
-        if value is None or value == "":
-            return self.default  # type: ignore[no-any-return]
-        number: object = value
-        if isinstance(value, str):
-            number = int(value) if _WHOLE.match(value) else None
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        if isinstance(number, bool) or not isinstance(number, int):
-            number = None
-        assert self.minimum is not None and self.maximum is not None
-        if number is None or not self.minimum <= number <= self.maximum:
-            example = self.example if self.example is not None else self.default
-            raise validation.refuse(
-                self.name,
-                f"{str(value)[:80]!r} is out of range",
-                f"a whole number from {self.minimum} to {self.maximum}",
-                f"a number such as {example}, or leave it out for {self.absent or self.default}",
+            assert self.minimum is not None and self.maximum is not None
+            return validation.whole(
+                value, self.name, self.minimum, self.maximum, self.default, self.example, self.absent
             )
-        return number
+        return value if value != "" else self.default
 
 
 @dataclass(frozen=True)
