@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from mcplookup_mcp.core import validation
@@ -101,9 +102,13 @@ class Arguments:
 
     args: tuple[Arg, ...]
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(arg.name for arg in self.args)
+
+    @cached_property
+    def _name_set(self) -> frozenset[str]:
+        return frozenset(self.names)
 
     def __getitem__(self, name: str) -> Arg:
         for arg in self.args:
@@ -114,7 +119,8 @@ class Arguments:
     def check(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Every declared argument's checked value (its default when left out); an undeclared one, or
         the first bad value, is refused."""
-        validation.reject_unknown(data, self.names)
+        if not data.keys() <= self._name_set:
+            validation.reject_unknown(data, self.names)
         return {arg.name: arg.check(data.get(arg.name)) for arg in self.args}
 
     def input_schema(self) -> dict[str, Any]:
