@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import httpx
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from registry_schema import registry_client
@@ -65,24 +64,3 @@ async def test_listed_count_matches_the_stats(service: RegistryService, db_url: 
     stats = await service.discovery.stats()
     assert stats.listed_servers == 2
     assert await service.listed_server_count() == stats.listed_servers
-
-
-async def test_the_discovery_arguments_are_one_set_on_every_surface(live: LiveServer) -> None:
-    """The service's discovery arguments, the discover_servers tool's, the REST query parameters and the
-    OpenAPI document's parameters are the same set (REST adds short aliases, each naming one of them)."""
-    from mcplookup_mcp.services.discovery import DISCOVER_FIELDS
-    from mcplookup_mcp.transports.rest import DISCOVER_QUERY
-
-    async with mcp_client(live.base_url) as client:
-        tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools["discover_servers"].input_schema["properties"]) == set(DISCOVER_FIELDS)
-    assert set(DISCOVER_QUERY.values()) == set(DISCOVER_FIELDS)
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
-        document = (await http.get("/api/v1/openapi.json")).json()
-    documented = {
-        p["name"] for p in document["paths"]["/api/v1/discover"]["get"]["parameters"] if p["in"] == "query"
-    }
-    # The document names one spelling of each (q, capability, exclude_capability); REST takes both.
-    assert documented <= set(DISCOVER_QUERY) and {DISCOVER_QUERY[p] for p in documented} == set(
-        DISCOVER_FIELDS
-    )

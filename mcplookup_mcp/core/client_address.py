@@ -1,4 +1,8 @@
-"""Who is asking: the client address behind trusted proxies, and the API key sent, for rate limits.
+"""Who is asking: the client address behind trusted proxies, and the API key sent.
+
+Each transport reads the address from the request (the middleware puts it in the scope) and passes it to
+the service's rate limits. ORIGIN carries it, with the key, to read-your-writes (read_your_writes.py),
+whose marks every read path of every service consults; a write's caller is its next read's caller.
 
 `X-Forwarded-For` is a list each proxy appends its peer to, so only its right end is written by proxies
 we run; everything left of the first address we do not trust was written by the client and may be
@@ -27,7 +31,8 @@ class Origin:
     api_key: str | None = None
 
 
-# Set for each HTTP request by ClientAddressMiddleware; None outside a request (the CLI).
+# Set for each HTTP request by ClientAddressMiddleware; None outside a request (the CLI). Only
+# read_your_writes.py reads it: rate limits are given the client by the transport.
 ORIGIN: contextvars.ContextVar[Origin | None] = contextvars.ContextVar("mcplookup_origin", default=None)
 
 

@@ -279,18 +279,41 @@ def category(value: object, field: str = "category") -> str | None:
 
 
 def limit(value: object, default: int = 10, field: str = "limit") -> int:
+    number = whole(value, field, 1, MAX_LIMIT, default)
+    assert number is not None  # the default is a number
+    return number
+
+
+_WHOLE = re.compile(r"^\s*-?\d{1,20}\s*$")
+
+
+def whole(
+    value: object,
+    field: str,
+    minimum: int,
+    maximum: int,
+    default: int | None,
+    example: int | None = None,
+    absent: str | None = None,
+) -> int | None:
+    """A whole number from `minimum` to `maximum`: a JSON integer (or a float without a fraction), or its
+    digits in a string (a query string's); `default` when left out, which `absent` says in words."""
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+    number: object = value
+    if isinstance(value, str):
+        number = int(value) if _WHOLE.match(value) else None
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not minimum <= number <= maximum:
+        suggested = example if example is not None else default
         raise refuse(
             field,
             f"{str(value)[:80]!r} is out of range",
-            f"a whole number from 1 to {MAX_LIMIT}",
-            f"a number such as {default}, or leave it out for {default}",
+            f"a whole number from {minimum} to {maximum}",
+            f"a number such as {suggested}, or leave it out for {absent or default}",
         )
-    return value
+    return number
 
 
 def flag(value: object, field: str, default: bool = False) -> bool:

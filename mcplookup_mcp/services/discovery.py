@@ -1,7 +1,7 @@
 """Discovery: ranked intent search, filters, keyset pages, capability counts and registry figures.
 
 The ranking itself lives in `sql/queries/discovery.sql` (see docs/discovery.md); this module checks the
-arguments, chooses the query shape, and encodes and checks cursors.
+arguments (declared in core/discover_args.py), chooses the query shape, and encodes and checks cursors.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from mcplookup_mcp.core import validation
+from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER, MAX_CURSOR
 from mcplookup_mcp.core.errors import Unavailable
 from mcplookup_mcp.core.metrics import DISCOVER_CACHE, DISCOVER_SEARCH_MODE, DISCOVERY_GENERATION_READS
 from mcplookup_mcp.core.models import (
@@ -40,31 +41,10 @@ from mcplookup_mcp.services.semantic import Evidence, SemanticSearch
 from mcplookup_mcp.services.shared_read import SharedRead
 from mcplookup_mcp.store.repository import Queries, Repository, Row
 
-DISCOVER_FIELDS = (
-    "query",
-    "domain",
-    "capabilities",
-    "capability_match",
-    "exclude_capabilities",
-    "category",
-    "transport",
-    "auth_type",
-    "verified_only",
-    "healthy_only",
-    "min_trust_score",
-    "include_pending",
-    "sort",
-    "limit",
-    "cursor",
-)
-SORTS = ("relevance", "trust", "latency", "newest", "name")
-TRANSPORTS = ("streamable-http", "sse", "stdio")
-CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
 CANDIDATE_POOL = 50
 # Stored words a query word of four letters or more stands for as a prefix, shortest first.
 PREFIX_EXPANSIONS = 16
-MAX_CURSOR = 1000
 # A listing without query text counts its servers up to this many (DiscoverResult.total).
 COUNT_CAP = 1000
 # What each level of discover_ranked's term evidence is called in match.terms.
@@ -181,30 +161,29 @@ class DiscoveryService:
 
     def plan(self, data: Mapping[str, Any]) -> Plan:
         """Check the arguments and choose the query shape and its parameters."""
-        validation.reject_unknown(data, DISCOVER_FIELDS)
-        query = validation.text(data.get("query"), "query", validation.MAX_QUERY) or ""
-        sort = validation.choice(data.get("sort"), "sort", SORTS, "relevance") or "relevance"
-        domain = validation.domain(data["domain"]) if data.get("domain") else None
-        caps = validation.capabilities(data.get("capabilities"))
-        match = validation.choice(data.get("capability_match"), "capability_match", CAPABILITY_MATCH, "all")
-        excluded = validation.capabilities(data.get("exclude_capabilities"), "exclude_capabilities")
+        args = DISCOVER.check(data)
+        query: str = args["query"]
+        sort: str = args["sort"]
+        domain: str | None = args["domain"]
+        caps: list[str] = args["capabilities"]
+        match = args["capability_match"]
         filters: dict[str, Any] = {
             "domain": domain,
             "domain_reversed": validation.like_escape(("." + domain)[::-1]) + "%" if domain else None,
             "caps_all": caps if caps and match == "all" else None,
             "caps_any": caps if caps and match == "any" else None,
-            "caps_exclude": excluded or None,
-            "category": validation.category(data.get("category")),
-            "transport": validation.choice(data.get("transport"), "transport", TRANSPORTS, None),
-            "auth_type": validation.choice(data.get("auth_type"), "auth_type", validation.AUTH_TYPES, None),
-            "verified_only": validation.flag(data.get("verified_only"), "verified_only"),
-            "healthy_only": validation.flag(data.get("healthy_only"), "healthy_only"),
-            "min_trust_score": _trust(data.get("min_trust_score")),
-            "include_pending": validation.flag(data.get("include_pending"), "include_pending"),
+            "caps_exclude": args["exclude_capabilities"] or None,
+            "category": args["category"],
+            "transport": args["transport"],
+            "auth_type": args["auth_type"],
+            "verified_only": args["verified_only"],
+            "healthy_only": args["healthy_only"],
+            "min_trust_score": args["min_trust_score"],
+            "include_pending": args["include_pending"],
         }
-        limit = validation.limit(data.get("limit"))
+        limit: int = args["limit"]
         fingerprint = _fingerprint(query, sort, filters)
-        after = self._read_cursor(data.get("cursor"), sort, fingerprint)
+        after = self._read_cursor(args["cursor"], sort, fingerprint)
         cursor_mode = after[2] if after else None
         words = _WORD.findall(query)
         ranked = bool(words)
@@ -405,8 +384,7 @@ class DiscoveryService:
         )
 
     async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
-        validation.reject_unknown(data, ("limit",))
-        limit = validation.limit(data.get("limit"), default=100)
+        limit: int = BROWSE_CAPABILITIES.check(data)["limit"]
         rows = await self.repo.standby_read(
             lambda q: q.capability_counts(limit), after=await self.marks.floor()
         )
@@ -637,24 +615,6 @@ def _open_word(query: str, words: list[str]) -> str | None:
 def _fuzzy_words(words: list[str]) -> list[str]:
     kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in _RAW_FILLER]
     return list(dict.fromkeys(kept))[:6]
-
-
-def _trust(value: object) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number: int | None = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
-        number = None
-    whole = not isinstance(value, bool) and not (isinstance(value, float) and value != number)
-    if number is None or not whole or not 0 <= number <= 100:
-        raise validation.refuse(
-            "min_trust_score",
-            f"{str(value)[:80]!r} is out of range",
-            "a whole number from 0 to 100",
-            "a number such as 50, or leave it out for no minimum",
-        )
-    return number
 
 
 def _b64(raw: bytes) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 import dns.asyncresolver
 
 from mcplookup_mcp.core import keys, validation
-from mcplookup_mcp.core.client_address import ORIGIN
 from mcplookup_mcp.core.errors import (
     AuthRequired,
     ClaimExpired,
@@ -394,10 +393,13 @@ class RegistryService:
 
     # discovery ---------------------------------------------------------------------------------------
 
-    async def discover(self, data: Mapping[str, Any], *, transport: str) -> DiscoverResult:
-        origin = ORIGIN.get()
-        if origin is not None:  # an HTTP request (MCP or REST); the CLI has no limit
-            await self.limiter.hit("discover", origin.address, api_key=origin.api_key)
+    async def discover(
+        self, data: Mapping[str, Any], *, transport: str, client: str | None = None, api_key: str | None = None
+    ) -> DiscoverResult:
+        """`client` is the asking address (MCP, REST and the web pages pass it) and `api_key` the key it
+        sent, each limited apart; without a client (an operator's own search, the CLI) there is no limit."""
+        if client is not None:
+            await self.limiter.hit("discover", client, api_key=api_key)
         return await self.discovery.discover(data, transport=transport)
 
     async def get_server(self, data: Mapping[str, Any], *, steps: Steps = MCP) -> GetServerResult:

@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcplookup_mcp.core.metrics import MCP_FAST_PATH
 from mcplookup_mcp.core.models import DiscoverResult
+from mcplookup_mcp.transports.mcp_caller import caller_from
 from mcplookup_mcp.transports.mcp_http import replay_body
 from mcplookup_mcp.transports.mcp_tools import DISCOVER_TOOL, RegistryMCPServer
 
@@ -69,13 +70,10 @@ class DiscoverFastPath:
         self.security = TransportSecurityMiddleware(security)
         tool = mcp.tool_for(DISCOVER_TOOL)
         self._envelopes: dict[str, tuple[bytes, ...]] = {}
-        # These need the SDK's pipeline: a tool that reads its request context, cache hints on tools/call,
-        # and arguments mirrored in Mcp-Param-* headers (which the SDK checks against the body).
-        self.enabled = (
-            tool.context_kwarg is None
-            and mcp.cache_hint("tools/call") is None
-            and not _mentions(tool.parameters, X_MCP_HEADER_KEY)
-        )
+        # These need the SDK's pipeline: cache hints on tools/call, and arguments mirrored in Mcp-Param-*
+        # headers (which the SDK checks against the body). Of its context the tool reads only who calls,
+        # which this path names itself (mcp_caller.CallerContext).
+        self.enabled = mcp.cache_hint("tools/call") is None and not _mentions(tool.parameters, X_MCP_HEADER_KEY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         version = self._version_if_eligible(scope) if self.enabled else None
@@ -96,7 +94,7 @@ class DiscoverFastPath:
             return
         request_id, arguments = call
         try:
-            answer = await self.mcp.call_tool_unconverted(DISCOVER_TOOL, arguments)
+            answer = await self.mcp.call_tool_unconverted(DISCOVER_TOOL, arguments, caller=caller_from(request))
         except ToolError as exc:
             if isinstance(exc, UnexpectedToolError):
                 log.error("tool crashed", tool=DISCOVER_TOOL, error=type(exc.__cause__).__name__)

@@ -22,6 +22,8 @@ from pydantic import Field, ValidationError
 
 from mcplookup_mcp import __version__
 from mcplookup_mcp.core import keys, request_context, validation
+from mcplookup_mcp.core.client_address import Origin
+from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER
 from mcplookup_mcp.core.errors import RegistryError
 from mcplookup_mcp.core.metrics import MCP_TOOL_CALLS
 from mcplookup_mcp.core.models import (
@@ -41,6 +43,8 @@ from mcplookup_mcp.core.next_steps import MCP
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import OwnershipService
 from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.transports.mcp_arguments import declared
+from mcplookup_mcp.transports.mcp_caller import CallerContext, caller_of
 
 T = TypeVar("T")
 
@@ -88,10 +92,16 @@ class RegistryMCPServer(MCPServer):
             name, arguments, lambda: super(RegistryMCPServer, self).call_tool(name, arguments, context)
         )
 
-    async def call_tool_unconverted(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        """What the tool returns, before it becomes a CallToolResult; errors as call_tool."""
+    async def call_tool_unconverted(
+        self, name: str, arguments: dict[str, Any], context: Any = None, caller: Origin | None = None
+    ) -> Any:
+        """What the tool returns, before it becomes a CallToolResult; errors as call_tool. `caller` names
+        who asks when the call comes from outside the SDK's request handling (the fast path)."""
         if context is None:
-            context = Context(mcp_server=self, subscriptions=self._subscriptions)
+            if caller is not None:
+                context = CallerContext(caller, mcp_server=self, subscriptions=self._subscriptions)
+            else:
+                context = Context(mcp_server=self, subscriptions=self._subscriptions)
         return await self._checked(
             name,
             arguments,
@@ -227,68 +237,13 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
             "the servers in this page; total how many the question returns across pages (next_cursor)."
         ),
     )
-    async def discover_servers(
-        query: Annotated[
-            str, Field(description="What you need, e.g. 'manage my google calendar events'")
-        ] = "",
-        domain: Annotated[
-            str | None, Field(description="Only servers on this domain or its subdomains")
-        ] = None,
-        capabilities: Annotated[
-            list[str] | None,
-            Field(
-                description="Only servers declaring these capabilities (all of them, or see capability_match)"
-            ),
-        ] = None,
-        capability_match: Annotated[
-            str | None, Field(description="'all' (default) or 'any' of the given capabilities")
-        ] = None,
-        exclude_capabilities: Annotated[
-            list[str] | None, Field(description="Leave out servers declaring any of these")
-        ] = None,
-        category: Annotated[str | None, Field(description="Only servers in this category")] = None,
-        transport: Annotated[
-            str | None, Field(description="streamable-http, sse, or stdio (installable packages)")
-        ] = None,
-        auth_type: Annotated[
-            str | None, Field(description="none, api_key, oauth2, bearer, basic or custom")
-        ] = None,
-        verified_only: Annotated[
-            bool, Field(description="Only servers whose domain is DNS-verified")
-        ] = False,
-        healthy_only: Annotated[bool, Field(description="Only servers whose last probe was healthy")] = False,
-        min_trust_score: Annotated[
-            int | None, Field(ge=0, le=100, description="Only servers with at least this trust score")
-        ] = None,
-        sort: Annotated[
-            str | None, Field(description="relevance (default), trust, latency, newest or name")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="How many results, 1 to 100")] = 10,
-        cursor: Annotated[
-            str | None, Field(description="next_cursor from the previous page, same query and filters")
-        ] = None,
-        include_pending: Annotated[
-            bool, Field(description="Also show unverified claims, flagged pending (not yet trusted)")
-        ] = False,
-    ) -> DiscoverResult:
-        data = _given(
-            query=query,
-            domain=domain,
-            capabilities=capabilities,
-            capability_match=capability_match,
-            exclude_capabilities=exclude_capabilities,
-            category=category,
-            transport=transport,
-            auth_type=auth_type,
-            verified_only=verified_only,
-            healthy_only=healthy_only,
-            min_trust_score=min_trust_score,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-            include_pending=include_pending,
+    @declared(DISCOVER)
+    async def discover_servers(ctx: Context, **arguments: Any) -> DiscoverResult:
+        caller = caller_of(ctx)
+        return await _run(
+            DISCOVER_TOOL,
+            lambda: service.discover(arguments, transport="mcp", client=caller.address, api_key=caller.api_key),
         )
-        return await _run("discover_servers", lambda: service.discover(data, transport="mcp"))
 
     @mcp.tool(
         name="browse_capabilities",
@@ -299,12 +254,9 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
             "each, most common first: use them as discover_servers filters."
         ),
     )
-    async def browse_capabilities(
-        limit: Annotated[int, Field(ge=1, le=100, description="How many of each, 1 to 100")] = 100,
-    ) -> CapabilitiesResult:
-        return await _run(
-            "browse_capabilities", lambda: service.discovery.browse_capabilities({"limit": limit})
-        )
+    @declared(BROWSE_CAPABILITIES)
+    async def browse_capabilities(**arguments: Any) -> CapabilitiesResult:
+        return await _run("browse_capabilities", lambda: service.discovery.browse_capabilities(arguments))
 
     @mcp.tool(
         name="get_discovery_stats",

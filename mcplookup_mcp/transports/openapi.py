@@ -1,4 +1,5 @@
-"""The OpenAPI document for the REST shim, built from the same models and tool schemas the service uses."""
+"""The OpenAPI document for the REST shim, built from the same models, declared arguments and tool schemas
+the service uses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from mcp.server import MCPServer
 from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
+from mcplookup_mcp.core.arguments import Arguments
+from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER
 from mcplookup_mcp.core.models import (
     CapabilitiesResult,
     DeleteResult,
@@ -89,89 +92,102 @@ def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
 
 
 def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, Any]:
-    """One definition of each input: request bodies are the matching MCP tools' input schemas.
+    """One definition of each input: discover's and browse_capabilities' parameters are their declared
+    arguments (core/discover_args.py), request bodies the matching MCP tools' input schemas.
 
     `public_url` (MCPLOOKUP_PUBLIC_URL) is where clients reach the service, behind nginx or an ingress:
     the document's base for "Try it" clients and generated SDKs. Without it the base is "/", which a
     client resolves against the address it fetched the document from, rather than whatever address a
     replica listens on."""
+    components = _model_components()
+    paths: dict[str, Any] = {
+        **_discovery_paths(),
+        **_server_paths(),
+        **_registration_paths(mcp),
+        **_health_paths(),
+    }
+    _add_ownership_paths(paths, mcp)
+    _add_registry_paths(paths, components)
+    _add_operator_paths(paths, components)
+    _add_shared_responses(paths)
+    return {
+        "openapi": "3.1.0",
+        "servers": _servers(public_url),
+        "info": {
+            "title": "MCPLookup REST API",
+            "version": __version__,
+            "description": (
+                "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
+                "(/v0.1, also answered at /v0 as the official registry does) and the operators' probes "
+                "(/health, /ready). Not described here: the MCP endpoint "
+                "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
+                "and the web pages for people."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The domain's API key, mcpl_...",
+                }
+            },
+        },
+    }
+
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    DiscoverResult,
+    GetServerResult,
+    HealthResult,
+    RegisterResult,
+    VerifyResult,
+    UpdateResult,
+    DeleteResult,
+    KeyResult,
+    RevokeResult,
+    Problem,
+    CapabilitiesResult,
+    DiscoveryStats,
+)
+
+
+def _model_components() -> dict[str, Any]:
+    """The answers' JSON schemas, each model and the models inside it under its own name."""
     components: dict[str, Any] = {}
-    for model in (
-        DiscoverResult,
-        GetServerResult,
-        HealthResult,
-        RegisterResult,
-        VerifyResult,
-        UpdateResult,
-        DeleteResult,
-        KeyResult,
-        RevokeResult,
-        Problem,
-        CapabilitiesResult,
-        DiscoveryStats,
-    ):
+    for model in _MODELS:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
+    return components
+
+
+def declared_parameters(arguments: Arguments) -> list[dict[str, Any]]:
+    """Declared arguments as query parameters, under the names the REST route documents."""
+    parameters: list[dict[str, Any]] = []
+    for arg in arguments.args:
+        schema = arg.schema()
+        description = schema.pop("description")
+        parameters.append(_param(arg.query_name, "query", schema, description))
+    return parameters
+
+
+def _discovery_paths() -> dict[str, Any]:
     text = {"type": "string"}
-    paths: dict[str, Any] = {
+    return {
         "/api/v1/discover": {
             "get": {
                 "operationId": "discover",
                 "summary": "Find MCP servers for a need, ranked",
+                "description": (
+                    "A list parameter (capability, exclude_capability) is repeated or comma-separated; "
+                    "each parameter is also taken under its MCP argument's name (query, capabilities, "
+                    "exclude_capabilities)."
+                ),
                 "parameters": [
-                    _param("q", "query", text, "What you need, in plain words or keywords"),
-                    _param("domain", "query", text, "Only servers on this domain or its subdomains"),
-                    _param(
-                        "capability",
-                        "query",
-                        {"type": "array", "items": text},
-                        "Required capabilities (repeat or comma-separate)",
-                    ),
-                    _param("capability_match", "query", {"enum": ["all", "any"]}, "all (default) or any"),
-                    _param(
-                        "exclude_capability",
-                        "query",
-                        {"type": "array", "items": text},
-                        "Leave out servers declaring any of these (repeat or comma-separate)",
-                    ),
-                    _param("category", "query", text, "Only this category"),
-                    _param(
-                        "transport",
-                        "query",
-                        {"enum": ["streamable-http", "sse", "stdio"]},
-                        "Only this transport",
-                    ),
-                    _param("auth_type", "query", text, "none, api_key, oauth2, bearer, basic or custom"),
-                    _param("verified_only", "query", {"type": "boolean"}, "Only DNS-verified servers"),
-                    _param("healthy_only", "query", {"type": "boolean"}, "Only servers last probed healthy"),
-                    _param(
-                        "min_trust_score",
-                        "query",
-                        {"type": "integer", "minimum": 0, "maximum": 100},
-                        "Minimum trust score",
-                    ),
-                    _param(
-                        "sort",
-                        "query",
-                        {"enum": ["relevance", "trust", "latency", "newest", "name"]},
-                        "Order, default relevance",
-                    ),
-                    _param(
-                        "limit",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": 100},
-                        "1 to 100, default 10",
-                    ),
-                    _param(
-                        "cursor", "query", text, "next_cursor of the previous page (same query and filters)"
-                    ),
-                    _param(
-                        "include_pending",
-                        "query",
-                        {"type": "boolean"},
-                        "Also list unverified claims, flagged",
-                    ),
+                    *declared_parameters(DISCOVER),
                     _param(
                         "If-None-Match",
                         "header",
@@ -193,14 +209,7 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
             "get": {
                 "operationId": "browse_capabilities",
                 "summary": "Capability and category counts over listed servers",
-                "parameters": [
-                    _param(
-                        "limit",
-                        "query",
-                        {"type": "integer", "minimum": 1, "maximum": 100},
-                        "How many of each, default 100",
-                    )
-                ],
+                "parameters": declared_parameters(BROWSE_CAPABILITIES),
                 "responses": {"200": _ok(CapabilitiesResult, "Counts, most common first"), **_problems(422)},
             }
         },
@@ -211,6 +220,12 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                 "responses": {"200": _ok(DiscoveryStats, "Figures"), **_problems(503)},
             }
         },
+    }
+
+
+def _server_paths() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
         "/api/v1/servers/{name}": {
             "get": {
                 "operationId": "get_server",
@@ -230,6 +245,11 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                 },
             }
         },
+    }
+
+
+def _registration_paths(mcp: MCPServer) -> dict[str, Any]:
+    return {
         "/api/v1/register": {
             "post": {
                 "operationId": "register",
@@ -264,6 +284,11 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                 },
             }
         },
+    }
+
+
+def _health_paths() -> dict[str, Any]:
+    return {
         "/api/v1/health/{name}": {
             "get": {
                 "operationId": "get_server_health",
@@ -272,7 +297,7 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
                     _param(
                         "name",
                         "path",
-                        text,
+                        {"type": "string"},
                         "A registry name (com.example/mail) or a domain (example.com)",
                         required=True,
                     ),
@@ -290,48 +315,23 @@ def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, An
             }
         },
     }
-    _add_ownership_paths(paths, mcp)
-    _add_registry_paths(paths, components)
-    _add_operator_paths(paths, components)
-    servers = (
-        [{"url": public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
-        if public_url
-        else [{"url": "/", "description": "the address this document was fetched from"}]
-    )
-    # Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES; every route that reads the
-    # database answers 503 with Retry-After while PostgreSQL is down (errors.Unavailable).
+
+
+def _add_shared_responses(paths: dict[str, Any]) -> None:
+    """Every route that reads a body refuses one over MCPLOOKUP_MAX_BODY_BYTES; every route that reads the
+    database answers 503 with Retry-After while PostgreSQL is down (errors.Unavailable)."""
     for path, operations in paths.items():
         for method, operation in operations.items():
             if method in ("post", "patch"):
                 operation["responses"].update(_problems(413))
             if path.startswith(("/api/v1/", "/v0.1/", "/v0/")) and path != "/api/v1/openapi.json":
                 operation["responses"]["503"] = _UNAVAILABLE
-    return {
-        "openapi": "3.1.0",
-        "servers": servers,
-        "info": {
-            "title": "MCPLookup REST API",
-            "version": __version__,
-            "description": (
-                "REST shim over the MCPLookup registry (/api/v1), the official MCP Registry read API "
-                "(/v0.1, also answered at /v0 as the official registry does) and the operators' probes "
-                "(/health, /ready). Not described here: the MCP endpoint "
-                "/mcp (JSON-RPC; its tools list themselves through tools/list), /metrics (Prometheus text) "
-                "and the web pages for people."
-            ),
-        },
-        "paths": paths,
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "The domain's API key, mcpl_...",
-                }
-            },
-        },
-    }
+
+
+def _servers(public_url: str | None) -> list[dict[str, str]]:
+    if public_url:
+        return [{"url": public_url, "description": "MCPLookup (MCPLOOKUP_PUBLIC_URL)"}]
+    return [{"url": "/", "description": "the address this document was fetched from"}]
 
 
 def _without(schema: dict[str, Any], field: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcplookup_mcp.core import keys
+from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER
 from mcplookup_mcp.core.errors import InvalidInput, RegistryError
 from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.next_steps import REST
@@ -84,8 +85,9 @@ async def _body(request: Request, limit: int) -> dict[str, Any]:
     return data
 
 
-def _query(request: Request, renames: dict[str, str], lists: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Query parameters under the service's names; unknown ones are refused."""
+def _query(request: Request, renames: dict[str, str]) -> dict[str, Any]:
+    """Query parameters under the service's names; unknown ones are refused (discover's and
+    browse_capabilities' come from their declarations, core/discover_args.py)."""
     data: dict[str, Any] = {}
     given: dict[str, list[str]] = {}
     for key, value in query_pairs(request):
@@ -93,12 +95,9 @@ def _query(request: Request, renames: dict[str, str], lists: tuple[str, ...] = (
     for key, values in given.items():
         if key not in renames:
             raise InvalidInput(f"unknown query parameter {key!r}; accepted: {', '.join(renames)}", field=key)
-        if key in lists:
-            data[renames[key]] = [part for value in values for part in value.split(",") if part.strip()]
-        else:
-            if len(values) > 1:
-                raise InvalidInput(f"query parameter {key!r} was given more than once", field=key)
-            data[renames[key]] = values[0]
+        if len(values) > 1:
+            raise InvalidInput(f"query parameter {key!r} was given more than once", field=key)
+        data[renames[key]] = values[0]
     return data
 
 
@@ -135,43 +134,19 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-# GET /api/v1/discover's query parameters -> discover's arguments (the short names are aliases).
-DISCOVER_QUERY = {
-    "q": "query",
-    "query": "query",
-    "domain": "domain",
-    "capability": "capabilities",
-    "capabilities": "capabilities",
-    "capability_match": "capability_match",
-    "exclude_capability": "exclude_capabilities",
-    "exclude_capabilities": "exclude_capabilities",
-    "category": "category",
-    "transport": "transport",
-    "auth_type": "auth_type",
-    "verified_only": "verified_only",
-    "healthy_only": "healthy_only",
-    "min_trust_score": "min_trust_score",
-    "sort": "sort",
-    "limit": "limit",
-    "cursor": "cursor",
-    "include_pending": "include_pending",
-}
-
-
 def routes(service: RegistryService) -> list[Route]:
     limit = service.settings.max_body_bytes
 
     async def discover(request: Request) -> Response:
-        data = _query(
-            request,
-            DISCOVER_QUERY,
-            lists=("capability", "capabilities", "exclude_capability", "exclude_capabilities"),
+        data = DISCOVER.from_query(query_pairs(request))
+        answer = await service.discover(
+            data, transport="rest", client=_client(request), api_key=_api_key(request)
         )
-        answer = await service.discover(data, transport="rest")
         return _conditional(request, answer.encoded(), _etag(answer))
 
     async def capabilities(request: Request) -> Response:
-        return _json(await service.discovery.browse_capabilities(_query(request, {"limit": "limit"})))
+        data = BROWSE_CAPABILITIES.from_query(query_pairs(request))
+        return _json(await service.discovery.browse_capabilities(data))
 
     async def stats(request: Request) -> Response:
         _query(request, {})

@@ -197,7 +197,9 @@ class Pages:
         next_url: str | None = None
         unsure = False
         try:
-            result = await self.service.discover(form.discover_arguments(), transport="web")
+            result = await self.service.discover(
+                form.discover_arguments(), transport="web", client=client_address(request)
+            )
             servers = result.servers
             next_url = form.url(result.next_cursor) if result.next_cursor else None
             unsure = bool(result.no_confident_match)
