@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 from conftest import open_service
 from hand_driven import HandDriven
+from listing_support import SEED, add, sql
 from prometheus_client import REGISTRY
-from test_discovery import SEED, add, sql
 
 from mcplookup_mcp.core.settings import Settings, load_settings
 from mcplookup_mcp.services.answer_cache import AnswerCache

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from conftest import create_database, drop_database, open_service
-from test_discovery import import_seed
+from listing_support import import_seed
 
 from mcplookup_mcp.core.errors import InvalidInput
 from mcplookup_mcp.core.settings import Settings

@@ -9,19 +9,13 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
+from listing_support import SEED, add, import_seed, rows
 from psycopg.conninfo import conninfo_to_dict
-from test_discovery import SEED, add, import_seed
 
 from mcplookup_mcp.services.importer import Importer, blocked_url, entries_of
 from mcplookup_mcp.services.service import RegistryService, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rows(db_url: str, query: str) -> list[tuple]:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(query).fetchall()
 
 
 def snapshot(db_url: str) -> list[tuple]:

@@ -17,6 +17,7 @@ import schemathesis
 from conftest import LiveServer
 from dnsserver import ThreadedDnsServer
 from hypothesis import HealthCheck, Phase, given
+from registration_support import verified_listing
 from registry_schema import check_answer
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -25,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_registration_flow import verified_listing
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 20

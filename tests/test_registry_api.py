@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import httpx
 from conftest import LiveServer
+from listing_support import SEED, add, import_seed, sql
 from registry_schema import registry_client
-from test_discovery import SEED, add, import_seed, sql
 
 from mcplookup_mcp.services.importer import Importer, admit, entries_of
 from mcplookup_mcp.services.server_json import conform
