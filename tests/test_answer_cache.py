@@ -118,6 +118,7 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_a_listing_chan
     assert (await replica.discover(ask, transport="rest")).servers == []
 
 
+@pytest.mark.slow  # imports the seed through another replica
 async def test_a_write_through_another_replica_reaches_this_replicas_cache(
     replicas: tuple[RegistryService, RegistryService],
 ) -> None:

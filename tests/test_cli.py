@@ -57,6 +57,7 @@ def test_help_runs_as_a_command() -> None:
     assert "mcplookup serve" in done.stdout  # says which database it writes to by default
 
 
+@pytest.mark.slow  # runs the command line as child processes
 def test_discover_prints_a_table_and_json_with_the_flag(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "servers.json"
     path.write_text(json.dumps(ENTRIES))

@@ -29,6 +29,7 @@ LISTING = {
 }
 
 
+@pytest.mark.slow  # starts `mcplookup serve` and its embedded PostgreSQL twice
 def test_serve_uses_embedded_postgres_and_keeps_data(pg_data_dir: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
