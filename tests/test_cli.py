@@ -16,7 +16,6 @@ from serve_support import cli, cli_env, database_url, start_serve, stop_serve, w
 
 from mcplookup_mcp.cli import DISCOVER_COLUMNS, build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = [
     {
         "name": "io.github.cli/mailer",
