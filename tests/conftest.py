@@ -61,6 +61,49 @@ os.environ.setdefault("MCPLOOKUP_THIRD_PARTY_TEXT", "false")
 _counter = itertools.count()
 
 
+def _slow_seconds() -> float:
+    raw = os.environ.get("MCPLOOKUP_TEST_SLOW_SECONDS", "5")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"MCPLOOKUP_TEST_SLOW_SECONDS must be a number of seconds, not {raw!r}") from None
+    if value < 0:
+        raise pytest.UsageError(f"MCPLOOKUP_TEST_SLOW_SECONDS must be 0 (no limit) or more, not {raw!r}")
+    return value
+
+
+# The suite's time is budgeted: a test whose call takes longer than this is marked `slow` (with its reason)
+# or made faster. The tests over about 3 s on an otherwise idle 2-core machine are marked, so noise does not fail
+# an unmarked one; and wall time stretches with the machine's other work (six test runs on two cores made
+# every test about five times slower), so the limit grows with the load average per core above 1.
+# 0 turns the check off (a profiler, a debugger).
+SLOW_SECONDS = 5.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global SLOW_SECONDS
+    SLOW_SECONDS = _slow_seconds()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not SLOW_SECONDS or report.when != "call" or not report.passed or report.duration <= SLOW_SECONDS:
+        return
+    if item.get_closest_marker("slow") is not None:
+        return
+    load = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    if report.duration <= SLOW_SECONDS * load:
+        return
+    report.outcome = "failed"
+    report.longrepr = (
+        f"{item.nodeid} passed but took {report.duration:.1f} s, more than {SLOW_SECONDS:g} s "
+        f"(MCPLOOKUP_TEST_SLOW_SECONDS) x {load:.1f} (the load average per core) without "
+        "@pytest.mark.slow: make it faster, or mark it slow and say why it must take that long"
+    )
+
+
 def _missing(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"MCPLOOKUP_REQUIRE_SERVICES=1 and {reason}")

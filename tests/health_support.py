@@ -1,4 +1,5 @@
-"""Shared set-up for the health tests: listed servers inserted as rows, and settings that reach 127.0.0.2."""
+"""Shared set-up for the health tests: listed servers inserted as rows, settings that reach 127.0.0.2, and
+one probe of a loopback target."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+import dns.asyncresolver
 import psycopg
 from mcp_targets import TARGET_IP
 
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.health import ProbeResult, Transport, probe
+from mcplookup_mcp.probe.ssrf import ProbePolicy
 
 HOST = "mcp.example.test"
 
@@ -57,3 +61,30 @@ def add_server(
 def fetch(db_url: str, query: str, *params: object) -> list[tuple[object, ...]]:
     with psycopg.connect(db_url) as conn:
         return conn.execute(query, params).fetchall()
+
+
+async def probe_loopback(
+    probe_resolver: dns.asyncresolver.Resolver,
+    url: str,
+    *ports: int,
+    transport: Transport = "streamable-http",
+    deadline: float = 5.0,
+    degraded_ms: float = 1500.0,
+    ca_bundle: str | None = None,
+    max_bytes: int = 1024 * 1024,
+) -> ProbeResult:
+    policy = ProbePolicy(
+        allow_cidrs=(ipaddress.ip_network(f"{TARGET_IP}/32"),),
+        allowed_ports=frozenset(ports),
+        allow_plain_http=True,
+    )
+    return await probe(
+        url,
+        transport=transport,
+        resolver=probe_resolver,
+        policy=policy,
+        timeout=deadline,
+        degraded_ms=degraded_ms,
+        ca_bundle=ca_bundle,
+        max_bytes=max_bytes,
+    )

@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 from conftest import open_service
 from hand_driven import HandDriven
+from listing_support import SEED, add, sql
 from prometheus_client import REGISTRY
-from test_discovery import SEED, add, sql
 
 from mcplookup_mcp.core.settings import Settings, load_settings
 from mcplookup_mcp.services.answer_cache import AnswerCache
@@ -139,6 +139,7 @@ async def test_a_repeated_search_is_answered_from_the_cache_until_a_listing_chan
     assert (await replica.discover(ask, transport="rest")).servers == []
 
 
+@pytest.mark.slow  # imports the seed through another replica
 async def test_a_write_through_another_replica_reaches_this_replicas_cache(
     replicas: tuple[RegistryService, RegistryService],
 ) -> None:

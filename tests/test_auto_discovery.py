@@ -19,11 +19,11 @@ import uvicorn
 from conftest import Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from mcp_targets import write_cert
+from registration_support import error_text, structured
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from test_registration_flow import error_text, structured
 
 from mcplookup_mcp.core.errors import InvalidInput
 from mcplookup_mcp.core.settings import Settings

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
-from test_registration_flow import LISTING, counts, error_text, register_rest
+from registration_support import LISTING, counts, error_text, register_rest
 
 BAD_REGISTRATIONS: list[tuple[dict[str, Any], str]] = [
     ({"domain": ""}, "domain"),

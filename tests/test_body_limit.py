@@ -12,8 +12,8 @@ import httpx
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from mcp.shared.exceptions import MCPError
-from test_mcp_fast_path import MODERN, call
-from test_registration_flow import LISTING, counts
+from mcp_wire_support import MODERN, call
+from registration_support import LISTING, counts
 
 from mcplookup_mcp.core.settings import DEFAULT_MAX_BODY_BYTES, Settings
 

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from conftest import free_port
 from psycopg.conninfo import conninfo_to_dict
 from registry_schema import check_answer
-from test_serve_embedded import _start, _stop, _wait_ready
+from serve_support import cli, cli_env, database_url, start_serve, stop_serve, wait_ready
 
 from mcplookup_mcp.cli import DISCOVER_COLUMNS, build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = [
     {
         "name": "io.github.cli/mailer",
@@ -29,33 +24,6 @@ ENTRIES = [
     },
     {"name": "io.github.cli/lights", "description": "Switch the lights at home", "version": "1.0.0"},
 ]
-
-
-def _url(db_url: str, password: str | None = None) -> str:
-    """db_url as a postgresql:// URL (what DATABASE_URL takes), with `password` written into it."""
-    parts = conninfo_to_dict(db_url)
-    query = {k: v for k, v in parts.items() if k in ("host", "port", "user")}
-    if password:
-        query["password"] = password
-    return f"postgresql:///{parts['dbname']}?{urlencode(query)}"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MCPLOOKUP_DATA_DIR")
-    }
-    return env | {"PYTHONPATH": str(ROOT), "MCPLOOKUP_SCHEDULER": "false"} | extra
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mcplookup_mcp", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -82,16 +50,17 @@ def test_every_command_has_a_description_and_every_option_its_default() -> None:
 
 
 def test_help_runs_as_a_command() -> None:
-    done = cli("import", "--help", env=_env())
+    done = cli("import", "--help", env=cli_env())
     assert done.returncode == 0, done.stderr
     assert "--data-dir" in done.stdout and "(default: MCPLOOKUP_DATA_DIR" in done.stdout
     assert "mcplookup serve" in done.stdout  # says which database it writes to by default
 
 
+@pytest.mark.slow  # runs the command line as child processes
 def test_discover_prints_a_table_and_json_with_the_flag(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "servers.json"
     path.write_text(json.dumps(ENTRIES))
-    env = _env(DATABASE_URL=_url(db_url))
+    env = cli_env(DATABASE_URL=database_url(db_url))
     assert cli("import", str(path), env=env).returncode == 0
     table = cli("discover", "send", "email", env=env)
     assert table.returncode == 0, table.stderr
@@ -119,7 +88,7 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     path.write_text(json.dumps(ENTRIES[0]))
     parts = conninfo_to_dict(db_url)
     # The test server trusts loopback, so a password in the URL is sent and ignored: it must not be shown.
-    done = cli("import", str(path), env=_env(DATABASE_URL=_url(db_url, password="s3cr3t-pw")))
+    done = cli("import", str(path), env=cli_env(DATABASE_URL=database_url(db_url, password="s3cr3t-pw")))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("created 1, updated 0, unchanged 0, skipped 0")
     assert f"database {parts['dbname']}" in done.stderr
@@ -129,7 +98,7 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     # A skipped entry is named by its place in the file and what it holds.
     empty = {"name": "", "description": "", "version": "", "repository": {"url": "", "source": ""}}
     path.write_text(json.dumps([ENTRIES[0], empty]))
-    again = cli("import", str(path), env=_env(DATABASE_URL=_url(db_url)))
+    again = cli("import", str(path), env=cli_env(DATABASE_URL=database_url(db_url)))
     assert again.stdout.splitlines() == [
         "created 0, updated 0, unchanged 1, skipped 1, fixed 0",
         "  skipped entry 1 (an empty entry: name, description, version, repository all empty): it has no "
@@ -137,10 +106,10 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     ]
     path.write_text(json.dumps(ENTRIES[0]))
 
-    refused = cli("import", str(path), "--data-dir", str(tmp_path), env=_env(DATABASE_URL=_url(db_url)))
+    refused = cli("import", str(path), "--data-dir", str(tmp_path), env=cli_env(DATABASE_URL=database_url(db_url)))
     assert refused.returncode == 2 and "DATABASE_URL is set" in refused.stderr
 
-    unreachable = _env(DATABASE_URL=f"postgresql://postgres:s3cr3t-pw@127.0.0.1:{free_port()}/nowhere")
+    unreachable = cli_env(DATABASE_URL=f"postgresql://postgres:s3cr3t-pw@127.0.0.1:{free_port()}/nowhere")
     failed = cli("import", str(path), env=unreachable)
     assert failed.returncode == 1 and "the database did not answer" in failed.stderr
     assert "Traceback" not in failed.stderr and "s3cr3t-pw" not in failed.stderr
@@ -153,21 +122,21 @@ def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Pat
     path = tmp_path / "servers.json"
     path.write_text(json.dumps(ENTRIES))
     data_dir = pg_data_dir / "data"
-    alone = cli("import", str(path), "--data-dir", str(data_dir), env=_env())
+    alone = cli("import", str(path), "--data-dir", str(data_dir), env=cli_env())
     assert alone.returncode == 0, alone.stderr
     assert f"embedded PostgreSQL in {data_dir / 'pgdata'}" in alone.stderr
     assert "started for this command" in alone.stderr
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data_dir, port)
+    proc = start_serve(data_dir, port)
     try:
-        _wait_ready(proc, base)
+        wait_ready(proc, base)
         (tmp_path / "more.json").write_text(
             json.dumps([{"name": "io.github.cli/kube", "description": "Run kubernetes", "version": "1"}])
         )
         # MCPLOOKUP_DATA_DIR, as the README's walkthrough sets it for serve, reaches the same database.
-        joined = cli("import", str(tmp_path / "more.json"), env=_env(MCPLOOKUP_DATA_DIR=str(data_dir)))
+        joined = cli("import", str(tmp_path / "more.json"), env=cli_env(MCPLOOKUP_DATA_DIR=str(data_dir)))
         assert joined.returncode == 0, joined.stderr
         assert "already running: shared with the other mcplookup processes on this data directory" in (
             joined.stderr
@@ -180,4 +149,4 @@ def test_import_reaches_the_embedded_database_a_running_serve_uses(tmp_path: Pat
         assert "io.github.cli/lights" in [s["name"] for s in found["servers"]]
         assert httpx.get(f"{base}/ready", timeout=10).status_code == 200
     finally:
-        _stop(proc)
+        stop_serve(proc)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from conftest import free_port
+from registration_support import LISTING
 from stack import Replica, replica_env
-from test_registration_flow import LISTING
 
 from mcplookup_mcp.core.client_address import TrustedProxies
 from mcplookup_mcp.core.settings import ConfigError, load_settings

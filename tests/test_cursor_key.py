@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 from conftest import create_database, drop_database, open_service
-from test_discovery import import_seed
+from listing_support import import_seed
 
 from mcplookup_mcp.core.errors import InvalidInput
 from mcplookup_mcp.core.settings import Settings
@@ -48,6 +48,7 @@ async def first_cursor(service: RegistryService) -> str:
     return cursor
 
 
+@pytest.mark.slow  # imports the seed
 async def test_replicas_share_a_random_key_made_once(
     service: RegistryService, replica: RegistryService, db_url: str, settings: Settings
 ) -> None:
@@ -68,6 +69,7 @@ async def test_replicas_share_a_random_key_made_once(
         await replica.discover(PAGE | {"cursor": forged}, transport="test")
 
 
+@pytest.mark.slow  # imports the seed
 async def test_replicas_starting_together_agree(db_url: str, settings: Settings) -> None:
     replicas = [await open_service(db_url, settings) for _ in range(4)]
     try:
@@ -80,6 +82,7 @@ async def test_replicas_starting_together_agree(db_url: str, settings: Settings)
             await r.repo.close()
 
 
+@pytest.mark.slow  # imports the seed into two databases
 async def test_another_database_has_another_key(
     service: RegistryService, other_db: str, settings: Settings
 ) -> None:
@@ -94,6 +97,7 @@ async def test_another_database_has_another_key(
         await elsewhere.repo.close()
 
 
+@pytest.mark.slow  # imports the seed
 async def test_a_configured_secret_is_used_and_nothing_is_stored(
     db_url: str, other_db: str, settings: Settings
 ) -> None:

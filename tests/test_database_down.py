@@ -20,11 +20,11 @@ import psycopg
 import pytest
 from conftest import LiveServer, mcp_client, postgres_dir
 from load_clients import OK, REFUSED_MCP, REFUSED_REST, Load, Step, mcp_outcome, rest_outcome, unexpected
+from mcp_wire_support import served
 from psycopg import sql
 from psycopg.rows import dict_row
+from registration_support import LISTING
 from stack import OwnPostgres
-from test_mcp_fast_path import served
-from test_registration_flow import LISTING
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core import keys

@@ -3,84 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, create_database, drop_database, mcp_client
+from listing_support import add, import_seed, search_quality, sql
 from psycopg.types.json import Jsonb
-from test_registration_flow import error_text, structured
+from registration_support import error_text, structured
 
 from mcplookup_mcp.core.errors import InvalidInput
 from mcplookup_mcp.services.discovery import _matched, _matched_words, _words
-from mcplookup_mcp.services.importer import Importer, entries_of
-from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.store.repository import Repository, make_pool
 from mcplookup_mcp.store.sqlfiles import migrations
-
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("search_quality", ROOT / "bench" / "search_quality.py")
-assert _spec and _spec.loader
-search_quality = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(search_quality)
-SEED = search_quality.seed_file()
-
-
-async def import_seed(service: RegistryService) -> None:
-    entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))
-    await Importer(service.repo, utcnow).run(entries)
-
-
-def add(db_url: str, name: str, **fields: Any) -> None:
-    """One listed server, written directly (health and trust are the prober's to set)."""
-    row: dict[str, Any] = {
-        "name": name,
-        "description": "",
-        "source": "import",
-        "status": "active",
-        "verified": False,
-        "domain": None,
-        "capabilities": [],
-        "category": None,
-        "auth_type": "none",
-        "transport": None,
-        "remotes": [],
-        "packages": [],
-        "health_status": "unknown",
-        "trust_score": 0,
-        "avg_response_time_ms": None,
-        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-    } | fields
-    for key in ("remotes", "packages"):
-        row[key] = Jsonb(row[key])
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        if row["domain"]:
-            conn.execute(
-                "INSERT INTO domains (domain, verified) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (row["domain"], row["verified"]),
-            )
-        if row["status"] == "pending":
-            claim = conn.execute(
-                "INSERT INTO domain_verifications (domain, registration_hash, token, record_name, record_value,"
-                " server_name, listing, expires_at) VALUES (%s, %s, %s, 'r', 'v', %s, '{}', now() + interval '1 day')"
-                " RETURNING id",
-                (row["domain"], name.encode(), "tok-" + name, name),
-            ).fetchone()
-            row["claim_id"] = claim[0] if claim else None
-        columns = ", ".join(row)
-        values = ", ".join(f"%({k})s" for k in row)
-        conn.execute(f"INSERT INTO mcp_servers ({columns}) VALUES ({values})", row)
-
-
-def sql(db_url: str, statement: str, *args: Any) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(statement, args)
 
 
 async def names(service: RegistryService, **data: Any) -> list[str]:
@@ -88,6 +28,7 @@ async def names(service: RegistryService, **data: Any) -> list[str]:
     return [s.name for s in result.servers]
 
 
+@pytest.mark.slow  # imports the seed and asks every question of the quality set
 async def test_intent_finds_the_server_in_the_top_five(service: RegistryService) -> None:
     """Every question a seed server fits finds one in its top five; none that no server fits is answered
     with confidence."""
@@ -103,6 +44,7 @@ async def test_intent_finds_the_server_in_the_top_five(service: RegistryService)
     assert not misses
 
 
+@pytest.mark.slow  # imports the seed
 async def test_results_say_which_stored_fields_matched(service: RegistryService) -> None:
     await import_seed(service)
     for misspelt in ("kubernets", "kubernetis", "kuberntes"):
@@ -122,6 +64,7 @@ async def test_results_say_which_stored_fields_matched(service: RegistryService)
             assert "github" not in server.match.matched.get("name", []), (server.name, server.match.matched)
 
 
+@pytest.mark.slow  # imports the seed
 async def test_a_word_beginning_a_stored_word_matches_it(service: RegistryService) -> None:
     await import_seed(service)
     result = await service.discover({"query": "kube", "limit": 3}, transport="test")
@@ -137,6 +80,7 @@ async def test_a_word_beginning_a_stored_word_matches_it(service: RegistryServic
     assert await names(service, query="kub") == []
 
 
+@pytest.mark.slow  # imports the seed
 async def test_a_shared_first_syllable_is_no_match(service: RegistryService) -> None:
     """Two different words that begin alike never match each other, as a prefix or as a misspelling."""
     await import_seed(service)
@@ -330,6 +274,7 @@ async def pages(service: RegistryService, data: dict[str, Any], between: Any = N
     raise AssertionError("paging did not end")
 
 
+@pytest.mark.slow  # imports the seed and walks every page, for each sort
 @pytest.mark.parametrize("sort", ["relevance", "trust", "latency", "newest", "name"])
 @pytest.mark.parametrize("query", ["", "data database server"])
 async def test_cursor_pages_return_every_row_once(
@@ -372,12 +317,14 @@ async def test_cursor_pages_return_every_row_once(
         assert total is not None and len(listed) == total[0]
 
 
+@pytest.mark.slow  # imports the seed and walks every page
 async def test_relevance_pages_match_one_long_page(service: RegistryService) -> None:
     await import_seed(service)
     one = await names(service, query="search the web for news", limit=100)
     assert await pages(service, {"query": "search the web for news", "limit": 9}) == one
 
 
+@pytest.mark.slow  # imports the seed
 @BOTH_MCP_PATHS
 async def test_tampered_or_foreign_cursor_is_refused(service: RegistryService, live: LiveServer) -> None:
     await import_seed(service)
@@ -416,6 +363,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow  # imports the seed
 async def test_operators_in_query_text_do_not_change_its_meaning(service: RegistryService) -> None:
     await import_seed(service)
     plain = await names(service, query="calendar")
@@ -598,6 +546,7 @@ def test_the_migration_indexes_servers_stored_before_it(pg_admin_url: str) -> No
         drop_database(pg_admin_url, f"mcpl_reindex_{os.getpid()}")
 
 
+@pytest.mark.slow  # imports the seed
 async def test_a_question_of_filler_alone_still_finds_what_holds_it(service: RegistryService) -> None:
     # Filler never decides a match unless it is all there is; then its holders are the candidates,
     # strongest first (nearly every server holds "mcp" and "server").
@@ -610,6 +559,7 @@ async def test_a_question_of_filler_alone_still_finds_what_holds_it(service: Reg
             assert held & {"mcp", "server"}, (query, server.name, server.match.matched)
 
 
+@pytest.mark.slow  # writes 301 servers, a connection each
 async def test_unfiltered_pool_gives_every_term_a_share(service: RegistryService, db_url: str) -> None:
     # 300 servers hold "forecast", more than the whole candidate pool, and were stored first; the one
     # server holding the other word must still be ranked (it is, by its title, the better match).
@@ -620,6 +570,7 @@ async def test_unfiltered_pool_gives_every_term_a_share(service: RegistryService
     assert found[0] == "io.example/tides", found
 
 
+@pytest.mark.slow  # imports the seed, then asks each question twice
 async def test_a_kept_plan_answers_as_a_fresh_one(service: RegistryService) -> None:
     await import_seed(service)
     discovery = service.discovery
@@ -707,6 +658,7 @@ def test_matched_lists_each_lexeme_under_every_field_its_weights_name() -> None:
     assert _matched(empty) == _matched_words(empty) == _words(empty) == {}
 
 
+@pytest.mark.slow  # imports the seed, then asks over MCP
 @BOTH_MCP_PATHS
 async def test_strength_and_abstention_reach_the_agent(service: RegistryService, live: LiveServer) -> None:
     """Through the real MCP client and over REST: each result says how strongly it matched and why, the
@@ -744,6 +696,7 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     assert nothing == nothing | {"servers": [], "count": 0, "total": 0, "no_confident_match": True}
 
 
+@pytest.mark.slow  # imports the seed and walks every page
 async def test_total_counts_every_page(service: RegistryService, db_url: str) -> None:
     """total is the number of servers the question returns across its pages: for a query, exactly what
     paging yields; for a listing, counted up to 1000."""

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import create_database, drop_database
-from test_discovery import import_seed
+from listing_support import import_seed
 
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.store.repository import Repository, make_pool

@@ -15,9 +15,9 @@ import httpx
 import psycopg
 import pytest
 from conftest import dbname_of, open_service
+from listing_support import add, sql
 from prometheus_client import REGISTRY
 from stack import RedisProcess
-from test_discovery import add, sql
 
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.service import RegistryService

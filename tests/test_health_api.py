@@ -11,7 +11,7 @@ from conftest import Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from health_support import HOST, add_server, probe_settings
 from mcp_targets import CLEAN_TOOLS, TARGET_IP, UvicornThread, sdk_streamable_app
-from test_registration_flow import error_text, structured
+from registration_support import error_text, structured
 
 from mcplookup_mcp.core.settings import Settings
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import json
 import socket
 import time
@@ -15,6 +14,7 @@ import dns.asyncresolver
 import pytest
 import trustme
 from dnsserver import ThreadedDnsServer
+from health_support import probe_loopback
 from mcp_targets import (
     CLEAN_TOOLS,
     SERVER_NAME,
@@ -41,12 +41,9 @@ from mcplookup_mcp.probe.health import (
     PROTOCOL_VERSION,
     ProbeResult,
     ProbeTool,
-    Transport,
     clean_untrusted_text,
-    probe,
     tools_fingerprint,
 )
-from mcplookup_mcp.probe.ssrf import ProbePolicy
 
 HOST = "mcp.example.test"
 
@@ -69,33 +66,6 @@ def sse_server() -> Iterator[UvicornThread]:
         yield server
 
 
-async def _probe(
-    probe_resolver: dns.asyncresolver.Resolver,
-    url: str,
-    *ports: int,
-    transport: Transport = "streamable-http",
-    deadline: float = 5.0,
-    degraded_ms: float = 1500.0,
-    ca_bundle: str | None = None,
-    max_bytes: int = 1024 * 1024,
-) -> ProbeResult:
-    policy = ProbePolicy(
-        allow_cidrs=(ipaddress.ip_network(f"{TARGET_IP}/32"),),
-        allowed_ports=frozenset(ports),
-        allow_plain_http=True,
-    )
-    return await probe(
-        url,
-        transport=transport,
-        resolver=probe_resolver,
-        policy=policy,
-        timeout=deadline,
-        degraded_ms=degraded_ms,
-        ca_bundle=ca_bundle,
-        max_bytes=max_bytes,
-    )
-
-
 def _assert_sdk_handshake(result: ProbeResult) -> None:
     assert result.protocol_version == PROTOCOL_VERSION
     assert (result.server_name, result.server_version) == (SERVER_NAME, SERVER_VERSION)
@@ -112,7 +82,7 @@ def _assert_sdk_handshake(result: ProbeResult) -> None:
 async def test_sdk_streamable_http_stateless_json_is_healthy(
     probe_resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
 ) -> None:
-    result = await _probe(probe_resolver, stateless_server.url(), stateless_server.port)
+    result = await probe_loopback(probe_resolver, stateless_server.url(), stateless_server.port)
     assert result.status == "healthy", result
     assert result.is_up
     assert (result.error_class, result.error) == (None, None)
@@ -130,7 +100,7 @@ async def test_sdk_streamable_http_with_session_and_sse_replies_is_healthy(
     recorder = stateful_server.app
     assert isinstance(recorder, Recorder)
     recorder.requests.clear()
-    result = await _probe(probe_resolver, stateful_server.url(), stateful_server.port)
+    result = await probe_loopback(probe_resolver, stateful_server.url(), stateful_server.port)
     assert result.status == "healthy", result
     _assert_sdk_handshake(result)
     methods = [method for method, _, _ in recorder.requests]
@@ -147,7 +117,7 @@ async def test_sdk_streamable_http_with_session_and_sse_replies_is_healthy(
 async def test_sdk_legacy_sse_is_healthy(
     probe_resolver: dns.asyncresolver.Resolver, sse_server: UvicornThread
 ) -> None:
-    result = await _probe(probe_resolver, sse_server.url("/sse"), sse_server.port, transport="sse")
+    result = await probe_loopback(probe_resolver, sse_server.url("/sse"), sse_server.port, transport="sse")
     assert result.status == "healthy", result
     assert result.transport == "sse"
     assert result.http_status == 200
@@ -161,7 +131,7 @@ async def test_name_is_resolved_once_per_probe(
 ) -> None:
     # Four requests, one lookup: later requests go to the checked address, not to a fresh answer.
     before = len(probe_dns_server.queries)
-    result = await _probe(probe_resolver, stateful_server.url(), stateful_server.port)
+    result = await probe_loopback(probe_resolver, stateful_server.url(), stateful_server.port)
     assert result.status == "healthy"
     assert sorted(probe_dns_server.queries[before:]) == [(HOST, "A"), (HOST, "AAAA")]
 
@@ -170,7 +140,7 @@ async def test_redirect_to_an_allowed_server_is_followed(
     probe_resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
 ) -> None:
     with UvicornThread(redirect_app(stateless_server.url())) as redirector:
-        result = await _probe(probe_resolver, redirector.url("/old"), redirector.port, stateless_server.port)
+        result = await probe_loopback(probe_resolver, redirector.url("/old"), redirector.port, stateless_server.port)
     assert result.status == "healthy", result
     assert result.final_url == stateless_server.url()
 
@@ -180,7 +150,7 @@ async def test_redirect_to_an_allowed_server_is_followed(
 
 async def test_slower_than_threshold_is_degraded(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(delayed(sdk_streamable_app(), 0.3)) as server:
-        result = await _probe(probe_resolver, server.url(), server.port, degraded_ms=150, deadline=5.0)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, degraded_ms=150, deadline=5.0)
     assert result.status == "degraded", result
     assert result.error_class == "slow"
     assert result.latency_ms is not None and result.latency_ms >= 300
@@ -190,7 +160,7 @@ async def test_slower_than_threshold_is_degraded(probe_resolver: dns.asyncresolv
 
 async def test_tools_list_failing_is_degraded(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(tools_failing_app()) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert result.status == "degraded", result
     assert result.error_class == "tools_list_jsonrpc_error"
     assert result.error is not None and "database is down" in result.error
@@ -206,7 +176,7 @@ async def test_tools_list_failing_is_degraded(probe_resolver: dns.asyncresolver.
 async def test_auth_required(probe_resolver: dns.asyncresolver.Resolver, status: int) -> None:
     app = unauthorized_app() if status == 401 else status_app(403)
     with UvicornThread(app) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert result.status == "auth_required", result
     assert result.http_status == status
     assert result.is_up
@@ -218,7 +188,7 @@ async def test_auth_required(probe_resolver: dns.asyncresolver.Resolver, status:
 
 async def test_html_page_is_unhealthy(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(html_app()) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert result.status == "unhealthy", result
     assert result.error_class == "not_mcp"
     assert result.http_status == 200
@@ -230,7 +200,7 @@ async def test_http_error_status_is_unhealthy(
     probe_resolver: dns.asyncresolver.Resolver, status: int
 ) -> None:
     with UvicornThread(status_app(status)) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class, result.http_status) == ("unhealthy", "http_status", status)
 
 
@@ -266,20 +236,20 @@ async def test_invalid_jsonrpc_is_unhealthy(
     probe_resolver: dns.asyncresolver.Resolver, body: bytes, error_class: str
 ) -> None:
     with UvicornThread(raw_json_app(body)) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class) == ("unhealthy", error_class), result
     assert result.http_status == 200
 
 
 async def test_oversized_reply_is_cut_off(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(oversized_app(200_000)) as server:
-        result = await _probe(probe_resolver, server.url(), server.port, max_bytes=64 * 1024)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, max_bytes=64 * 1024)
     assert (result.status, result.error_class) == ("unhealthy", "response_too_large"), result
 
 
 async def test_redirect_loop_is_unhealthy(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(redirect_app("/mcp")) as server:
-        result = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port)
     assert (result.status, result.error_class) == ("unhealthy", "too_many_redirects"), result
 
 
@@ -287,7 +257,7 @@ async def test_legacy_transport_against_a_non_sse_endpoint_is_unhealthy(
     probe_resolver: dns.asyncresolver.Resolver,
 ) -> None:
     with UvicornThread(html_app()) as server:
-        result = await _probe(probe_resolver, server.url(), server.port, transport="sse")
+        result = await probe_loopback(probe_resolver, server.url(), server.port, transport="sse")
     assert (result.status, result.error_class) == ("unhealthy", "not_mcp"), result
 
 
@@ -295,7 +265,7 @@ async def test_legacy_stream_that_never_answers_is_unhealthy(
     probe_resolver: dns.asyncresolver.Resolver,
 ) -> None:
     with UvicornThread(legacy_endpoint_app("/messages?session_id=1")) as server:
-        result = await _probe(probe_resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0)
+        result = await probe_loopback(probe_resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0)
     assert (result.status, result.error_class, result.http_status) == ("unhealthy", "timeout", 200), result
 
 
@@ -305,7 +275,7 @@ async def test_legacy_stream_that_never_answers_is_unhealthy(
 async def test_beyond_timeout_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(delayed(sdk_streamable_app(), 5.0)) as server:
         started = time.monotonic()
-        result = await _probe(probe_resolver, server.url(), server.port, deadline=1.0)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, deadline=1.0)
         elapsed = time.monotonic() - started
     assert (result.status, result.error_class) == ("unreachable", "timeout"), result
     assert elapsed < 2.5
@@ -314,7 +284,7 @@ async def test_beyond_timeout_is_unreachable(probe_resolver: dns.asyncresolver.R
 
 async def test_connection_closed_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with ClosingListener((TARGET_IP,)) as listener:
-        result = await _probe(probe_resolver, f"http://{HOST}:{listener.port}/mcp", listener.port)
+        result = await probe_loopback(probe_resolver, f"http://{HOST}:{listener.port}/mcp", listener.port)
     assert (result.status, result.error_class) == ("unreachable", "connection_closed"), result
     assert listener.accepts == [TARGET_IP]
 
@@ -324,12 +294,12 @@ async def test_connection_refused_is_unreachable(probe_resolver: dns.asyncresolv
         sock.bind((TARGET_IP, 0))
         port = sock.getsockname()[1]
         # Bound but not listening: the kernel refuses connections to this port.
-        result = await _probe(probe_resolver, f"http://{HOST}:{port}/mcp", port)
+        result = await probe_loopback(probe_resolver, f"http://{HOST}:{port}/mcp", port)
     assert (result.status, result.error_class) == ("unreachable", "connection_refused"), result
 
 
 async def test_unknown_name_is_unreachable(probe_resolver: dns.asyncresolver.Resolver) -> None:
-    result = await _probe(probe_resolver, "http://nowhere.example.test:8080/mcp", 8080)
+    result = await probe_loopback(probe_resolver, "http://nowhere.example.test:8080/mcp", 8080)
     assert (result.status, result.error_class) == ("unreachable", "dns_nxdomain"), result
     assert result.tls_valid is None and result.http_status is None
 
@@ -362,8 +332,8 @@ async def test_tls_valid_certificate(
 ) -> None:
     with _tls_server(ca, tmp_path, HOST) as server:
         assert server.url().startswith("https://")
-        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
-        untrusted = await _probe(probe_resolver, server.url(), server.port)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        untrusted = await probe_loopback(probe_resolver, server.url(), server.port)
     assert result.status == "healthy", result
     assert result.tls_valid is True
     _assert_sdk_handshake(result)
@@ -379,7 +349,7 @@ async def test_tls_expired_certificate(
     probe_resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
 ) -> None:
     with _tls_server(ca, tmp_path, HOST, expired=True) as server:
-        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
     assert (result.status, result.error_class, result.tls_valid) == ("unreachable", "tls_expired", False), (
         result
     )
@@ -390,7 +360,7 @@ async def test_tls_wrong_host_certificate(
     probe_resolver: dns.asyncresolver.Resolver, ca: trustme.CA, ca_bundle: str, tmp_path: Path
 ) -> None:
     with _tls_server(ca, tmp_path, "other.example.test") as server:
-        result = await _probe(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
+        result = await probe_loopback(probe_resolver, server.url(), server.port, ca_bundle=ca_bundle)
     assert (result.status, result.error_class, result.tls_valid) == (
         "unreachable",
         "tls_hostname_mismatch",

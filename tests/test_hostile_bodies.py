@@ -14,9 +14,9 @@ import httpx
 import psycopg
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
-from test_mcp_fast_path import MODERN
-from test_mcp_fast_path import call as fast_path_call
-from test_registration_flow import LISTING, counts
+from mcp_wire_support import MODERN
+from mcp_wire_support import call as fast_path_call
+from registration_support import LISTING, counts
 
 NESTED = b"[" * 1000 + b"]" * 1000
 

@@ -12,7 +12,7 @@ import idna
 import pytest
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
-from test_registration_flow import error_text, structured
+from registration_support import error_text, structured
 
 CYRILLIC = "ехаmple.test"  # е, х and а are Cyrillic: looks like example.test, is another domain
 PUNY = idna.encode(CYRILLIC).decode()

@@ -9,19 +9,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
+import pytest
+from listing_support import SEED, add, import_seed, rows
 from psycopg.conninfo import conninfo_to_dict
-from test_discovery import SEED, add, import_seed
 
 from mcplookup_mcp.services.importer import Importer, blocked_url, entries_of
 from mcplookup_mcp.services.service import RegistryService, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rows(db_url: str, query: str) -> list[tuple]:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute(query).fetchall()
 
 
 def snapshot(db_url: str) -> list[tuple]:
@@ -35,6 +30,7 @@ def snapshot(db_url: str) -> list[tuple]:
     )
 
 
+@pytest.mark.slow  # imports the seed twice
 async def test_seed_loads_and_reimport_changes_nothing(service: RegistryService, db_url: str) -> None:
     entries = entries_of(json.loads(SEED.read_text(encoding="utf-8")))
     named = [e for e in entries if isinstance(e, dict) and e.get("name")]
@@ -56,6 +52,7 @@ async def test_seed_loads_and_reimport_changes_nothing(service: RegistryService,
     assert snapshot(db_url) == before
 
 
+@pytest.mark.slow  # imports the seed
 async def test_transport_and_blocked_remotes(service: RegistryService, db_url: str) -> None:
     await import_seed(service)
     got = dict(

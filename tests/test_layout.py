@@ -63,6 +63,35 @@ def test_imports_go_only_down_the_layers(path: Path) -> None:
     assert not wrong, f"{here} ({layer_of(here) or 'top'}) imports from above or beside it: {wrong}"
 
 
+# Drivers only in store/, the network only in probe/; app.py and cli.py, which put the layers together,
+# may open what they hand down.
+CONFINED = {"psycopg": "store", "psycopg_pool": "store", "redis": "store", "httpx": "probe"}
+
+
+def outside_imports(path: Path) -> set[str]:
+    """Every top-level package other than this one that the file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+    return found - {"mcplookup_mcp"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_drivers_stay_in_the_store_and_the_network_in_the_probe(path: Path) -> None:
+    here = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    if not layer_of(here):
+        return
+    wrong = sorted(
+        f"{package} (belongs in {layer}/)"
+        for package in outside_imports(path)
+        if (layer := CONFINED.get(package)) and layer != layer_of(here)
+    )
+    assert not wrong, f"{here} imports {wrong}"
+
+
 def test_every_layer_states_its_rule_and_the_architecture_lists_it() -> None:
     architecture = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
     for layer in RANK:

@@ -10,52 +10,21 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from conftest import LiveServer, mcp_client
+from listing_support import add, import_seed
 from mcp.client.client import Client
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from prometheus_client import REGISTRY
+from mcp_wire_support import ENVELOPE, MODERN, call, declined, served
 from pydantic import Field
-from test_discovery import add, import_seed
-from test_registration_flow import structured
+from registration_support import structured
 
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
 from mcplookup_mcp.transports.mcp_tools import RegistryMCPServer
 
-MODERN = MODERN_PROTOCOL_VERSIONS[-1]
 VERSIONS = [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS]
-ENVELOPE = {
-    "io.modelcontextprotocol/protocolVersion": MODERN,
-    "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
-    "io.modelcontextprotocol/clientCapabilities": {},
-}
-
-
-def served() -> float:
-    return REGISTRY.get_sample_value("mcp_fast_path_total", {"result": "served"}) or 0.0
-
-
-def declined() -> float:
-    return REGISTRY.get_sample_value("mcp_fast_path_total", {"result": "declined"}) or 0.0
-
-
-def call(
-    arguments: Any, version: str, *, request_id: Any = 1, tool: str = "discover_servers", **params: Any
-) -> tuple[bytes, dict[str, str]]:
-    """A tools/call body and headers as a client of that protocol revision sends them."""
-    body_params: dict[str, Any] = {"name": tool, "arguments": arguments} | params
-    headers = {
-        "content-type": "application/json",
-        "accept": "application/json, text/event-stream",
-        "mcp-protocol-version": version,
-    }
-    if version in MODERN_PROTOCOL_VERSIONS:
-        body_params.setdefault("_meta", ENVELOPE)
-        headers |= {"mcp-method": "tools/call", "mcp-name": tool}
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": body_params}
-    return json.dumps(body).encode(), headers
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
-from test_mcp_fast_path import MODERN, call
-from test_registration_flow import verified_listing
+from mcp_wire_support import MODERN, call
+from registration_support import verified_listing
 
 T = TypeVar("T")
 EXAMPLES = 15

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
-from test_registration_flow import LISTING, error_text, structured
+from registration_support import LISTING, error_text, structured
 
 TOOLS = (
     "discover_servers",

@@ -24,7 +24,9 @@ import pytest
 import yaml
 from conftest import REQUIRE_SERVICES, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
+from monitoring_support import MONITORING, metric_names, panel_exprs
 from prometheus_client.parser import text_string_to_metric_families
+from serve_support import as_url, stop_serve, wait_ready
 
 from mcplookup_mcp.core.logs import REDACTED, configure_logging, redact_text
 from mcplookup_mcp.core.metrics import HEALTH_PROBE_STATUSES, REVERIFICATION_OUTCOMES
@@ -33,7 +35,6 @@ from mcplookup_mcp.probe import health
 from mcplookup_mcp.probe.verification import Outcome
 from mcplookup_mcp.services.ownership import RecheckSummary
 
-MONITORING = Path(__file__).parent.parent / "deploy" / "monitoring"
 SEED_GUIDE = Path("/work/shared/seed/deployment-guide.md")
 SEED_ALERTS = Path(__file__).parent / "data" / "seed-alerts.yml"
 LISTING = {
@@ -279,23 +280,6 @@ def test_the_seed_rules_ship_as_the_seed_wrote_them() -> None:
         assert f"```yaml\n{SEED_ALERTS.read_text()}```" in SEED_GUIDE.read_text()
 
 
-_PROMQL_WORDS = {
-    "sum", "max", "min", "avg", "count", "rate", "increase", "irate", "by", "without", "on", "ignoring",
-    "and", "or", "unless", "histogram_quantile", "time", "le", "bool", "offset", "abs", "group_left",
-    "group_right", "clamp_min", "clamp_max", "topk", "bottomk", "delta", "deriv", "absent",
-}  # fmt: skip
-
-
-def metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression reads (label matchers, grouping, strings and durations
-    removed; what remains that is not a function or a keyword is a metric)."""
-    expr = re.sub(r'"[^"]*"', "", expr)
-    expr = re.sub(r"\{[^}]*\}", "", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", expr)
-    expr = re.sub(r"\[[^\]]*\]", "", expr)
-    return {w for w in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr) if w not in _PROMQL_WORDS}
-
-
 def exported_names(text: str) -> set[str]:
     names = {"up"}  # Prometheus's own series for every scrape target
     for family in text_string_to_metric_families(text):
@@ -312,11 +296,6 @@ def exported_names(text: str) -> set[str]:
 def rule_exprs() -> list[str]:
     groups = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"]
     return [str(rule["expr"]) for group in groups for rule in group["rules"]]
-
-
-def panel_exprs() -> list[str]:
-    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
-    return [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
 
 
 def shipped_exprs() -> list[str]:
@@ -437,8 +416,6 @@ def test_workers_metrics_sum_every_process(db_url: str, tmp_path: Path) -> None:
     """`serve --workers 2`: any worker's /metrics reports both workers' requests, their pools, and exactly
     one scheduler leader between them."""
     from conftest import free_port
-    from test_serve_embedded import _stop, _wait_ready
-    from test_serve_workers import as_url
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")} | {
@@ -455,7 +432,7 @@ def test_workers_metrics_sum_every_process(db_url: str, tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, base)
+        wait_ready(proc, base)
         asked = 0
         for _ in range(40):
             with httpx.Client(base_url=base, timeout=20) as fresh:  # new connections reach both workers
@@ -468,7 +445,7 @@ def test_workers_metrics_sum_every_process(db_url: str, tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
     finally:
-        _stop(proc)
+        stop_serve(proc)
     get = {"method": "GET", "status": "200"}
     assert value(scraped, "http_requests_total", path="/api/v1/discover", **get) == asked
     assert value(scraped, "scheduler_leader") == 1

@@ -17,6 +17,7 @@ import schemathesis
 from conftest import LiveServer
 from dnsserver import ThreadedDnsServer
 from hypothesis import HealthCheck, Phase, given
+from registration_support import verified_listing
 from registry_schema import check_answer
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -25,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_registration_flow import verified_listing
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 20
@@ -66,6 +66,7 @@ def api(live: LiveServer) -> Iterator[tuple[LiveServer, schemathesis.BaseSchema]
     yield live, schemathesis.openapi.from_url(f"{live.base_url}/api/v1/openapi.json")
 
 
+@pytest.mark.slow  # fuzzes every documented operation with generated requests
 def test_every_operation_answers_as_documented(api: tuple[LiveServer, schemathesis.BaseSchema]) -> None:
     live, schema = api
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -132,6 +133,7 @@ def test_operations_on_a_real_listing_with_its_key(
     assert 200 in statuses["DELETE /api/v1/servers/{name}"], statuses
 
 
+@pytest.mark.slow  # stateful fuzzing: chains of register, verify and get
 def test_the_registration_flow_follows_the_documents_links(
     api: tuple[LiveServer, schemathesis.BaseSchema], dns: ThreadedDnsServer
 ) -> None:

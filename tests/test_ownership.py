@@ -16,6 +16,7 @@ import pytest
 import structlog
 from conftest import Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
+from registration_support import claim_and_verify, listing
 
 from mcplookup_mcp.core.errors import AuthRequired, Conflict, Forbidden, InvalidInput, NotFound
 from mcplookup_mcp.core.settings import ConfigError, load_settings
@@ -23,28 +24,6 @@ from mcplookup_mcp.services.ownership import OwnershipService
 from mcplookup_mcp.services.service import RegistryService
 
 RECORD = "_mcp-verify.example.test"
-
-
-def listing(domain: str = "example.test", slug: str = "mail", **overrides: Any) -> dict[str, Any]:
-    return {
-        "domain": domain,
-        "slug": slug,
-        "endpoint": f"https://mcp.{domain}/{slug}",
-        "description": "Send, search and read email in your mailbox",
-        "capabilities": ["email"],
-    } | overrides
-
-
-async def claim_and_verify(
-    service: RegistryService, dns: ThreadedDnsServer, domain: str = "example.test", **overrides: Any
-) -> str:
-    """Register, publish the claim's record, verify; the domain's new API key."""
-    claim = await service.register(listing(domain, **overrides), api_key=None, client="t")
-    assert claim.dns_record is not None and claim.registration_id is not None
-    dns.set_txt(claim.dns_record.name, claim.dns_record.value)
-    result = await service.verify({"domain": domain, "registration_id": claim.registration_id}, client="t")
-    assert result.verified and result.api_key
-    return result.api_key
 
 
 def snapshot(db_url: str) -> dict[str, list[str]]:

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 
 import dns.asyncresolver
 import pytest
+from health_support import probe_loopback
 from mcp_targets import TARGET_IP, RawTarget, UvicornThread, redirect_app, sdk_streamable_app
-from test_health_probe import _probe
 
 from mcplookup_mcp.probe.health import ProbeResult, probe
 from mcplookup_mcp.probe.ssrf import ProbePolicy
@@ -113,7 +113,7 @@ async def test_a_server_that_never_finishes_times_out(
     probe_resolver: dns.asyncresolver.Resolver, handler: Handler, status: str
 ) -> None:
     with RawTarget(handler) as target:
-        result, elapsed = await _timed(_probe(probe_resolver, target.url(), target.port, deadline=DEADLINE))
+        result, elapsed = await _timed(probe_loopback(probe_resolver, target.url(), target.port, deadline=DEADLINE))
     assert (result.status, result.error_class) == (status, "timeout"), result
     assert result.error and ("within 2 s" in result.error or "timed out" in result.error), result.error
     assert DEADLINE - 0.1 <= elapsed < DEADLINE + SLACK
@@ -126,7 +126,7 @@ async def test_an_event_stream_flood_ends_at_the_size_cap(probe_resolver: dns.as
     event = b'data: {"jsonrpc": "2.0", "method": "notifications/progress"}\n\n' * 1000
     with RawTarget(endless_stream(event, 0)) as target:
         result, elapsed = await _timed(
-            _probe(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=256 * 1024)
+            probe_loopback(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=256 * 1024)
         )
     assert (result.status, result.error_class) == ("unhealthy", "response_too_large"), result
     assert elapsed < 2.0
@@ -144,7 +144,7 @@ async def test_a_gigabyte_reply_is_streamed_and_cut_at_the_cap(
         tracemalloc.start()
         try:
             result, elapsed = await _timed(
-                _probe(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=cap)
+                probe_loopback(probe_resolver, target.url(), target.port, deadline=10.0, max_bytes=cap)
             )
             _, peak = tracemalloc.get_traced_memory()
         finally:
@@ -209,16 +209,16 @@ async def test_hostile_probes_delay_no_healthy_one(probe_resolver: dns.asyncreso
         for target in hostile:
             target.start()
         try:
-            alone, alone_s = await _timed(_probe(probe_resolver, healthy.url(), healthy.port))
+            alone, alone_s = await _timed(probe_loopback(probe_resolver, healthy.url(), healthy.port))
             assert alone.status == "healthy", alone
 
             async def beside() -> tuple[ProbeResult, float]:
                 await asyncio.sleep(0.3)  # the hostile probes are under way
-                return await _timed(_probe(probe_resolver, healthy.url(), healthy.port))
+                return await _timed(probe_loopback(probe_resolver, healthy.url(), healthy.port))
 
             results = await asyncio.gather(
                 *(
-                    _timed(_probe(probe_resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024))
+                    _timed(probe_loopback(probe_resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024))
                     for t in hostile
                 ),
                 beside(),

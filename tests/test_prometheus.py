@@ -18,8 +18,8 @@ import pytest
 import yaml
 from conftest import REQUIRE_SERVICES, create_database, drop_database, free_port
 from dnsserver import ThreadedDnsServer
+from monitoring_support import MONITORING, metric_names, panel_exprs
 from stack import Replica, replica_env
-from test_observability import MONITORING, metric_names, panel_exprs
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import structlog
 from conftest import mcp_client
+from registration_support import LISTING
 from stack import RedisProcess
-from test_registration_flow import LISTING
 
 from mcplookup_mcp.core.errors import RateLimited
 from mcplookup_mcp.core.metrics import REDIS_FALLBACKS, REDIS_OUTAGES

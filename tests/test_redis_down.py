@@ -18,10 +18,10 @@ import httpx
 import pytest
 import structlog
 from conftest import LiveServer, mcp_client
+from listing_support import add
 from load_clients import OK, Load, Step, mcp_outcome, rest_outcome, unexpected
 from prometheus_client import REGISTRY
 from stack import RedisProcess
-from test_discovery import add
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings

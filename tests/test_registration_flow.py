@@ -8,41 +8,11 @@ import httpx
 import psycopg
 from conftest import BOTH_MCP_PATHS, Clock, LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
-
-LISTING = {
-    "domain": "example.test",
-    "slug": "mail",
-    "endpoint": "https://mcp.example.test/mcp",
-    "title": "Example Mail",
-    "description": "Send, search and read email in your mailbox",
-    "capabilities": ["email", "search"],
-    "category": "communication",
-}
+from registration_support import LISTING, counts, error_text, register_rest, structured
 
 
 async def call(client: Any, tool: str, args: dict[str, Any]) -> Any:
     return await client.call_tool(tool, args)
-
-
-def structured(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return dict(result.structured_content)
-
-
-def error_text(result: Any) -> str:
-    assert result.is_error, result.structured_content
-    return " ".join(part.text for part in result.content)
-
-
-def counts(db_url: str) -> tuple[int, int, int, int]:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM domains), (SELECT count(*) FROM domain_verifications),"
-            " (SELECT count(*) FROM mcp_servers), (SELECT count(*) FROM api_keys)"
-        ).fetchone()
-    assert row is not None
-    return (row[0], row[1], row[2], row[3])
 
 
 async def test_tools_are_listed_with_schemas_and_hints(live: LiveServer) -> None:
@@ -133,12 +103,6 @@ async def test_register_publish_verify_discover_over_rest(
     response = await http.get("/api/v1/domains/example.test")
     assert response.json()["server"]["name"] == "test.example/mail"
     assert "total_registered_servers 1.0" in (await http.get("/metrics")).text
-
-
-async def register_rest(http: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await http.post("/api/v1/register", json=LISTING | overrides)
-    assert response.status_code == 202, response.text
-    return dict(response.json())
 
 
 async def verify_rest(
@@ -309,13 +273,3 @@ async def test_expired_claims_are_swept(service: Any, clock: Clock, db_url: str)
         assert conn.execute("SELECT count(*) FROM domain_verifications").fetchone() == (0,)
 
 
-def verified_listing(base_url: str, dns: ThreadedDnsServer) -> tuple[dict[str, Any], str]:
-    """LISTING registered and verified over REST: the claim and the owner's API key."""
-    with httpx.Client(base_url=base_url, timeout=20) as http:
-        claim = http.post("/api/v1/register", json=LISTING).json()
-        dns.set_txt(claim["dns_record"]["name"], claim["dns_record"]["value"])
-        verified = http.post(
-            "/api/v1/verify", json={"domain": claim["domain"], "registration_id": claim["registration_id"]}
-        ).json()
-    assert verified["verified"] is True, verified
-    return claim, verified["api_key"]

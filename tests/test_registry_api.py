@@ -8,9 +8,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from conftest import LiveServer
+from listing_support import SEED, add, import_seed, sql
 from registry_schema import registry_client
-from test_discovery import SEED, add, import_seed, sql
 
 from mcplookup_mcp.services.importer import Importer, admit, entries_of
 from mcplookup_mcp.services.server_json import conform
@@ -43,6 +44,7 @@ async def all_pages(http: httpx.AsyncClient, **params: Any) -> list[dict[str, An
             return items
 
 
+@pytest.mark.slow  # imports the seed and reads every entry back
 async def test_imported_entries_round_trip_unchanged(service: RegistryService, live: LiveServer) -> None:
     await import_seed(service)
     entries = [e for e in entries_of(json.loads(SEED.read_text(encoding="utf-8"))) if admit(e)[0] is None]
@@ -103,6 +105,7 @@ async def test_registered_servers_appear_in_server_json_shape(live: LiveServer, 
     assert item["_meta"]["org.mcplookup/discovery"]["verified"] is True
 
 
+@pytest.mark.slow  # imports the seed
 async def test_updated_since_sees_deletions_but_not_health_flaps(
     service: RegistryService, live: LiveServer, db_url: str
 ) -> None:
@@ -155,6 +158,7 @@ async def test_v01_shortens_fills_and_drops_what_the_schema_refuses(
     assert "remotes" not in served["io.github.fix/remote"]["server"]
 
 
+@pytest.mark.slow  # imports the seed
 async def test_include_deleted_follows_the_official_handler(
     service: RegistryService, live: LiveServer
 ) -> None:
@@ -173,6 +177,7 @@ async def test_include_deleted_follows_the_official_handler(
         assert both.status_code == alone.status_code == 200 and both.json() == alone.json()
 
 
+@pytest.mark.slow  # imports the seed
 async def test_v0_answers_as_v01(service: RegistryService, live: LiveServer) -> None:
     await import_seed(service)
     name = quote("io.github.cloudflare/mcp-server-cloudflare", safe="")

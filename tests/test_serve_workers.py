@@ -16,20 +16,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from conftest import free_port
-from psycopg.conninfo import conninfo_to_dict
-from test_discovery import add
-from test_serve_embedded import _stop, _wait_ready
+from listing_support import add
+from serve_support import as_url, stop_serve, wait_ready
 
 # Starts the server as worker processes and waits for them.
 pytestmark = pytest.mark.slow
 
 DISCOVER = "/api/v1/discover?" + urlencode({"q": "send email", "limit": 5})
-
-
-def as_url(conninfo: str) -> str:
-    parts = conninfo_to_dict(conninfo)
-    query = urlencode({k: v for k, v in parts.items() if k in ("host", "port", "user", "password")})
-    return f"postgresql:///{parts['dbname']}?{query}"
 
 
 def served(metrics: str, path: str) -> float:
@@ -75,7 +68,7 @@ def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, base)
+        wait_ready(proc, base)
         add(db_url, "io.example/mailer", description="Send email from your mailbox")
         # /ready answered from one worker; the other may still be starting. Ask until both have served.
         asked, deadline = 0, time.monotonic() + 30
@@ -114,7 +107,7 @@ def test_two_workers_share_the_port_the_cache_generation_and_the_metrics(
                 assert re.search(r"^total_registered_servers 2\.0$", text, re.MULTILINE), text[:2000]
             assert http.get("/health").status_code == 200
     finally:
-        _stop(proc)
+        stop_serve(proc)
     assert proc.returncode == 0, proc.stdout.read().decode() if proc.stdout else ""
 
 
@@ -151,7 +144,7 @@ def test_the_metrics_port_binds_the_address_serve_binds(db_url: str, tmp_path: P
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_ready(proc, f"http://127.0.0.3:{port}")
+        wait_ready(proc, f"http://127.0.0.3:{port}")
         scraped = httpx.get(f"http://127.0.0.3:{scrape_port}/metrics", timeout=10)
         assert scraped.status_code == 200 and "http_requests_total" in scraped.text
         with pytest.raises(httpx.ConnectError):
@@ -159,7 +152,7 @@ def test_the_metrics_port_binds_the_address_serve_binds(db_url: str, tmp_path: P
         refused = httpx.post(f"http://127.0.0.3:{scrape_port}/metrics", timeout=10)
         assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
     finally:
-        _stop(proc)
+        stop_serve(proc)
     # One process re-raises the SIGTERM it stopped on (uvicorn); the parent of workers exits 0.
     assert proc.returncode in (0, -signal.SIGTERM), proc.stdout.read().decode() if proc.stdout else ""
 
@@ -210,7 +203,7 @@ def test_a_metrics_port_held_by_another_server_stops_the_start(db_url: str) -> N
         for _ in range(6):
             assert httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).status_code == 200
     finally:
-        _stop(first)
+        stop_serve(first)
 
 
 def test_a_metrics_port_another_program_listens_on_stops_the_start(db_url: str) -> None:

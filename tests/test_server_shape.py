@@ -6,10 +6,9 @@ from urllib.parse import quote
 
 from conftest import LiveServer, mcp_client
 from dnsserver import ThreadedDnsServer
+from listing_support import add, sql
+from registration_support import claim_and_verify, structured
 from registry_schema import registry_client
-from test_discovery import add, sql
-from test_ownership import claim_and_verify
-from test_registration_flow import structured
 
 from mcplookup_mcp.services.service import RegistryService
 

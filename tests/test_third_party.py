@@ -14,26 +14,33 @@ import pytest
 from conftest import Clock, LiveServer, mcp_client
 from mcp_targets import UvicornThread
 from prometheus_client import REGISTRY
-from test_registration_flow import structured
-from third_party_fakes import Answer, FakeSources, settings_for, start_fake
+from registration_support import structured
+from serve_support import cli, cli_env, database_url
+from third_party_fakes import (
+    ANKI,
+    STDIO,
+    Answer,
+    FakeSources,
+    anki_entry,
+    import_entries,
+    reader_for,
+    server_entry,
+    settings_for,
+    start_fake,
+)
 
 from mcplookup_mcp.core.settings import ConfigError, Settings, load_settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver
-from mcplookup_mcp.services.importer import Importer
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ratelimit import RateLimiter
 from mcplookup_mcp.services.scheduler import Scheduler
-from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.services.third_party import (
-    ThirdPartyReader,
     github_repository,
     npm_document_url,
     readme_excerpt,
 )
 
-ANKI = "io.github.scorzeth/anki-mcp-server"
-# What the official server.json schema asks of every package: how it is spoken to.
-STDIO: dict[str, Any] = {"transport": {"type": "stdio"}}
 ANKI_README = """<p align="center"><img src="logo.png" onerror="alert(1)"></p>
 
 # Anki MCP Server
@@ -62,20 +69,6 @@ def fake() -> Iterator[tuple[FakeSources, UvicornThread]]:
     thread.stop()
 
 
-def _entry(name: str, description: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "description": description, "version": "1.0.0", **extra}
-
-
-async def _import(service: RegistryService, *entries: dict[str, Any]) -> None:
-    await Importer(service.repo, utcnow).run(list(entries))
-
-
-def _reader(service: RegistryService, settings: Settings, clock: Any = utcnow) -> ThirdPartyReader:
-    return ThirdPartyReader(
-        service.repo, settings, make_resolver(list(settings.dns_nameservers), 1.0), clock=clock
-    )
-
-
 def _stored(db_url: str, name: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(db_url) as conn:
         return conn.execute(
@@ -95,24 +88,15 @@ def _reads(source: str, outcome: str) -> float:
     return value or 0.0
 
 
-def _anki(**extra: Any) -> dict[str, Any]:
-    return _entry(
-        ANKI,
-        "An MCP server for Anki",
-        repository={"url": "https://github.com/scorzeth/anki-mcp-server", "source": "github"},
-        **extra,
-    )
-
-
 async def test_the_readme_makes_anki_findable_below_a_server_that_says_it_itself(
     service: RegistryService, settings: Settings, fake: tuple[FakeSources, UvicornThread], db_url: str
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki(), _entry(CARDS, "Make flashcards from your notes and study them"))
+    await import_entries(service, anki_entry(), server_entry(CARDS, "Make flashcards from your notes and study them"))
     assert ANKI not in await _names(service, "make flashcards")
 
-    summary = await _reader(service, settings_for(settings, thread)).refresh(ANKI)
+    summary = await reader_for(service, settings_for(settings, thread)).refresh(ANKI)
 
     assert summary.read == ["readme https://github.com/scorzeth/anki-mcp-server"] and not summary.failed
     found = await _names(service, "make flashcards")
@@ -154,9 +138,9 @@ async def test_npm_and_pypi_entries_give_description_keywords_license_and_langua
             }
         }
     )
-    await _import(
+    await import_entries(
         service,
-        _entry(
+        server_entry(
             "io.github.acme/quiz",
             "Questions",
             packages=[
@@ -166,7 +150,7 @@ async def test_npm_and_pypi_entries_give_description_keywords_license_and_langua
             ],
         ),
     )
-    summary = await _reader(service, settings_for(settings, thread)).refresh("io.github.acme/quiz")
+    summary = await reader_for(service, settings_for(settings, thread)).refresh("io.github.acme/quiz")
     assert sorted(summary.read) == ["npm @acme/quiz-mcp", "pypi quiz-mcp"]
 
     got = await service.get_server({"name": "io.github.acme/quiz"})
@@ -187,8 +171,8 @@ async def test_etag_304_keeps_the_text_and_a_later_failure_loses_nothing(
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki())
-    reader = _reader(service, settings_for(settings, thread))
+    await import_entries(service, anki_entry())
+    reader = reader_for(service, settings_for(settings, thread))
     before = {o: _reads("readme", o) for o in ("read", "unchanged", "failed")}
     await reader.refresh(ANKI)
     first = _stored(db_url, ANKI)
@@ -236,8 +220,8 @@ async def test_hostile_sources_are_refused_and_nothing_is_stored(
 ) -> None:
     sources, thread = fake
     sources.answers["/scorzeth/anki-mcp-server/HEAD/README.md"] = answer
-    await _import(service, _anki())
-    reader = _reader(service, settings_for(settings, thread, probe_timeout=1.5, readme_max_bytes=256 * 1024))
+    await import_entries(service, anki_entry())
+    reader = reader_for(service, settings_for(settings, thread, probe_timeout=1.5, readme_max_bytes=256 * 1024))
     started = time.monotonic()
     summary = await reader.refresh(ANKI)
     assert time.monotonic() - started < 5.0
@@ -257,9 +241,9 @@ async def test_production_policy_refuses_a_loopback_source(
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki())
+    await import_entries(service, anki_entry())
     production = replace(settings_for(settings, thread), env="production")
-    summary = await _reader(service, production).refresh(ANKI)
+    summary = await reader_for(service, production).refresh(ANKI)
     assert summary.failed and "not fetched" in summary.failed[0]
     assert sources.requests == [] and _stored(db_url, ANKI) == []
 
@@ -273,9 +257,9 @@ async def test_the_leader_reads_due_servers_on_schedule(
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki(), _entry("io.github.x/no-sources", "Nothing to read"))
+    await import_entries(service, anki_entry(), server_entry("io.github.x/no-sources", "Nothing to read"))
     app_settings = settings_for(settings, thread, third_party_interval_hours=6.0)
-    reader = _reader(service, app_settings, clock=clock)
+    reader = reader_for(service, app_settings, clock=clock)
     monitor = HealthMonitor(
         service.repo, app_settings, make_resolver([], 1.0), RateLimiter(1000), clock=clock
     )
@@ -287,8 +271,8 @@ async def test_the_leader_reads_due_servers_on_schedule(
 
     assert await reader.run_due() == 0  # not due again yet
     # A deleted listing that was due first takes no room in a batch.
-    await _import(
-        service, _entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone", "source": "github"})
+    await import_entries(
+        service, server_entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone", "source": "github"})
     )
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
@@ -340,9 +324,9 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
     sources.answers["/pypi/anki-mcp/json"] = Answer(
         {"info": {"summary": "Anki from Python", "license": "MIT"}}
     )
-    await _import(service, _anki(packages=[{"registryType": "pypi", "identifier": "anki-mcp", **STDIO}]))
+    await import_entries(service, anki_entry(packages=[{"registryType": "pypi", "identifier": "anki-mcp", **STDIO}]))
     app_settings = settings_for(settings, thread)
-    await _reader(service, app_settings).refresh(ANKI)
+    await reader_for(service, app_settings).refresh(ANKI)
     live = make_live(app_settings)
     async with mcp_client(live.base_url) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -359,14 +343,13 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
 async def test_the_third_party_command_reads_named_servers_now(
     service: RegistryService, fake: tuple[FakeSources, UvicornThread], db_url: str
 ) -> None:
-    from test_cli import _env, _url, cli
 
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki(), _entry(CARDS, "Make flashcards from your notes"))
+    await import_entries(service, anki_entry(), server_entry(CARDS, "Make flashcards from your notes"))
     base = f"http://127.0.0.1:{thread.port}"
-    env = _env(
-        DATABASE_URL=_url(db_url),
+    env = cli_env(
+        DATABASE_URL=database_url(db_url),
         MCPLOOKUP_ENV="test",
         MCPLOOKUP_ALLOW_HTTP_ENDPOINTS="true",
         MCPLOOKUP_PROBE_ALLOW_CIDRS="127.0.0.0/8",
@@ -388,8 +371,8 @@ async def test_a_changed_readme_is_searched_and_a_dropped_repository_forgotten(
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki())
-    reader = _reader(service, settings_for(settings, thread))
+    await import_entries(service, anki_entry())
+    reader = reader_for(service, settings_for(settings, thread))
     await reader.refresh(ANKI)
     assert ANKI in await _names(service, "flashcards")
 
@@ -399,7 +382,7 @@ async def test_a_changed_readme_is_searched_and_a_dropped_repository_forgotten(
     assert ANKI not in await _names(service, "flashcards")
 
     # The listing no longer names the repository: its README goes, and so do its words.
-    await _import(service, _entry(ANKI, "An MCP server for Anki", version="1.0.1"))
+    await import_entries(service, server_entry(ANKI, "An MCP server for Anki", version="1.0.1"))
     summary = await reader.refresh(ANKI)
     assert summary.read == [] and _stored(db_url, ANKI) == []
     assert ANKI not in await _names(service, "mnemonic hints")
@@ -415,7 +398,7 @@ async def test_a_readme_read_is_embedded_with_the_server_after_its_own_words(
 
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await _import(service, _anki())
+    await import_entries(service, anki_entry())
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO server_embeddings (server_id, model, embedding)"
@@ -425,7 +408,7 @@ async def test_a_readme_read_is_embedded_with_the_server_after_its_own_words(
     async with service.repo.transaction() as q:
         assert await q.claim_unembedded("test-model", 10) == []
 
-    await _reader(service, settings_for(settings, thread)).refresh(ANKI)
+    await reader_for(service, settings_for(settings, thread)).refresh(ANKI)
 
     with psycopg.connect(db_url, autocommit=True) as conn:
         stale = conn.execute(

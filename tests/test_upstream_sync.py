@@ -16,11 +16,10 @@ from urllib.parse import urlencode
 
 import pytest
 from fake_registry import FakeRegistry, FakeRegistryServer
+from listing_support import ROOT, add, rows
 from prometheus_client import REGISTRY
 from psycopg.conninfo import conninfo_to_dict
 from registry_schema import registry_client
-from test_discovery import add
-from test_import import ROOT, rows
 
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver

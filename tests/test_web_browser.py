@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from conftest import Clock, LiveServer
 from dnsserver import ThreadedDnsServer
-from health_support import HOST, probe_settings
-from mcp_targets import TARGET_IP, UvicornThread
+from mcp_targets import UvicornThread
+from third_party_fakes import ANKI, STDIO, anki_entry, import_entries, reader_for
 from web_support import (
     HOSTILE,
+    HOSTILE_README,
     HOSTILE_TOOL,
     LISTING,
     artifacts_dir,
     chromium,
     full_page_screenshot,
-    hostile_target_app,
 )
 
 from mcplookup_mcp.core.settings import Settings
@@ -181,24 +181,6 @@ def test_search_shows_strength_and_says_when_nothing_fits(browser: Any, seeded: 
     browser.set_window_size(1280, 900)
 
 
-@pytest.fixture
-def target() -> Iterator[UvicornThread]:
-    with UvicornThread(hostile_target_app()) as server:
-        yield server
-
-
-@pytest.fixture
-def probing_app(
-    make_live: Callable[..., LiveServer],
-    settings: Settings,
-    dns: ThreadedDnsServer,
-    clock: Clock,
-    target: UvicornThread,
-) -> LiveServer:
-    dns.set_a(HOST, TARGET_IP)
-    return make_live(probe_settings(settings, target.port), clock=clock)
-
-
 def fill(driver: Any, field_id: str, value: str) -> None:
     element = by_css(driver, f"#{field_id}")
     element.clear()
@@ -323,8 +305,6 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     screens: Path,
 ) -> None:
     import psycopg
-    from test_third_party import ANKI, STDIO, _anki, _import, _reader
-    from test_web_pages import HOSTILE_README
     from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
     sources = FakeSources()
@@ -343,12 +323,12 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     )
     fake = start_fake(sources)
     try:
-        await _import(
+        await import_entries(
             service,
-            _anki(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}]),
+            anki_entry(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}]),
         )
         app_settings = settings_for(settings, fake)
-        await _reader(service, app_settings).refresh(ANKI)
+        await reader_for(service, app_settings).refresh(ANKI)
     finally:
         fake.stop()
     with psycopg.connect(db_url, autocommit=True) as conn:

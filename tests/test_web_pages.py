@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from conftest import Clock, LiveServer, open_service
 from dnsserver import ThreadedDnsServer
-from health_support import HOST, probe_settings
 from markupsafe import escape
-from mcp_targets import TARGET_IP, UvicornThread
-from web_support import HOSTILE, HOSTILE_TOOL, LISTING, hostile_target_app, markup_report, result_names
+from mcp_targets import UvicornThread
+from third_party_fakes import ANKI, STDIO, anki_entry, import_entries, reader_for
+from web_support import HOSTILE, HOSTILE_README, HOSTILE_TOOL, LISTING, markup_report, result_names
 
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.services.service import RegistryService
@@ -286,24 +286,6 @@ async def test_a_mistyped_id_returns_to_the_check_form_and_limits_say_when_to_re
         assert "too many register requests" in response.text and 'value="example.test"' in response.text
 
 
-@pytest.fixture
-def target() -> Iterator[UvicornThread]:
-    with UvicornThread(hostile_target_app()) as server:
-        yield server
-
-
-@pytest.fixture
-def probing_app(
-    make_live: Callable[..., LiveServer],
-    settings: Settings,
-    dns: ThreadedDnsServer,
-    clock: Clock,
-    target: UvicornThread,
-) -> LiveServer:
-    dns.set_a(HOST, TARGET_IP)
-    return make_live(probe_settings(settings, target.port), clock=clock)
-
-
 async def probe(http: httpx.AsyncClient, clock: Clock, name: str, times: int) -> None:
     """Real probes of the target through the page's "Probe now" button, five minutes apart on the app's clock."""
     for _ in range(times):
@@ -489,18 +471,9 @@ def test_imported_package_snippets_quote_what_the_operator_wrote() -> None:
     )
 
 
-HOSTILE_README = """<p align="center"><img src="x" onerror="window.__readme_xss=1"></p>
-
-# Flashcard helper
-
-Makes flashcards </p><script>window.__readme_xss=2</script> from your notes.
-"""
-
-
 async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_facts_and_browse_links(
     service: RegistryService, settings: Settings, make_live: Callable[..., LiveServer], db_url: str
 ) -> None:
-    from test_third_party import ANKI, STDIO, _anki, _import, _reader
     from third_party_fakes import Answer, FakeSources, settings_for, start_fake
 
     sources = FakeSources()
@@ -515,16 +488,16 @@ async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_fac
     )
     fake = start_fake(sources)
     try:
-        await _import(
+        await import_entries(
             service,
-            _anki(
+            anki_entry(
                 packages=[
                     {"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}
                 ],
             ),
         )
         app_settings = settings_for(settings, fake)
-        await _reader(service, app_settings).refresh(ANKI)
+        await reader_for(service, app_settings).refresh(ANKI)
     finally:
         fake.stop()
     with psycopg.connect(db_url, autocommit=True) as conn:

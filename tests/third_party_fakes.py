@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mcp_targets import UvicornThread
 from starlette.applications import Starlette
@@ -20,6 +21,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.probe.dns_resolver import make_resolver
+from mcplookup_mcp.services.importer import Importer
+from mcplookup_mcp.services.service import RegistryService, utcnow
+from mcplookup_mcp.services.third_party import ThirdPartyReader
 
 HOST = "127.0.0.1"
 
@@ -102,4 +107,34 @@ def settings_for(base: Settings, fake: UvicornThread, **changes: object) -> Sett
         npm_registry_url=url,
         pypi_url=url,
         **changes,  # type: ignore[arg-type]
+    )
+
+
+ANKI = "io.github.scorzeth/anki-mcp-server"
+
+
+# What the official server.json schema asks of every package: how it is spoken to.
+STDIO: dict[str, Any] = {"transport": {"type": "stdio"}}
+
+
+def server_entry(name: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "description": description, "version": "1.0.0", **extra}
+
+
+async def import_entries(service: RegistryService, *entries: dict[str, Any]) -> None:
+    await Importer(service.repo, utcnow).run(list(entries))
+
+
+def reader_for(service: RegistryService, settings: Settings, clock: Any = utcnow) -> ThirdPartyReader:
+    return ThirdPartyReader(
+        service.repo, settings, make_resolver(list(settings.dns_nameservers), 1.0), clock=clock
+    )
+
+
+def anki_entry(**extra: Any) -> dict[str, Any]:
+    return server_entry(
+        ANKI,
+        "An MCP server for Anki",
+        repository={"url": "https://github.com/scorzeth/anki-mcp-server", "source": "github"},
+        **extra,
     )

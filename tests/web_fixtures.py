@@ -1,15 +1,20 @@
-"""Fixtures of the web page tests (loaded with `pytest_plugins`): the seed imported once, the app over it."""
+"""Fixtures of the web page tests (loaded with `pytest_plugins`): the seed imported once, the app over it,
+and the app probing a target whose tool text is hostile."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import LiveServer, create_database, drop_database
-from test_discovery import SEED
+from conftest import Clock, LiveServer, create_database, drop_database
+from dnsserver import ThreadedDnsServer
+from health_support import HOST, probe_settings
+from listing_support import SEED
+from mcp_targets import TARGET_IP, UvicornThread
+from web_support import hostile_target_app
 
 from mcplookup_mcp.app import create_app
 from mcplookup_mcp.core.settings import Settings
@@ -43,3 +48,21 @@ def seeded(seeded_db_url: str, settings: Settings) -> Iterator[LiveServer]:
     live = LiveServer(create_app(settings, seeded_db_url)).start()
     yield live
     live.stop()
+
+
+@pytest.fixture
+def target() -> Iterator[UvicornThread]:
+    with UvicornThread(hostile_target_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def probing_app(
+    make_live: Callable[..., LiveServer],
+    settings: Settings,
+    dns: ThreadedDnsServer,
+    clock: Clock,
+    target: UvicornThread,
+) -> LiveServer:
+    dns.set_a(HOST, TARGET_IP)
+    return make_live(probe_settings(settings, target.port), clock=clock)

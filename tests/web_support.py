@@ -132,3 +132,11 @@ def full_page_screenshot(driver: Any, path: Path, width: int = 1280) -> None:
     driver.set_window_size(width, min(max(height + 100, 600), 8000))
     driver.save_screenshot(str(path))
     driver.set_window_size(before["width"], before["height"])
+
+
+HOSTILE_README = """<p align="center"><img src="x" onerror="window.__readme_xss=1"></p>
+
+# Flashcard helper
+
+Makes flashcards </p><script>window.__readme_xss=2</script> from your notes.
+"""

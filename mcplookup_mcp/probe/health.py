@@ -189,7 +189,8 @@ class _State:
 
 
 @functools.lru_cache(maxsize=8)
-def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Certificate verification for every fetch of the probe layer: certifi's roots, or the given bundle."""
     return ssl.create_default_context(cafile=ca_bundle or certifi.where())
 
 
@@ -657,7 +658,7 @@ async def probe(
     state = _State(transport=transport)
     try:
         async with asyncio.timeout(timeout), AsyncExitStack() as stack:
-            net = _Net(resolver, policy, timeout, _ssl_context(ca_bundle), max_bytes, state, stack)
+            net = _Net(resolver, policy, timeout, ssl_context(ca_bundle), max_bytes, state, stack)
             handshake = _streamable_http if transport == "streamable-http" else _legacy_sse
             await handshake(net, url, state)
     except _Fail as exc:

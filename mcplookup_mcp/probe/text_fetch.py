@@ -17,7 +17,7 @@ import dns.asyncresolver
 import httpx
 
 from mcplookup_mcp.probe.dns_resolver import DnsLookupError
-from mcplookup_mcp.probe.health import USER_AGENT, _ssl_context
+from mcplookup_mcp.probe.health import USER_AGENT, ssl_context
 from mcplookup_mcp.probe.ssrf import BlockedTarget, ProbePolicy, check_target
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -74,7 +74,7 @@ async def _fetch(
     accept: str,
     etag: str | None,
 ) -> Fetched:
-    context = _ssl_context(limits.ca_bundle)
+    context = ssl_context(limits.ca_bundle)
     headers = {"User-Agent": USER_AGENT, "Accept": accept}
     if etag:
         headers["If-None-Match"] = etag

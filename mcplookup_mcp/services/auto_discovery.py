@@ -7,8 +7,9 @@ Two sources, both public and both chosen by the domain's owner:
   description, version, websiteUrl, repository.url, remotes[].url; the older card form with
   `serverInfo` and `transport.endpoint` is read too).
 
-The card is fetched through the SSRF guard like a probe: the name is resolved and checked, the request
-goes to the checked address with the name as SNI and Host, no redirects are followed, the body is capped.
+The card is fetched by the probe layer (`probe.card_fetch`), through the SSRF guard like a probe: the name
+is resolved and checked, the request goes to the checked address with the name as SNI and Host, no
+redirects are followed, the body is capped.
 Nothing read here is trusted: the service validates every value with the rules a submitted value meets,
 and drops what fails.
 """
@@ -20,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dns.asyncresolver
-import httpx
 import structlog
 
+from mcplookup_mcp.probe.card_fetch import fetch_card
 from mcplookup_mcp.probe.dns_resolver import DnsLookupError, lookup_txt
-from mcplookup_mcp.probe.health import USER_AGENT, _ssl_context
-from mcplookup_mcp.probe.ssrf import BlockedTarget, ProbePolicy, check_target
+from mcplookup_mcp.probe.ssrf import ProbePolicy
+from mcplookup_mcp.probe.text_fetch import FetchFailed
 
 log = structlog.get_logger("mcplookup.auto_discovery")
 
@@ -120,40 +121,13 @@ async def _read_card(
 ) -> tuple[dict[str, str], str | None]:
     url = card_url(domain)
     try:
-        target = await check_target(url, resolver, policy)
-    except BlockedTarget as exc:
-        return {}, f"{url}: not fetched ({exc.reason})"
-    except DnsLookupError as exc:
-        return {}, f"{url}: {exc.message}"
+        body = await fetch_card(
+            url, resolver, policy, read_timeout=http_timeout, max_bytes=MAX_CARD_BYTES, ca_bundle=ca_bundle
+        )
+    except FetchFailed as exc:
+        return {}, exc.reason
     try:
-        async with httpx.AsyncClient(
-            verify=_ssl_context(ca_bundle),
-            trust_env=False,
-            follow_redirects=False,
-            timeout=httpx.Timeout(http_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        ) as client:
-            request = client.build_request(
-                "GET",
-                target.connect_url,
-                headers={"Host": target.host_header},
-                extensions={"sni_hostname": target.host},
-            )
-            response = await client.send(request, stream=True)
-            try:
-                if response.status_code != 200:
-                    return {}, f"{url}: HTTP {response.status_code}"
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_CARD_BYTES:
-                        return {}, f"{url}: larger than {MAX_CARD_BYTES} bytes"
-            finally:
-                await response.aclose()
-    except httpx.HTTPError as exc:
-        return {}, f"{url}: {type(exc).__name__}"
-    try:
-        card = json.loads(bytes(body))
+        card = json.loads(body)
     except (ValueError, RecursionError):
         return {}, f"{url}: not JSON"
     return card_fields(card), None

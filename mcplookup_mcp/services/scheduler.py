@@ -1,8 +1,8 @@
 """The background loop that probes listed servers: one leader across replicas.
 
-Leadership is a PostgreSQL session advisory lock held on a connection of its own. When the leader's
-process dies or its connection drops, PostgreSQL ends the session and frees the lock; another replica's
-next attempt takes it. Work is claimed with `FOR UPDATE SKIP LOCKED` and a lease (`next_probe_at` pushed
+Leadership is a PostgreSQL session advisory lock held on a connection of its own (`store.leader_lock`).
+When the leader's process dies or its connection drops, PostgreSQL ends the session and frees the lock;
+another replica's next attempt takes it. Work is claimed with `FOR UPDATE SKIP LOCKED` and a lease (`next_probe_at` pushed
 ahead), so even two leaders for a moment (a network partition) would not probe the same server twice.
 """
 
@@ -14,9 +14,7 @@ import random
 import time
 from collections.abc import Callable
 
-import psycopg
 import structlog
-from psycopg.rows import dict_row
 
 from mcplookup_mcp.core.errors import RegistryError
 from mcplookup_mcp.core.metrics import SCHEDULER_LAST_ROUND, SCHEDULER_LEADER
@@ -24,7 +22,7 @@ from mcplookup_mcp.services.analytics import prune_events
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.third_party import ThirdPartyReader
 from mcplookup_mcp.services.upstream_sync import UpstreamReport, UpstreamSync
-from mcplookup_mcp.store.repository import Queries, Row
+from mcplookup_mcp.store.leader_lock import LeaderLock, LeadershipLost
 
 log = structlog.get_logger("mcplookup.scheduler")
 
@@ -33,6 +31,8 @@ LEADER_LOCK_ID = 7_245_118_302
 PRUNE_EVERY_SECONDS = 3600.0
 MAX_POLL_SECONDS = 10.0
 LEADER_CHECK_SECONDS = 10.0
+# How the leader connection shows in pg_stat_activity.
+APPLICATION_NAME = "mcplookup-scheduler"
 
 
 # Each refused or fixed entry is logged by name, up to this many a run (a first pass may fix thousands);
@@ -68,52 +68,32 @@ class Scheduler:
         self.sync = sync
         self._sync_task: asyncio.Task[None] | None = None
         self._next_sync = float("-inf")
-        self.conninfo = conninfo
         self.poll_seconds = poll_seconds or min(MAX_POLL_SECONDS, monitor.settings.probe_interval_seconds / 2)
         self.rng = rng
-        self._conn: psycopg.AsyncConnection[Row] | None = None
-        self._leader = False
+        self._lock = LeaderLock(
+            conninfo, LEADER_LOCK_ID, application_name=APPLICATION_NAME, check_seconds=LEADER_CHECK_SECONDS
+        )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_prune = float("-inf")
 
     @property
     def is_leader(self) -> bool:
-        return self._leader
+        return self._lock.held
 
     async def try_lead(self) -> bool:
         """Become (or stay) the leader if no other session holds the lock; False when another one does."""
+        was_leader = self._lock.held
         try:
-            if self._conn is None or self._conn.closed:
-                self._leader = False
-                self._conn = await psycopg.AsyncConnection.connect(
-                    self.conninfo,
-                    autocommit=True,
-                    application_name="mcplookup-scheduler",
-                    row_factory=dict_row,
-                    connect_timeout=10,
-                    # A silently dropped network is noticed by TCP keepalives, on both ends.
-                    keepalives=1,
-                    keepalives_idle=30,
-                    keepalives_interval=10,
-                    keepalives_count=3,
-                )
-            async with asyncio.timeout(LEADER_CHECK_SECONDS):
-                if self._leader:
-                    # Still ours only while the session lives: a dead connection means the lock is gone.
-                    await Queries(self._conn).ping()
-                    return True
-                locked = await Queries(self._conn).try_advisory_lock(LEADER_LOCK_ID)
-            self._leader = locked
-            if self._leader:
-                log.info("scheduler leads")
-        except (psycopg.Error, TimeoutError) as exc:
-            if self._leader:
-                log.warning("scheduler lost leadership", error=type(exc).__name__)
-            self._leader = False
-            await self._drop_connection()
-        SCHEDULER_LEADER.set(1 if self._leader else 0)
-        return self._leader
+            leads = await self._lock.hold()
+        except LeadershipLost as exc:
+            if was_leader:
+                log.warning("scheduler lost leadership", error=exc.reason)
+            leads = False
+        if leads and not was_leader:
+            log.info("scheduler leads")
+        SCHEDULER_LEADER.set(1 if leads else 0)
+        return leads
 
     async def tick(self) -> int:
         """One round of work: probe what is due, prune history when it is time; returns the probes made."""
@@ -222,22 +202,9 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._third_party_round
             self._third_party_round = None
-        if self._leader and self._conn is not None and not self._conn.closed:
-            # Unlocked explicitly: closing the connection alone frees the lock only once the server
-            # process has exited, a moment later, and a replica asking meanwhile would be refused.
-            with contextlib.suppress(psycopg.Error, TimeoutError):
-                async with asyncio.timeout(LEADER_CHECK_SECONDS):
-                    await Queries(self._conn).advisory_unlock(LEADER_LOCK_ID)
-        await self._drop_connection()
-        self._leader = False
+        await self._lock.release()
         SCHEDULER_LEADER.set(0)
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                await conn.close()
 
     async def backend_pid(self) -> int | None:
         """The leader connection's server process id (operators match it in pg_stat_activity)."""
-        return None if self._conn is None or self._conn.closed else self._conn.info.backend_pid
+        return self._lock.backend_pid()
