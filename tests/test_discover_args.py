@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import BOTH_MCP_PATHS, LiveServer, mcp_client
 from prometheus_client import REGISTRY
-from test_registration_flow import error_text
+from registration_support import error_text
 
 from mcplookup_mcp.core.arguments import Arguments
 from mcplookup_mcp.core.discover_args import BROWSE_CAPABILITIES, DISCOVER
