@@ -110,5 +110,5 @@ def test_a_fragment_is_written_once_and_included_where_named() -> None:
         parse_queries("-- one --\n-- first\nSELECT 1\n-- include _nowhere\n", "x.sql")
     # Every discovery query keeps the listed servers through the one filter block.
     assert all(
-        "s.status = 'active'" in queries()[name] for name in queries() if name.startswith("browse_by_")
+        "mcp_server_listed(s)" in queries()[name] for name in queries() if name.startswith("browse_by_")
     )

@@ -184,7 +184,7 @@ UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s;
 
 -- count_listed_servers --
 -- How many servers are listed, counted as discovery_stats counts them (for the total_registered_servers gauge)
-SELECT count(*) AS n FROM mcp_servers WHERE status = 'active' AND (verified OR source = 'import');
+SELECT count(*) AS n FROM mcp_servers s WHERE mcp_server_listed(s);
 
 -- ping --
 -- Readiness: the database answers
