@@ -322,15 +322,13 @@ class DiscoveryService:
         return self._result(plan, rows, listed)
 
     def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
-        from mcplookup_mcp.services.service import server_fields
-
         more = len(rows) > plan.limit
         rows = rows[: plan.limit]
         mode = plan.params.get("mode")
         next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
         servers = [
-            DiscoveredServer(
-                **server_fields(row),
+            DiscoveredServer.from_row(
+                row,
                 match=Match(
                     strength=row.get("strength"),
                     terms=_terms(row),

@@ -15,14 +15,6 @@
        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
 
 
--- _server_columns --
--- The stored server fields every discovery answer is built from (service.server_fields)
-       s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
-
 -- browse_by_trust --
 -- Filtered listing without query text, one keyset page: Trust order, highest first (also relevance order when there is no query text)
 SELECT
