@@ -33,6 +33,7 @@ from mcplookup_mcp.core.models import (
     SearchMode,
 )
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.core.vocab import TYPED_FILLER, Transport
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
 from mcplookup_mcp.services.read_your_writes import WriteMarks
@@ -58,7 +59,7 @@ DISCOVER_FIELDS = (
     "cursor",
 )
 SORTS = ("relevance", "trust", "latency", "newest", "name")
-TRANSPORTS = ("streamable-http", "sse", "stdio")
+TRANSPORTS = tuple(Transport)
 CAPABILITY_MATCH = ("all", "any")
 # Candidate rows per index branch before the full blend: bounds ranking work at any registry size.
 CANDIDATE_POOL = 50
@@ -110,7 +111,6 @@ FUSION = {
 
 log = structlog.get_logger("mcplookup.discovery")
 
-_RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something", "would", "could", "with"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -578,7 +578,7 @@ def _open_word(query: str, words: list[str]) -> str | None:
 
 
 def _fuzzy_words(words: list[str]) -> list[str]:
-    kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in _RAW_FILLER]
+    kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in TYPED_FILLER]
     return list(dict.fromkeys(kept))[:6]
 
 
