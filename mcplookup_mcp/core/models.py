@@ -8,6 +8,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from mcplookup_mcp.core.vocab import ListingStatus, Source
+
 
 class DnsRecord(BaseModel):
     type: Literal["TXT"] = "TXT"
@@ -111,8 +113,8 @@ class ServerOut(BaseModel):
             source=row["source"],
             listing_status=row["status"],
             verified=row["verified"],
-            pending=row["status"] == "pending",
-            imported=row["source"] == "import",
+            pending=row["status"] == ListingStatus.PENDING,
+            imported=row["source"] == Source.IMPORT,
             remotes_blocked=row["remotes_blocked"],
             health=HealthSummary(
                 status=row["health_status"],

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcplookup_mcp.core.errors import InvalidInput
-from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, Transport
 from mcplookup_mcp.probe.ssrf import is_forbidden_address
 from mcplookup_mcp.services.server_json import conform, problems
 from mcplookup_mcp.store.repository import Queries, Repository
@@ -130,7 +130,7 @@ def _listing(entry: Mapping[str, Any]) -> dict[str, Any]:
     if remotes and remotes[0].get("type") in REMOTE_TRANSPORTS:
         transport = remotes[0]["type"]
     elif packages:
-        transport = "stdio"
+        transport = Transport.STDIO
     repository = entry.get("repository") if isinstance(entry.get("repository"), dict) else None
     website = entry.get("websiteUrl") if isinstance(entry.get("websiteUrl"), str) else None
     return {

@@ -37,6 +37,7 @@ from mcplookup_mcp.core.models import (
 )
 from mcplookup_mcp.core.next_steps import MCP, Steps
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.core.vocab import Transport
 from mcplookup_mcp.probe.verification import Outcome, check_claim_record, record_name, record_value
 from mcplookup_mcp.services import auto_discovery
 from mcplookup_mcp.services.discovery import DiscoveryService
@@ -183,7 +184,7 @@ class RegistryService:
         repo_url = validation.web_url(data.get("repository_url"), "repository_url")
         endpoint = validation.endpoint(data.get("endpoint"), domain, self.settings.allow_http_endpoints)
         transport = validation.choice(
-            data.get("transport"), "transport", validation.TRANSPORTS, "streamable-http"
+            data.get("transport"), "transport", validation.TRANSPORTS, Transport.STREAMABLE_HTTP
         )
         return {
             "name": name,

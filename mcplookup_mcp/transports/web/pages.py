@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from mcplookup_mcp.core.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.core.models import DiscoveredServer, HealthResult
 from mcplookup_mcp.core.next_steps import WEB
-from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, Transport
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.request_input import query_pairs
@@ -32,9 +32,9 @@ from mcplookup_mcp.transports.web.snippets import connection_snippets
 PAGE_SIZE = 10
 TRANSPORT_CHOICES = (
     ("", "any transport"),
-    ("streamable-http", "Streamable HTTP"),
-    ("sse", "SSE"),
-    ("stdio", "stdio (runs locally)"),
+    (Transport.STREAMABLE_HTTP, "Streamable HTTP"),
+    (Transport.SSE, "SSE"),
+    (Transport.STDIO, "stdio (runs locally)"),
 )
 SUGGESTED_CAPABILITIES = 60
 SUGGESTIONS_SECONDS = 60.0
