@@ -128,5 +128,23 @@ def test_a_fragment_is_written_once_and_included_where_named() -> None:
         parse_queries("-- one --\n-- first\nSELECT 1\n-- include _nowhere\n", "x.sql")
     # Every discovery query keeps the listed servers through the one filter block.
     assert all(
-        "s.status = 'active'" in queries()[name] for name in queries() if name.startswith("browse_by_")
+        "mcp_server_listed(s)" in queries()[name] for name in queries() if name.startswith("browse_by_")
     )
+
+
+def test_a_fragment_of_one_file_is_included_by_another() -> None:
+    shared = {"_columns": "s.id, s.name,"}
+    parsed = parse_queries(
+        "-- one --\n-- first\nSELECT\n-- include _columns\ns.tools FROM t s\n", "x.sql", shared
+    )
+    assert parsed == {"one": "SELECT\ns.id, s.name,\ns.tools FROM t s"}
+    # The server's columns are written once, in server_shape.sql, for the discovery and registry queries.
+    columns = "s.avg_response_time_ms, s.last_health_check_at"
+    assert all(
+        columns in queries()[name]
+        for name in ("get_server_by_name", "get_servers_by_domain", "browse_by_name")
+    )
+    texts = [
+        e.read_text(encoding="utf-8") for e in (sql_dir() / "queries").iterdir() if e.name.endswith(".sql")
+    ]
+    assert sum(text.count(columns) for text in texts) == 1

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.arguments import Arg, Arguments
+from mcplookup_mcp.core.vocab import Transport
 
 SORTS = ("relevance", "trust", "latency", "newest", "name")
 # Remote transports, and stdio for servers installed as packages.
-TRANSPORTS = ("streamable-http", "sse", "stdio")
+TRANSPORTS = tuple(t.value for t in Transport)
 CAPABILITY_MATCH = ("all", "any")
 # A cursor is a signed page key of some tens of characters: anything longer was never one.
 MAX_CURSOR = 1000

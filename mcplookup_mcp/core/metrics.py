@@ -14,6 +14,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from mcplookup_mcp.core.vocab import PROBE_STATUSES
+
 # Set by `mcplookup serve --workers N`: each worker process then writes its figures to files there, and
 # whichever worker answers /metrics reports the sum over all of them.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,9 +90,9 @@ THIRD_PARTY_READS = Counter(
     "unchanged, absent, failed)",
     ("source", "outcome"),
 )
-# probe.health.Status and the monitor's triggers; ownership.RecheckSummary's outcomes (tests hold the
-# copies equal: core may not import those layers).
-HEALTH_PROBE_STATUSES = ("healthy", "degraded", "auth_required", "unhealthy", "unreachable", "blocked")
+# What a probe concludes (core/vocab.py) and the monitor's triggers; ownership.RecheckSummary's outcomes
+# (tests hold the copies equal: core may not import those layers).
+HEALTH_PROBE_STATUSES = PROBE_STATUSES
 HEALTH_PROBE_TRIGGERS = ("schedule", "realtime")
 REVERIFICATION_OUTCOMES = (
     "confirmed",

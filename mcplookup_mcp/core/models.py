@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, PrivateAttr
+
+from mcplookup_mcp.core.vocab import ListingStatus, Source
 
 
 class DnsRecord(BaseModel):
@@ -88,6 +90,45 @@ class ServerOut(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **extra: Any) -> Self:
+        """The server from its stored row (the columns of sql/queries/server_shape.sql's _server_columns);
+        `extra`: the fields a model extending this one adds (DiscoveredServer's match)."""
+        return cls(
+            name=row["name"],
+            title=row["title"],
+            description=row["description"],
+            version=row["version"],
+            domain=row["domain"],
+            endpoint=row["endpoint"],
+            transport=row["transport"],
+            capabilities=list(row["capabilities"] or []),
+            category=row["category"],
+            auth_type=row["auth_type"],
+            website_url=row["website_url"],
+            repository=row["repository"],
+            packages=row["packages"] or [],
+            remotes=row["remotes"] or [],
+            source=row["source"],
+            listing_status=row["status"],
+            verified=row["verified"],
+            pending=row["status"] == ListingStatus.PENDING,
+            imported=row["source"] == Source.IMPORT,
+            remotes_blocked=row["remotes_blocked"],
+            health=HealthSummary(
+                status=row["health_status"],
+                uptime_percentage=row["uptime_percentage"],
+                avg_response_time_ms=row["avg_response_time_ms"],
+                last_check=row["last_health_check_at"],
+            ),
+            trust_score=row["trust_score"],
+            # Read by get_server only: discovery answers leave it out (null).
+            discovered=row.get("discovered"),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            **extra,
+        )
 
 
 class Match(BaseModel):

@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 import idna
 
 from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS
 
-TRANSPORTS = ("streamable-http", "sse")
+# What an owner may register: a remote endpoint the prober can reach.
+TRANSPORTS: tuple[str, ...] = REMOTE_TRANSPORTS
 AUTH_TYPES = ("none", "api_key", "oauth2", "bearer", "basic", "custom")
 
 MAX_DOMAIN = 253

@@ -57,13 +57,12 @@ import dns.asyncresolver
 import httpx
 
 from mcplookup_mcp import __version__
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, UP_STATUSES
 from mcplookup_mcp.probe.dns_resolver import DnsLookupError, DnsTimeout, NoRecord, NoSuchDomain
 from mcplookup_mcp.probe.ssrf import BlockedTarget, CheckedTarget, ProbePolicy, check_target
 
 Status = Literal["healthy", "degraded", "auth_required", "unhealthy", "unreachable", "blocked"]
 Transport = Literal["streamable-http", "sse"]
-
-UP_STATUSES: frozenset[str] = frozenset({"healthy", "degraded", "auth_required"})
 
 PROTOCOL_VERSION = "2025-11-25"
 DEFAULT_TIMEOUT = 10.0
@@ -653,7 +652,7 @@ async def probe(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ProbeResult:
     """Probe one remote endpoint; never raises for anything the remote side does."""
-    if transport not in ("streamable-http", "sse"):
+    if transport not in REMOTE_TRANSPORTS:
         raise ValueError(f"cannot probe transport {transport!r}: only streamable-http and sse are remote")
     state = _State(transport=transport)
     try:

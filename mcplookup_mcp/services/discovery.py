@@ -34,6 +34,7 @@ from mcplookup_mcp.core.models import (
     SearchMode,
 )
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.core.vocab import TYPED_FILLER
 from mcplookup_mcp.services.analytics import EventBuffer, analytics_stats
 from mcplookup_mcp.services.answer_cache import AnswerCache, SharedAnswers
 from mcplookup_mcp.services.read_your_writes import WriteMarks
@@ -99,7 +100,6 @@ FUSION = {
 
 log = structlog.get_logger("mcplookup.discovery")
 
-_RAW_FILLER = {"server", "servers", "need", "want", "help", "please", "something", "would", "could", "with"}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -340,15 +340,13 @@ class DiscoveryService:
         return self._result(plan, rows, listed)
 
     def _result(self, plan: Plan, rows: list[Row], listed: int | None) -> DiscoverResult:
-        from mcplookup_mcp.services.service import server_fields
-
         more = len(rows) > plan.limit
         rows = rows[: plan.limit]
         mode = plan.params.get("mode")
         next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
         servers = [
-            DiscoveredServer(
-                **server_fields(row),
+            DiscoveredServer.from_row(
+                row,
                 match=Match(
                     strength=row.get("strength"),
                     terms=_terms(row),
@@ -613,7 +611,7 @@ def _open_word(query: str, words: list[str]) -> str | None:
 
 
 def _fuzzy_words(words: list[str]) -> list[str]:
-    kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in _RAW_FILLER]
+    kept = [w.lower() for w in words if len(w) >= 4 and w.lower() not in TYPED_FILLER]
     return list(dict.fromkeys(kept))[:6]
 
 

@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcplookup_mcp.core.errors import InvalidInput
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, Transport
 from mcplookup_mcp.probe.ssrf import is_forbidden_address
 from mcplookup_mcp.services.server_json import conform, problems
 from mcplookup_mcp.store.repository import Queries, Repository
 
 _NAME = re.compile(r"^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$")
-_REMOTE_TYPES = ("streamable-http", "sse")
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
 UNVERSIONED = "unversioned"
@@ -127,10 +127,10 @@ def _listing(entry: Mapping[str, Any]) -> dict[str, Any]:
     packages = [p for p in entry.get("packages") or [] if isinstance(p, dict)]
     usable = [r for r in remotes if isinstance(r.get("url"), str) and not blocked_url(r["url"])]
     transport = None
-    if remotes and remotes[0].get("type") in _REMOTE_TYPES:
+    if remotes and remotes[0].get("type") in REMOTE_TRANSPORTS:
         transport = remotes[0]["type"]
     elif packages:
-        transport = "stdio"
+        transport = Transport.STDIO
     repository = entry.get("repository") if isinstance(entry.get("repository"), dict) else None
     website = entry.get("websiteUrl") if isinstance(entry.get("websiteUrl"), str) else None
     return {

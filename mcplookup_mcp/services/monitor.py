@@ -32,7 +32,8 @@ from mcplookup_mcp.core.models import (
 )
 from mcplookup_mcp.core.next_steps import MCP, Steps
 from mcplookup_mcp.core.settings import Settings
-from mcplookup_mcp.probe.health import UP_STATUSES, ProbeResult, Transport, probe
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, UP_STATUSES
+from mcplookup_mcp.probe.health import ProbeResult, Transport, probe
 from mcplookup_mcp.probe.ssrf import ProbePolicy
 from mcplookup_mcp.services.ratelimit import Limiter
 from mcplookup_mcp.services.read_your_writes import WriteMarks, domain_of_name
@@ -371,7 +372,8 @@ class HealthMonitor:
         return result, [HealthSpan(**span) for span in spans]
 
     async def _probe_now(self, row: Row, client: str) -> None:
-        if not row["endpoint"] or row["transport"] not in ("streamable-http", "sse"):
+        # The probed rule (mcp_server_probed) for a server get_health_servers found active.
+        if not row["endpoint"] or row["transport"] not in REMOTE_TRANSPORTS:
             raise Conflict(f"{row['name']} has no remote endpoint to probe (transport {row['transport']})")
         await self.limiter.hit("health_realtime", client)
         now = self.clock()

@@ -14,10 +14,10 @@ from typing import Any
 
 from mcplookup_mcp.core import keys, validation
 from mcplookup_mcp.core.errors import Forbidden, NotFound
-from mcplookup_mcp.core.models import DeleteResult, KeyResult, RevokeResult, UpdateResult
+from mcplookup_mcp.core.models import DeleteResult, KeyResult, RevokeResult, ServerOut, UpdateResult
 from mcplookup_mcp.core.next_steps import MCP, Steps
 from mcplookup_mcp.probe.verification import Outcome, check_claim_record
-from mcplookup_mcp.services.service import LISTING_FIELDS, RegistryService, server_out
+from mcplookup_mcp.services.service import LISTING_FIELDS, RegistryService
 from mcplookup_mcp.store.repository import Queries, Repository, Row
 
 UPDATE_FIELDS = ("name", *LISTING_FIELDS)
@@ -87,7 +87,7 @@ class OwnershipService:
         return UpdateResult(
             name=name,
             updated_fields=changed,
-            server=server_out(updated),
+            server=ServerOut.from_row(updated),
             message=f"{name} is updated ({', '.join(changed)}).",
         )
 

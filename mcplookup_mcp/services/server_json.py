@@ -25,9 +25,10 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS
+
 SCHEMA_URL = "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json"
 MAX_TEXT = 100
-_REMOTE_TYPES = ("streamable-http", "sse")
 _ELLIPSIS = "…"
 
 
@@ -71,7 +72,7 @@ def conform(document: Mapping[str, Any], version: str) -> tuple[dict[str, Any], 
         fixes.append("description-shortened")
     remotes = doc.get("remotes")
     if isinstance(remotes, list):
-        kept = [r for r in remotes if isinstance(r, dict) and r.get("type") in _REMOTE_TYPES]
+        kept = [r for r in remotes if isinstance(r, dict) and r.get("type") in REMOTE_TRANSPORTS]
         if len(kept) < len(remotes):
             fixes.append("remote-dropped")
             if kept:

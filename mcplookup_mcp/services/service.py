@@ -29,7 +29,6 @@ from mcplookup_mcp.core.models import (
     DiscoverResult,
     DnsRecord,
     GetServerResult,
-    HealthSummary,
     OwnershipStatus,
     RegisterResult,
     ServerOut,
@@ -37,6 +36,7 @@ from mcplookup_mcp.core.models import (
 )
 from mcplookup_mcp.core.next_steps import MCP, Steps
 from mcplookup_mcp.core.settings import Settings
+from mcplookup_mcp.core.vocab import Transport
 from mcplookup_mcp.probe.verification import Outcome, check_claim_record, record_name, record_value
 from mcplookup_mcp.services import auto_discovery
 from mcplookup_mcp.services.discovery import DiscoveryService
@@ -183,7 +183,7 @@ class RegistryService:
         repo_url = validation.web_url(data.get("repository_url"), "repository_url")
         endpoint = validation.endpoint(data.get("endpoint"), domain, self.settings.allow_http_endpoints)
         transport = validation.choice(
-            data.get("transport"), "transport", validation.TRANSPORTS, "streamable-http"
+            data.get("transport"), "transport", validation.TRANSPORTS, Transport.STREAMABLE_HTTP
         )
         return {
             "name": name,
@@ -441,7 +441,7 @@ class RegistryService:
             license=next((p.license for p in stated if p.license), None),
             language=next((p.language for p in stated if p.language), None),
             third_party=third_party,
-            server=server_out(row),
+            server=ServerOut.from_row(row),
             other_servers_on_domain=[n for n in others if n != row["name"]],
             ownership=OwnershipStatus.from_row(domain_row) if domain_row else None,
             **server_health_fields(health[0] if health else None),
@@ -466,46 +466,6 @@ def _domain_of(data: Mapping[str, Any]) -> str | None:
         return validation.domain(raw) if isinstance(raw, str) and raw else None
     except RegistryError:
         return None
-
-
-def server_out(row: Row) -> ServerOut:
-    return ServerOut(**server_fields(row))
-
-
-def server_fields(row: Row) -> dict[str, Any]:
-    """ServerOut's fields from a row, for ServerOut or a model that extends it (built once, not copied)."""
-    return dict(
-        name=row["name"],
-        title=row["title"],
-        description=row["description"],
-        version=row["version"],
-        domain=row["domain"],
-        endpoint=row["endpoint"],
-        transport=row["transport"],
-        capabilities=list(row["capabilities"] or []),
-        category=row["category"],
-        auth_type=row["auth_type"],
-        website_url=row["website_url"],
-        repository=row["repository"],
-        packages=row["packages"] or [],
-        remotes=row["remotes"] or [],
-        source=row["source"],
-        listing_status=row["status"],
-        verified=row["verified"],
-        pending=row["status"] == "pending",
-        imported=row["source"] == "import",
-        remotes_blocked=row["remotes_blocked"],
-        health=HealthSummary(
-            status=row["health_status"],
-            uptime_percentage=row["uptime_percentage"],
-            avg_response_time_ms=row["avg_response_time_ms"],
-            last_check=row["last_health_check_at"],
-        ),
-        trust_score=row["trust_score"],
-        discovered=row.get("discovered"),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def _failure_message(outcome: Outcome, detail: str, expected: DnsRecord, steps: Steps) -> str:

@@ -7,6 +7,7 @@ comment; placeholders are psycopg's `%(param)s`. Only the repository names queri
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
@@ -21,12 +22,10 @@ def sql_dir() -> Traversable:
 _INCLUDE = re.compile(r"^[ \t]*-- include (_[a-z0-9_]+)[ \t]*$", re.MULTILINE)
 
 
-def parse_queries(text: str, source: str) -> dict[str, str]:
-    """The file's named queries. A name starting with `_` is a fragment, not a query: a line
-    `-- include _name` in a query of the same file stands for its text, so a block written once serves
-    every query that needs it."""
+def _blocks(text: str, source: str) -> dict[str, str]:
+    """The file's named blocks (queries and fragments), each without its header and description."""
     parts = _HEADER.split(text)
-    queries: dict[str, str] = {}
+    blocks: dict[str, str] = {}
     # parts = [preamble, name1, body1, name2, body2, ...]
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         lines = body.strip().splitlines()
@@ -35,10 +34,21 @@ def parse_queries(text: str, source: str) -> dict[str, str]:
         query = "\n".join(lines[1:]).strip()
         if not query:
             raise ValueError(f"{source}: query {name!r} is empty")
-        if name in queries:
+        if name in blocks:
             raise ValueError(f"{source}: query {name!r} is defined twice")
-        queries[name] = query
-    fragments = {name: queries.pop(name) for name in list(queries) if name.startswith("_")}
+        blocks[name] = query
+    return blocks
+
+
+def parse_queries(text: str, source: str, shared: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The file's named queries. A name starting with `_` is a fragment, not a query: a line
+    `-- include _name` in a query stands for its text, so a block written once serves every query that
+    needs it. `shared`: the fragments of every file (`queries` passes them), so that one shape, such as
+    a server's columns, is written once for all the files."""
+    queries = _blocks(text, source)
+    fragments = dict(shared or {}) | {
+        name: queries.pop(name) for name in list(queries) if name.startswith("_")
+    }
 
     def include(found: re.Match[str]) -> str:
         if found.group(1) not in fragments:
@@ -50,14 +60,24 @@ def parse_queries(text: str, source: str) -> dict[str, str]:
 
 @cache
 def queries() -> dict[str, str]:
-    merged: dict[str, str] = {}
     folder = sql_dir() / "queries"
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
-            continue
-        for name, query in parse_queries(entry.read_text(encoding="utf-8"), entry.name).items():
+    files = [
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".sql")
+    ]
+    shared: dict[str, str] = {}
+    for source, text in files:
+        for name, fragment in _blocks(text, source).items():
+            if name.startswith("_"):
+                if name in shared:
+                    raise ValueError(f"{source}: fragment {name!r} is already defined in another file")
+                shared[name] = fragment
+    merged: dict[str, str] = {}
+    for source, text in files:
+        for name, query in parse_queries(text, source, shared).items():
             if name in merged:
-                raise ValueError(f"{entry.name}: query {name!r} is already defined in another file")
+                raise ValueError(f"{source}: query {name!r} is already defined in another file")
             merged[name] = query
     return merged
 

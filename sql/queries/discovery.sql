@@ -2,8 +2,7 @@
 
 -- _listed_filters --
 -- What every discovery query keeps: listed servers (or pending ones when asked), then the caller's filters
-       AND (s.status = 'active' OR (%(include_pending)s AND s.status = 'pending'))
-       AND (s.verified OR s.source = 'import' OR s.status = 'pending')
+       AND (mcp_server_listed(s) OR (%(include_pending)s AND s.status = 'pending'))
        AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR reverse(s.domain) LIKE %(domain_reversed)s)
        AND (%(caps_all)s::text[] IS NULL OR s.capabilities @> %(caps_all)s::text[])
        AND (%(caps_any)s::text[] IS NULL OR s.capabilities && %(caps_any)s::text[])
@@ -15,14 +14,6 @@
        AND (NOT %(healthy_only)s OR s.health_status = 'healthy')
        AND (%(min_trust_score)s::int IS NULL OR s.trust_score >= %(min_trust_score)s)
 
-
--- _server_columns --
--- The stored server fields every discovery answer is built from (service.server_fields)
-       s.id, s.name, s.title, s.description, s.version, s.domain, s.endpoint, s.transport,
-           s.capabilities, s.category, s.auth_type, s.website_url, s.repository, s.packages, s.remotes,
-           s.source, s.status, s.verified, s.health_status, s.trust_score, s.uptime_percentage,
-           s.avg_response_time_ms, s.last_health_check_at, s.created_at, s.updated_at,
-           s.published_at, s.remotes_blocked,
 
 -- browse_by_trust --
 -- Filtered listing without query text, one keyset page: Trust order, highest first (also relevance order when there is no query text)
@@ -511,29 +502,28 @@ SET plan_cache_mode = force_custom_plan;
 -- Capability and category counts over listed servers, most common first
 SELECT 'capability' AS kind, c AS value, count(*) AS servers
   FROM mcp_servers s, unnest(s.capabilities) AS c
- WHERE s.status = 'active' AND (s.verified OR s.source = 'import')
+ WHERE mcp_server_listed(s)
  GROUP BY c
 UNION ALL
 SELECT 'category', s.category, count(*)
   FROM mcp_servers s
- WHERE s.status = 'active' AND (s.verified OR s.source = 'import') AND s.category IS NOT NULL
+ WHERE mcp_server_listed(s) AND s.category IS NOT NULL
  GROUP BY s.category
  ORDER BY servers DESC, value
  LIMIT %(limit)s;
 
 -- discovery_stats --
 -- Registry-wide figures for get_discovery_stats
-SELECT count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 'import')) AS listed,
-       count(*) FILTER (WHERE s.status = 'active' AND s.verified) AS verified,
-       count(*) FILTER (WHERE s.status = 'active' AND s.source = 'import') AS imported,
+SELECT count(*) FILTER (WHERE mcp_server_listed(s)) AS listed,
+       count(*) FILTER (WHERE mcp_server_listed(s) AND s.verified) AS verified,
+       count(*) FILTER (WHERE mcp_server_listed(s) AND s.source = 'import') AS imported,
        count(*) FILTER (WHERE s.status = 'pending') AS pending,
        count(*) FILTER (WHERE s.status = 'active' AND s.health_status = 'healthy') AS healthy,
        count(*) FILTER (WHERE s.status = 'active' AND s.remotes_blocked) AS remotes_blocked,
        (SELECT jsonb_object_agg(t, n) FROM (
             SELECT t, count(*) AS n FROM mcp_servers s2, unnest(s2.transports) AS t
-             WHERE s2.status = 'active' AND (s2.verified OR s2.source = 'import') GROUP BY t) AS x) AS transports,
-       count(*) FILTER (WHERE s.status = 'active' AND (s.verified OR s.source = 'import')
-                          AND coalesce(cardinality(s.transports), 0) = 0) AS no_transport,
+             WHERE mcp_server_listed(s2) GROUP BY t) AS x) AS transports,
+       count(*) FILTER (WHERE mcp_server_listed(s) AND coalesce(cardinality(s.transports), 0) = 0) AS no_transport,
        avg(s.trust_score) FILTER (WHERE s.status = 'active') AS avg_trust_score,
        (SELECT count(*) FROM discovery_events WHERE created_at > now() - interval '24 hours') AS searches_24h,
        (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms)

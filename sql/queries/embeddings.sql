@@ -74,4 +74,4 @@ SELECT count(*) FILTER (WHERE e.server_id IS NOT NULL AND NOT e.stale) AS embedd
        count(*) FILTER (WHERE e.server_id IS NULL OR e.stale) AS waiting
   FROM mcp_servers s
   LEFT JOIN server_embeddings e ON e.server_id = s.id AND e.model = %(model)s
- WHERE s.status = 'active' AND (s.verified OR s.source = 'import');
+ WHERE mcp_server_listed(s);

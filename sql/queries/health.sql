@@ -1,12 +1,12 @@
 -- claim_due_servers --
--- Claim listed remote servers whose probe is due, skipping rows another replica holds; the lease pushes next_probe_at ahead
+-- Claim probed servers (mcp_server_probed) whose probe is due, skipping rows another replica holds; the lease pushes next_probe_at ahead
 UPDATE mcp_servers s
    SET next_probe_at = %(lease_until)s
- WHERE s.id IN (SELECT id
-                  FROM mcp_servers
-                 WHERE status = 'active' AND endpoint IS NOT NULL AND transport IN ('streamable-http', 'sse')
-                   AND (next_probe_at IS NULL OR next_probe_at <= %(now)s)
-                 ORDER BY next_probe_at NULLS FIRST
+ WHERE s.id IN (SELECT p.id
+                  FROM mcp_servers p
+                 WHERE mcp_server_probed(p)
+                   AND (p.next_probe_at IS NULL OR p.next_probe_at <= %(now)s)
+                 ORDER BY p.next_probe_at NULLS FIRST
                  LIMIT %(limit)s
                    FOR UPDATE SKIP LOCKED)
 RETURNING s.id, s.name, s.endpoint, s.transport;
@@ -202,8 +202,8 @@ DELETE FROM health_daily
  WHERE (server_id, day) IN (SELECT server_id, day FROM health_daily WHERE day < %(cutoff)s LIMIT %(batch)s);
 
 -- healthy_servers_percentage --
--- Share of listed remote servers, probed at least once, whose last probe counted as up
-SELECT round((100.0 * count(*) FILTER (WHERE health_status IN ('healthy', 'degraded', 'auth_required'))
+-- Share of the servers the scheduler probes (mcp_server_probed), probed at least once, whose last probe counted as up
+SELECT round((100.0 * count(*) FILTER (WHERE s.health_status IN ('healthy', 'degraded', 'auth_required'))
               / nullif(count(*), 0))::numeric, 2)::float8 AS pct
-  FROM mcp_servers
- WHERE status = 'active' AND endpoint IS NOT NULL AND health_status <> 'unknown';
+  FROM mcp_servers s
+ WHERE mcp_server_probed(s) AND s.health_status <> 'unknown';

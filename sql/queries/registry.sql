@@ -144,22 +144,20 @@ VALUES (%(name)s, %(title)s, %(description)s, %(version)s, %(domain)s, %(endpoin
 
 -- get_server_by_name --
 -- One listed (or deleted) server by its registry name
-SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
-       website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
-       uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       discovered, remotes_blocked, created_at, updated_at, published_at
-  FROM mcp_servers
- WHERE name = %(name)s AND status <> 'pending';
+SELECT
+       -- include _server_columns
+       s.tools, s.tools_fingerprint, s.discovered
+  FROM mcp_servers s
+ WHERE s.name = %(name)s AND s.status <> 'pending';
 
 -- get_servers_by_domain --
--- The listed servers of one domain, by name
-SELECT id, name, title, description, version, domain, endpoint, transport, capabilities, category, auth_type,
-       website_url, repository, packages, remotes, source, status, verified, health_status, trust_score,
-       uptime_percentage, avg_response_time_ms, last_health_check_at, tools, tools_fingerprint,
-       discovered, remotes_blocked, created_at, updated_at, published_at
-  FROM mcp_servers
- WHERE domain = %(domain)s AND status = 'active'
- ORDER BY name;
+-- The active servers of one domain, by name (a domain that lost its verification keeps them, unlisted)
+SELECT
+       -- include _server_columns
+       s.tools, s.tools_fingerprint, s.discovered
+  FROM mcp_servers s
+ WHERE s.domain = %(domain)s AND s.status = 'active'
+ ORDER BY s.name;
 
 -- insert_api_key --
 -- Store a new key's hash; the plain key is shown once and never stored
@@ -184,7 +182,7 @@ UPDATE api_keys SET last_used_at = %(now)s WHERE id = %(id)s;
 
 -- count_listed_servers --
 -- How many servers are listed, counted as discovery_stats counts them (for the total_registered_servers gauge)
-SELECT count(*) AS n FROM mcp_servers WHERE status = 'active' AND (verified OR source = 'import');
+SELECT count(*) AS n FROM mcp_servers s WHERE mcp_server_listed(s);
 
 -- ping --
 -- Readiness: the database answers

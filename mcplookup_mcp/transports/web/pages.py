@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from mcplookup_mcp.core.errors import Conflict, InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.core.models import DiscoveredServer, HealthResult, HealthSpan
 from mcplookup_mcp.core.next_steps import WEB
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS, Transport
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.request_input import query_pairs
@@ -31,13 +32,12 @@ from mcplookup_mcp.transports.web.snippets import connection_snippets
 PAGE_SIZE = 10
 TRANSPORT_CHOICES = (
     ("", "any transport"),
-    ("streamable-http", "Streamable HTTP"),
-    ("sse", "SSE"),
-    ("stdio", "stdio (runs locally)"),
+    (Transport.STREAMABLE_HTTP, "Streamable HTTP"),
+    (Transport.SSE, "SSE"),
+    (Transport.STDIO, "stdio (runs locally)"),
 )
 SUGGESTED_CAPABILITIES = 60
 SUGGESTIONS_SECONDS = 60.0
-PROBED_TRANSPORTS = ("streamable-http", "sse")
 _FIELD_NAMES = {
     "name": "the name",
     "capabilities": "its capabilities",
@@ -304,7 +304,7 @@ class Pages:
                 "notice_failed": failed,
                 "csrf_field": CSRF_FIELD,
                 "csrf_token": token,
-                "probe_allowed": bool(server.endpoint) and server.transport in PROBED_TRANSPORTS,
+                "probe_allowed": bool(server.endpoint) and server.transport in REMOTE_TRANSPORTS,
                 "found": found,
                 "server": server,
                 "health": health,

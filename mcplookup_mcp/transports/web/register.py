@@ -16,6 +16,7 @@ from mcplookup_mcp.core import validation
 from mcplookup_mcp.core.errors import InvalidInput, NotFound, RateLimited, RegistryError
 from mcplookup_mcp.core.models import RegisterResult
 from mcplookup_mcp.core.next_steps import WEB
+from mcplookup_mcp.core.vocab import Transport
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.web.csrf import FIELD as CSRF_FIELD
 from mcplookup_mcp.transports.web.csrf import Csrf, CsrfRejected
@@ -36,7 +37,7 @@ TEXT_FIELDS = (
     "website_url",
     "repository_url",
 )
-FORM_DEFAULTS = {"slug": "mcp", "transport": "streamable-http", "auth_type": "none"}
+FORM_DEFAULTS = {"slug": "mcp", "transport": Transport.STREAMABLE_HTTP, "auth_type": "none"}
 
 
 class Registration:

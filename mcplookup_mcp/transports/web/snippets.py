@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mcplookup_mcp.core.models import ServerOut
+from mcplookup_mcp.core.vocab import REMOTE_TRANSPORTS
 
 # What the official registry's package types are run with (stdio servers).
 _RUNNERS: dict[str, tuple[str, list[str]]] = {
@@ -62,7 +63,7 @@ def connection_snippets(server: ServerOut, public_url: str) -> Snippets:
     alias = alias_of(server.name)
     listing_url = f"{public_url}/api/v1/servers/{quote(server.name, safe='/')}"
     lookup = f"curl -s {shlex.quote(listing_url)}"
-    if server.endpoint and server.transport in ("streamable-http", "sse"):
+    if server.endpoint and server.transport in REMOTE_TRANSPORTS:
         return _remote(server, server.endpoint, alias, lookup)
     package = next(
         (p for p in server.packages if isinstance(p, dict) and p.get("registryType") in _RUNNERS), None
