@@ -8,12 +8,10 @@ from typing import Annotated, Any, TypeVar
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     CallToolResult,
-    ListToolsResult,
     PaginatedRequestParams,
     TextContent,
     ToolAnnotations,
@@ -41,6 +39,7 @@ from mcplookup_mcp.core.next_steps import MCP
 from mcplookup_mcp.services.monitor import HealthMonitor
 from mcplookup_mcp.services.ownership import OwnershipService
 from mcplookup_mcp.services.service import RegistryService
+from mcplookup_mcp.transports.mcp_sdk import SdkServer
 
 T = TypeVar("T")
 
@@ -68,15 +67,15 @@ def discover_reply(answer: DiscoverResult) -> CallToolResult:
     )
 
 
-class RegistryMCPServer(MCPServer):
+class RegistryMCPServer(SdkServer):
     """Refuses arguments a tool does not declare (the SDK would ignore them), counts outcomes, and
     answers discover_servers in the compact form of `discover_reply`."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        if self._tool_manager.get_tool(name) is None:
+        if self.registered_tool(name) is None:
             # The specification's answer to an unknown tool is a protocol error, not a tool result.
             MCP_TOOL_CALLS.labels(tool="unknown", outcome="unknown_tool").inc()
-            tools = ", ".join(tool.name for tool in self._tool_manager.list_tools())
+            tools = ", ".join(self.tool_names())
             raise MCPError(
                 INVALID_PARAMS,
                 f"Unknown tool: {name[:100]!r}; this server's tools are {tools} (tools/list describes them)",
@@ -90,15 +89,9 @@ class RegistryMCPServer(MCPServer):
 
     async def call_tool_unconverted(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         """What the tool returns, before it becomes a CallToolResult; errors as call_tool."""
-        if context is None:
-            context = Context(mcp_server=self, subscriptions=self._subscriptions)
-        return await self._checked(
-            name,
-            arguments,
-            lambda: self._tool_manager.call_tool(name, arguments, context, convert_result=False),
-        )
+        return await self._checked(name, arguments, lambda: self.tool_value(name, arguments, context))
 
-    async def _handle_list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
+    def check_list_tools(self, params: PaginatedRequestParams | None) -> None:
         # One page: a cursor can only be one this server never gave, which the specification answers
         # with -32602 rather than the first page again.
         if params is not None and params.cursor is not None:
@@ -108,25 +101,11 @@ class RegistryMCPServer(MCPServer):
                 "call it without one",
                 {"cursor": params.cursor[:100]},
             )
-        return await super()._handle_list_tools(ctx, params)
-
-    def tool_for(self, name: str) -> Tool:
-        tool = self._tool_manager.get_tool(name)
-        if tool is None:
-            raise KeyError(name)
-        return tool
-
-    def cache_hint(self, method: str) -> Any:
-        return self._lowlevel_server.cache_hints.get(method)
-
-    @property
-    def server_info_stamp(self) -> dict[str, Any]:
-        return self._lowlevel_server.server_info_stamp
 
     async def _checked(self, name: str, arguments: dict[str, Any], call: Callable[[], Awaitable[Any]]) -> Any:
-        tool = self._tool_manager.get_tool(name)
-        if tool is not None:
-            accepted = sorted(tool.parameters.get("properties", {}))
+        parameters = self.input_schema(name) if self.registered_tool(name) is not None else None
+        if parameters is not None:
+            accepted = sorted(parameters.get("properties", {}))
             unknown = sorted(set(arguments) - set(accepted))
             if unknown:
                 MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
@@ -150,7 +129,7 @@ class RegistryMCPServer(MCPServer):
             # The first problem, in the form of every other refusal (validation.refuse).
             err = exc.__cause__.errors()[0]
             field = ".".join(str(part) for part in err["loc"]) or "arguments"
-            properties = tool.parameters.get("properties", {}) if tool is not None else {}
+            properties = parameters.get("properties", {}) if parameters is not None else {}
             schema = properties.get(str(err["loc"][0]) if err["loc"] else "", {})
             raise ToolError(
                 validation.refuse(
