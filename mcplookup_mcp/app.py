@@ -211,7 +211,7 @@ def create_app(
         ThirdPartyReader(repo, settings, resolver, clock=clock) if settings.third_party_text else None
     )
     monitor.marks = service.discovery.marks
-    mcp = build_mcp(service, monitor)
+    mcp = build_mcp(service, monitor, owner)
     transport_security = TransportSecuritySettings(
         # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
         enable_dns_rebinding_protection="*" not in settings.allowed_hosts,
@@ -329,7 +329,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
-        *routes(service),
+        *routes(service, owner),
         *health_routes(monitor),
         *registry_routes(RegistryListing(repo, service.discovery.marks)),
         # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.

@@ -27,7 +27,9 @@ from mcplookup_mcp.core.metrics import (
     VERIFICATION_SUCCESSES,
 )
 from mcplookup_mcp.core.models import (
+    CapabilitiesResult,
     DiscoverResult,
+    DiscoveryStats,
     DnsRecord,
     GetServerResult,
     HealthSummary,
@@ -399,6 +401,12 @@ class RegistryService:
         if origin is not None:  # an HTTP request (MCP or REST); the CLI has no limit
             await self.limiter.hit("discover", origin.address, api_key=origin.api_key)
         return await self.discovery.discover(data, transport=transport)
+
+    async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
+        return await self.discovery.browse_capabilities(data)
+
+    async def stats(self) -> DiscoveryStats:
+        return await self.discovery.stats()
 
     async def get_server(self, data: Mapping[str, Any], *, steps: Steps = MCP) -> GetServerResult:
         return await self.discovery.events.track(

@@ -178,7 +178,7 @@ def _api_key(ctx: Context) -> str | None:
     return keys.bearer_token(headers.get("authorization"))
 
 
-def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPServer:
+def build_mcp(service: RegistryService, monitor: HealthMonitor, owner: OwnershipService) -> RegistryMCPServer:
     mcp = RegistryMCPServer(
         name="mcplookup",
         title="MCPLookup",
@@ -186,12 +186,54 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         version=__version__,
         log_level="WARNING",
     )
-    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    register_tools(mcp, RegistryTools(service, monitor, owner))
+    return mcp
 
-    @mcp.tool(
+
+def register_tools(mcp: MCPServer, tools: RegistryTools) -> None:
+    """Every tool of RegistryTools on the server, in the order declared (the order of tools/list)."""
+    for attribute, options in _DECLARED:
+        mcp.tool(**options)(getattr(tools, attribute))
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+# (method name, options of MCPServer.tool) of each tool, in the order declared.
+_DECLARED: list[tuple[str, dict[str, Any]]] = []
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+def _tool(**options: Any) -> Callable[[_F], _F]:
+    """Declares a method of RegistryTools as a tool; register_tools registers it, bound, with these options."""
+
+    def declare(method: _F) -> _F:
+        _DECLARED.append((method.__name__, options))
+        return method
+
+    return declare
+
+
+_KEY_NOTE = (
+    " Owner only: send the domain's API key (from verify_domain or rotate_api_key) as the HTTP header "
+    "'Authorization: Bearer mcpl_...'."
+)
+
+
+_NAME_ARG = Field(description="The server's registry name, e.g. com.example/mail")
+_DOMAIN_ARG = Field(description="The verified domain whose key this is, e.g. example.com")
+
+
+class RegistryTools:
+    """The tools: each parses its arguments, calls the service that decides, and returns its answer."""
+
+    def __init__(self, service: RegistryService, monitor: HealthMonitor, owner: OwnershipService) -> None:
+        self.service = service
+        self.monitor = monitor
+        self.owner = owner
+
+    @_tool(
         name=DISCOVER_TOOL,
         title="Discover MCP servers",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Find MCP servers for a task. Describe the need in plain words or keywords; results are ranked by "
             "how well they match, then verification and trust. Only DNS-verified and imported servers are "
@@ -207,6 +249,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def discover_servers(
+        self,
         query: Annotated[
             str, Field(description="What you need, e.g. 'manage my google calendar events'")
         ] = "",
@@ -267,37 +310,36 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
             cursor=cursor,
             include_pending=include_pending,
         )
-        return await _run("discover_servers", lambda: service.discover(data, transport="mcp"))
+        return await _run("discover_servers", lambda: self.service.discover(data, transport="mcp"))
 
-    @mcp.tool(
+    @_tool(
         name="browse_capabilities",
         title="Browse capabilities and categories",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Capability keywords and categories declared by listed servers, with how many servers declare "
             "each, most common first: use them as discover_servers filters."
         ),
     )
     async def browse_capabilities(
+        self,
         limit: Annotated[int, Field(ge=1, le=100, description="How many of each, 1 to 100")] = 100,
     ) -> CapabilitiesResult:
-        return await _run(
-            "browse_capabilities", lambda: service.discovery.browse_capabilities({"limit": limit})
-        )
+        return await _run("browse_capabilities", lambda: self.service.browse_capabilities({"limit": limit}))
 
-    @mcp.tool(
+    @_tool(
         name="get_discovery_stats",
         title="Registry statistics",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description="Registry-wide figures: listed, verified, imported and healthy servers, transports, searches.",
     )
-    async def get_discovery_stats() -> DiscoveryStats:
-        return await _run("get_discovery_stats", lambda: service.discovery.stats())
+    async def get_discovery_stats(self) -> DiscoveryStats:
+        return await _run("get_discovery_stats", lambda: self.service.stats())
 
-    @mcp.tool(
+    @_tool(
         name="get_server",
         title="Get one MCP server",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Show one listed server whole, by its registry name (e.g. com.example/mail) or by domain "
             "(e.g. example.com). Give exactly one of the two. Besides the listing, health and trust, the "
@@ -306,14 +348,15 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def get_server(
+        self,
         name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
         domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
     ) -> GetServerResult:
         return await _run(
-            "get_server", lambda: service.get_server(_given(name=name, domain=domain), steps=MCP)
+            "get_server", lambda: self.service.get_server(_given(name=name, domain=domain), steps=MCP)
         )
 
-    @mcp.tool(
+    @_tool(
         name="register_server",
         title="Register an MCP server",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
@@ -325,6 +368,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def register_server(
+        self,
         ctx: Context,
         domain: Annotated[str, Field(description="The domain you control, e.g. example.com")],
         endpoint: Annotated[
@@ -379,10 +423,10 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         )
         return await _run(
             "register_server",
-            lambda: service.register(data, api_key=_api_key(ctx), client=_client(ctx), steps=MCP),
+            lambda: self.service.register(data, api_key=_api_key(ctx), client=_client(ctx), steps=MCP),
         )
 
-    @mcp.tool(
+    @_tool(
         name="verify_domain",
         title="Verify domain ownership",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
@@ -393,14 +437,15 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def verify_domain(
+        self,
         ctx: Context,
         domain: Annotated[str, Field(description="The claimed domain, e.g. example.com")],
         registration_id: Annotated[str, Field(description="The mcpreg_... id register_server returned")],
     ) -> VerifyResult:
         data = {"domain": domain, "registration_id": registration_id}
-        return await _run("verify_domain", lambda: service.verify(data, client=_client(ctx), steps=MCP))
+        return await _run("verify_domain", lambda: self.service.verify(data, client=_client(ctx), steps=MCP))
 
-    @mcp.tool(
+    @_tool(
         name="get_server_health",
         title="Health of an MCP server",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
@@ -411,6 +456,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def get_server_health(
+        self,
         ctx: Context,
         name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
         domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
@@ -418,26 +464,10 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
     ) -> HealthResult:
         data = _given(name=name, domain=domain, realtime=realtime)
         return await _run(
-            "get_server_health", lambda: monitor.get_health(data, client=_client(ctx), steps=MCP)
+            "get_server_health", lambda: self.monitor.get_health(data, client=_client(ctx), steps=MCP)
         )
 
-    _ownership_tools(mcp, OwnershipService(service))
-    return mcp
-
-
-_KEY_NOTE = (
-    " Owner only: send the domain's API key (from verify_domain or rotate_api_key) as the HTTP header "
-    "'Authorization: Bearer mcpl_...'."
-)
-
-
-_NAME_ARG = Field(description="The server's registry name, e.g. com.example/mail")
-_DOMAIN_ARG = Field(description="The verified domain whose key this is, e.g. example.com")
-
-
-def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
-
-    @mcp.tool(
+    @_tool(
         name="update_server",
         title="Update a server listing",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
@@ -448,6 +478,7 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ),
     )
     async def update_server(
+        self,
         ctx: Context,
         name: Annotated[str, _NAME_ARG],
         endpoint: Annotated[
@@ -481,10 +512,10 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             version=version,
         )
         return await _run(
-            "update_server", lambda: owner.update_server(data, api_key=_api_key(ctx), steps=MCP)
+            "update_server", lambda: self.owner.update_server(data, api_key=_api_key(ctx), steps=MCP)
         )
 
-    @mcp.tool(
+    @_tool(
         name="delete_server",
         title="Delete a server listing",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
@@ -493,12 +524,13 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             "domain stays verified and its other servers stay listed." + _KEY_NOTE
         ),
     )
-    async def delete_server(ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
+    async def delete_server(self, ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
         return await _run(
-            "delete_server", lambda: owner.delete_server({"name": name}, api_key=_api_key(ctx), steps=MCP)
+            "delete_server",
+            lambda: self.owner.delete_server({"name": name}, api_key=_api_key(ctx), steps=MCP),
         )
 
-    @mcp.tool(
+    @_tool(
         name="rotate_api_key",
         title="Rotate a domain's API key",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
@@ -508,6 +540,7 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ),
     )
     async def rotate_api_key(
+        self,
         ctx: Context,
         domain: Annotated[str, _DOMAIN_ARG],
         expires_in_days: Annotated[
@@ -516,9 +549,11 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ] = None,
     ) -> KeyResult:
         data = _given(domain=domain, expires_in_days=expires_in_days)
-        return await _run("rotate_api_key", lambda: owner.rotate_key(data, api_key=_api_key(ctx), steps=MCP))
+        return await _run(
+            "rotate_api_key", lambda: self.owner.rotate_key(data, api_key=_api_key(ctx), steps=MCP)
+        )
 
-    @mcp.tool(
+    @_tool(
         name="revoke_api_key",
         title="Revoke a domain's API key",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
@@ -528,7 +563,8 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             "then verify_domain). To replace a key in one step, use rotate_api_key instead." + _KEY_NOTE
         ),
     )
-    async def revoke_api_key(ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
+    async def revoke_api_key(self, ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
         return await _run(
-            "revoke_api_key", lambda: owner.revoke_key({"domain": domain}, api_key=_api_key(ctx), steps=MCP)
+            "revoke_api_key",
+            lambda: self.owner.revoke_key({"domain": domain}, api_key=_api_key(ctx), steps=MCP),
         )

@@ -158,7 +158,7 @@ DISCOVER_QUERY = {
 }
 
 
-def routes(service: RegistryService) -> list[Route]:
+def routes(service: RegistryService, owner: OwnershipService) -> list[Route]:
     limit = service.settings.max_body_bytes
 
     async def discover(request: Request) -> Response:
@@ -171,11 +171,11 @@ def routes(service: RegistryService) -> list[Route]:
         return _conditional(request, answer.encoded(), _etag(answer))
 
     async def capabilities(request: Request) -> Response:
-        return _json(await service.discovery.browse_capabilities(_query(request, {"limit": "limit"})))
+        return _json(await service.browse_capabilities(_query(request, {"limit": "limit"})))
 
     async def stats(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.discovery.stats())
+        return _json(await service.stats())
 
     async def get_server(request: Request) -> Response:
         _query(request, {})
@@ -204,7 +204,7 @@ def routes(service: RegistryService) -> list[Route]:
         Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
         Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),
         Route("/api/v1/verify", _guard(verify), methods=["POST"], name="verify"),
-        *_ownership_routes(OwnershipService(service), limit),
+        *_ownership_routes(owner, limit),
     ]
 
 
