@@ -385,33 +385,13 @@ def lifespan(
         await repo.open()
         if feed is not None:
             feed.start()
-        if settings.mock_dns_verification:
-            log.warning(
-                "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
-                "never use this outside staging, development and tests",
-                env=settings.env,
-            )
-        if "*" in settings.trusted_proxies:
-            log.warning(
-                "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
-                "name the proxies in front instead"
-            )
-        loops = (
-            [asyncio.create_task(sweep_claims(service)), asyncio.create_task(reverify_domains(parts.owner))]
-            if background
-            else []
-        )
-        loops.append(asyncio.create_task(service.discovery.events.run()))
-        if parts.standbys is not None:
-            await parts.check_standbys()
-            loops.append(asyncio.create_task(every(STANDBY_CHECK_SECONDS, parts.check_standbys)))
+        _warn_of_test_settings(settings)
+        loops = await _start_loops(parts, background=background)
         metrics_server = None
-        if settings.metrics_enabled:
-            loops.append(asyncio.create_task(every(GAUGE_REFRESH_SECONDS, parts.refresh_gauges)))
-            if settings.metrics_port is not None:
-                metrics_server = await serve_metrics(
-                    settings.host, settings.metrics_port, parts.refresh_gauges, shared=metrics_port_shared
-                )
+        if settings.metrics_enabled and settings.metrics_port is not None:
+            metrics_server = await serve_metrics(
+                settings.host, settings.metrics_port, parts.refresh_gauges, shared=metrics_port_shared
+            )
         runs_scheduler = background and settings.scheduler
         sync = (
             build_sync(repo, settings, parts.resolver, parts.clock)
@@ -464,6 +444,38 @@ def lifespan(
                 await parts.store.close()
 
     return run
+
+
+def _warn_of_test_settings(settings: Settings) -> None:
+    if settings.mock_dns_verification:
+        log.warning(
+            "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
+            "never use this outside staging, development and tests",
+            env=settings.env,
+        )
+    if "*" in settings.trusted_proxies:
+        log.warning(
+            "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
+            "name the proxies in front instead"
+        )
+
+
+async def _start_loops(parts: AppParts, *, background: bool) -> list[asyncio.Task[None]]:
+    """The loops of every replica: claim expiry and re-verification (with background), the analytics
+    writer, the standby checks, the gauges; cancelled when the app stops."""
+    service = parts.service
+    loops = (
+        [asyncio.create_task(sweep_claims(service)), asyncio.create_task(reverify_domains(parts.owner))]
+        if background
+        else []
+    )
+    loops.append(asyncio.create_task(service.discovery.events.run()))
+    if parts.standbys is not None:
+        await parts.check_standbys()
+        loops.append(asyncio.create_task(every(STANDBY_CHECK_SECONDS, parts.check_standbys)))
+    if parts.settings.metrics_enabled:
+        loops.append(asyncio.create_task(every(GAUGE_REFRESH_SECONDS, parts.refresh_gauges)))
+    return loops
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
