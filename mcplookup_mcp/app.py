@@ -8,9 +8,10 @@ import gc
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from mcp.server.transport_security import TransportSecuritySettings
@@ -34,7 +35,6 @@ from mcplookup_mcp.core.metrics import (
     HTTP_DURATION,
     HTTP_REQUESTS,
     MCP_TOOL_DURATION,
-    REVERIFICATIONS,
     TOTAL_REGISTERED_SERVERS,
     exposition,
     redis_up_gauge,
@@ -43,10 +43,11 @@ from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.core.settings import Settings
 from mcplookup_mcp.probe.dns_resolver import make_resolver
 from mcplookup_mcp.services.answer_cache import SharedAnswers
+from mcplookup_mcp.services.background import every, reverify_domains, sweep_claims
 from mcplookup_mcp.services.embedding_worker import EmbeddingWorker
 from mcplookup_mcp.services.monitor import HealthMonitor
-from mcplookup_mcp.services.ownership import RECHECK_BATCH, OwnershipService
-from mcplookup_mcp.services.ratelimit import Budgets, make_limiter
+from mcplookup_mcp.services.ownership import OwnershipService
+from mcplookup_mcp.services.ratelimit import Budgets, Limiter, make_limiter
 from mcplookup_mcp.services.registry_listing import RegistryListing
 from mcplookup_mcp.services.scheduler import Scheduler
 from mcplookup_mcp.services.service import RegistryService, utcnow
@@ -61,18 +62,20 @@ from mcplookup_mcp.store.standby import Standbys
 from mcplookup_mcp.transports.body_limit import McpBodyLimit
 from mcplookup_mcp.transports.mcp_fast_path import DiscoverFastPath
 from mcplookup_mcp.transports.mcp_http import McpHttpGate
-from mcplookup_mcp.transports.mcp_tools import build_mcp
+from mcplookup_mcp.transports.mcp_tools import RegistryMCPServer, build_mcp
 from mcplookup_mcp.transports.metrics_port import serve_metrics
 from mcplookup_mcp.transports.openapi import build_openapi
 from mcplookup_mcp.transports.registry_api import routes as registry_routes
-from mcplookup_mcp.transports.rest import health_routes, problem, problem_from, routes
+from mcplookup_mcp.transports.rest import health_routes, problem, problem_from
+from mcplookup_mcp.transports.rest import routes as rest_routes
 from mcplookup_mcp.transports.web import routes as web_routes
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 log = structlog.get_logger("mcplookup")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-CLAIM_SWEEP_SECONDS = 300.0
 GAUGE_REFRESH_SECONDS = 15.0
-REVERIFY_SWEEP_SECONDS = 300.0
 
 
 def _route_template(scope: Scope) -> str:
@@ -155,6 +158,80 @@ def create_app(
     background: bool = True,
     metrics_port_shared: bool = False,
 ) -> Starlette:
+    parts = build_parts(settings, database_url, clock)
+    app = Starlette(
+        routes=routes(parts),
+        lifespan=lifespan(parts, background=background, metrics_port_shared=metrics_port_shared),
+        middleware=[
+            Middleware(ClientAddressMiddleware, proxies=TrustedProxies(settings.trusted_proxies)),
+            Middleware(ObserveMiddleware),
+        ],
+        exception_handlers={
+            404: _not_found,
+            405: _method_not_allowed,
+            RegistryError: _registry_error,
+            500: _server_error,
+        },
+    )
+    app.state.service = parts.service
+    app.state.monitor = parts.monitor
+    return app
+
+
+@dataclass
+class AppParts:
+    """The resources and services of one app, each built once (build_parts); routes() and lifespan()
+    take what they need from here."""
+
+    settings: Settings
+    database_url: str
+    clock: Callable[[], datetime]
+    standbys: Standbys | None
+    repo: Repository
+    feed: GenerationFeed | None
+    resolver: dns.asyncresolver.Resolver
+    store: RedisStore | None
+    limiter: Limiter
+    service: RegistryService
+    owner: OwnershipService
+    monitor: HealthMonitor
+    third_party: ThirdPartyReader | None
+    mcp: RegistryMCPServer
+    redis_ping: _RedisPing | None
+
+    async def check_standbys(self) -> None:
+        assert self.standbys is not None
+        try:
+            position: int | None = await self.repo.wal_position()
+        except RegistryError:
+            position = None
+        await self.standbys.check(position)
+
+    async def refresh_gauges(self) -> None:
+        """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS, for
+        the alerts on db_up and redis_up), so they are never stale by more than that."""
+        stats = self.repo.pool.get_stats()
+        DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
+        for member in self.standbys.members if self.standbys is not None else ():
+            stats = member.pool.get_stats()
+            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            DB_POOL_IN_USE.labels(member.label).set(in_use)
+            DB_POOL_WAITING.labels(member.label).set(stats.get("requests_waiting", 0))
+        if self.redis_ping is not None:
+            redis_up_gauge().set(1 if await self.redis_ping() else 0)
+        try:
+            TOTAL_REGISTERED_SERVERS.set(await self.service.listed_server_count())
+            await self.monitor.refresh_gauges()
+            if self.settings.upstream_registries:
+                await refresh_sync_gauges(self.repo, self.settings.upstream_registries, self.clock())
+            DB_UP.set(1)
+        except RegistryError as exc:
+            DB_UP.set(0)
+            log.warning("metrics: database gauges not refreshed", error=exc.message)
+
+
+def build_parts(settings: Settings, database_url: str, clock: Callable[[], datetime]) -> AppParts:
     pool = make_pool(
         database_url,
         settings.db_pool_size,
@@ -212,7 +289,28 @@ def create_app(
         ThirdPartyReader(repo, settings, resolver, clock=clock) if settings.third_party_text else None
     )
     monitor.marks = service.discovery.marks
-    mcp = build_mcp(service, monitor)
+    return AppParts(
+        settings=settings,
+        database_url=database_url,
+        clock=clock,
+        standbys=standbys,
+        repo=repo,
+        feed=feed,
+        resolver=resolver,
+        store=store,
+        limiter=limiter,
+        service=service,
+        owner=owner,
+        monitor=monitor,
+        third_party=third_party,
+        mcp=build_mcp(service, monitor, owner),
+        redis_ping=_redis_pinger(settings.redis_url),
+    )
+
+
+def mcp_endpoint(settings: Settings, mcp: RegistryMCPServer) -> ASGIApp:
+    """/mcp: the SDK's stateless JSON transport, the discover_servers fast path in front of it when on,
+    and before both the HTTP rules and the body limit."""
     transport_security = TransportSecuritySettings(
         # "*" hands Host checking to the proxy in front (nginx, the Kubernetes ingress).
         enable_dns_rebinding_protection="*" not in settings.allowed_hosts,
@@ -229,8 +327,13 @@ def create_app(
     )
     if settings.mcp_fast_path:
         mcp_app = DiscoverFastPath(mcp_app, mcp, transport_security)
-    mcp_app = McpBodyLimit(McpHttpGate(mcp_app, transport_security), settings.max_body_bytes)
-    openapi_doc = build_openapi(mcp, settings.public_url if settings.public_url_given else None)
+    return McpBodyLimit(McpHttpGate(mcp_app, transport_security), settings.max_body_bytes)
+
+
+def routes(parts: AppParts) -> list[Route]:
+    settings, service, monitor, repo = parts.settings, parts.service, parts.monitor, parts.repo
+    mcp_app = mcp_endpoint(settings, parts.mcp)
+    openapi_doc = build_openapi(parts.mcp, settings.public_url if settings.public_url_given else None)
 
     async def health(_: Request) -> Response:
         search = service.discovery.semantic.describe().model_dump(exclude_none=True)
@@ -248,80 +351,12 @@ def create_app(
             return problem(503, "Not ready", f"migrations not applied: {', '.join(waiting)}", "not-ready")
         return JSONResponse({"status": "ready"})
 
-    redis_ping = _redis_pinger(settings.redis_url)
-
-    async def check_standbys() -> None:
-        assert standbys is not None
-        try:
-            position: int | None = await repo.wal_position()
-        except RegistryError:
-            position = None
-        await standbys.check(position)
-
-    async def refresh_gauges() -> None:
-        """Registry-wide and health gauges, read when scraped (and every GAUGE_REFRESH_SECONDS, for
-        the alerts on db_up and redis_up), so they are never stale by more than that."""
-        stats = pool.get_stats()
-        DB_POOL_IN_USE.labels("primary").set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
-        DB_POOL_WAITING.labels("primary").set(stats.get("requests_waiting", 0))
-        for member in standbys.members if standbys is not None else ():
-            stats = member.pool.get_stats()
-            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
-            DB_POOL_IN_USE.labels(member.label).set(in_use)
-            DB_POOL_WAITING.labels(member.label).set(stats.get("requests_waiting", 0))
-        if redis_ping is not None:
-            redis_up_gauge().set(1 if await redis_ping() else 0)
-        try:
-            TOTAL_REGISTERED_SERVERS.set(await service.listed_server_count())
-            await monitor.refresh_gauges()
-            if settings.upstream_registries:
-                await refresh_sync_gauges(repo, settings.upstream_registries, clock())
-            DB_UP.set(1)
-        except RegistryError as exc:
-            DB_UP.set(0)
-            log.warning("metrics: database gauges not refreshed", error=exc.message)
-
     async def metrics(_: Request) -> Response:
-        await refresh_gauges()
+        await parts.refresh_gauges()
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(openapi_doc)
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return problem(
-            404, "Not found", f"no route {request.url.path}; see /api/v1/openapi.json", "not-found"
-        )
-
-    async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        # Starlette's own Allow names the methods of the first route that matched the path only; several
-        # routes share some paths (GET, PATCH and DELETE /api/v1/servers/{name}).
-        path = request.url.path
-        allowed = sorted(
-            {
-                method
-                for route in route_list
-                if route.methods and route.path_regex.match(path)
-                for method in route.methods
-            }
-        )
-        return problem(
-            405,
-            "Method not allowed",
-            f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}",
-            "method-not-allowed",
-            headers={"Allow": ", ".join(allowed)},
-        )
-
-    async def registry_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RegistryError)
-        return problem_from(exc)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error", path=request.url.path, error=type(exc).__name__)
-        return problem(
-            500, "Internal error", "something went wrong on our side; it has been logged", "internal-error"
-        )
 
     route_list: list[Route] = [
         # First: the router tries routes in order, and MCP calls are most of the traffic.
@@ -330,7 +365,7 @@ def create_app(
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
-        *routes(service),
+        *rest_routes(service, parts.owner),
         *health_routes(monitor),
         *registry_routes(RegistryListing(repo, service.discovery.marks)),
         # The pages for people (/, /servers/..., /register, /stats): after the API, whose paths are longer.
@@ -338,47 +373,36 @@ def create_app(
     ]
     if settings.metrics_enabled and settings.metrics_port is None:
         route_list.insert(3, Route("/metrics", metrics, methods=["GET"]))
+    return route_list
+
+
+def lifespan(
+    parts: AppParts, *, background: bool, metrics_port_shared: bool
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[dict[str, Any]]]:
+    settings, service, repo, feed = parts.settings, parts.service, parts.repo, parts.feed
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+    async def run(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await repo.open()
         if feed is not None:
             feed.start()
-        if settings.mock_dns_verification:
-            log.warning(
-                "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
-                "never use this outside staging, development and tests",
-                env=settings.env,
-            )
-        if "*" in settings.trusted_proxies:
-            log.warning(
-                "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
-                "name the proxies in front instead"
-            )
-        loops = (
-            [asyncio.create_task(_sweep_claims(service)), asyncio.create_task(_reverify_domains(owner))]
-            if background
-            else []
-        )
-        loops.append(asyncio.create_task(service.discovery.events.run()))
-        if standbys is not None:
-            await check_standbys()
-            loops.append(asyncio.create_task(_every(STANDBY_CHECK_SECONDS, check_standbys)))
+        _warn_of_test_settings(settings)
+        loops = await _start_loops(parts, background=background)
         metrics_server = None
-        if settings.metrics_enabled:
-            loops.append(asyncio.create_task(_every(GAUGE_REFRESH_SECONDS, refresh_gauges)))
-            if settings.metrics_port is not None:
-                metrics_server = await serve_metrics(
-                    settings.host, settings.metrics_port, refresh_gauges, shared=metrics_port_shared
-                )
+        if settings.metrics_enabled and settings.metrics_port is not None:
+            metrics_server = await serve_metrics(
+                settings.host, settings.metrics_port, parts.refresh_gauges, shared=metrics_port_shared
+            )
         runs_scheduler = background and settings.scheduler
         sync = (
-            build_sync(repo, settings, resolver, clock)
+            build_sync(repo, settings, parts.resolver, parts.clock)
             if runs_scheduler and settings.upstream_registries
             else None
         )
         scheduler = (
-            Scheduler(monitor, database_url, third_party=third_party, sync=sync) if runs_scheduler else None
+            Scheduler(parts.monitor, parts.database_url, third_party=parts.third_party, sync=sync)
+            if runs_scheduler
+            else None
         )
         if scheduler is not None:
             scheduler.start()
@@ -392,7 +416,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         try:
-            async with mcp.session_manager.run():
+            async with parts.mcp.session_manager.run():
                 yield {"service": service}
         finally:
             gc.unfreeze()
@@ -414,38 +438,82 @@ def create_app(
             if feed is not None:
                 await feed.stop()
             await repo.close()
-            await limiter.close()
-            if redis_ping is not None:
-                await redis_ping.close()
-            if store is not None:
-                await store.close()
+            await parts.limiter.close()
+            if parts.redis_ping is not None:
+                await parts.redis_ping.close()
+            if parts.store is not None:
+                await parts.store.close()
 
-    app = Starlette(
-        routes=route_list,
-        lifespan=lifespan,
-        middleware=[
-            Middleware(ClientAddressMiddleware, proxies=TrustedProxies(settings.trusted_proxies)),
-            Middleware(ObserveMiddleware),
-        ],
-        exception_handlers={
-            404: not_found,
-            405: method_not_allowed,
-            RegistryError: registry_error,
-            500: server_error,
-        },
+    return run
+
+
+def _warn_of_test_settings(settings: Settings) -> None:
+    if settings.mock_dns_verification:
+        log.warning(
+            "MCPLOOKUP_MOCK_DNS_VERIFICATION=true: every claim verifies without a DNS lookup; "
+            "never use this outside staging, development and tests",
+            env=settings.env,
+        )
+    if "*" in settings.trusted_proxies:
+        log.warning(
+            "MCPLOOKUP_TRUSTED_PROXIES=*: any peer is believed for one X-Forwarded-For hop; "
+            "name the proxies in front instead"
+        )
+
+
+async def _start_loops(parts: AppParts, *, background: bool) -> list[asyncio.Task[None]]:
+    """The loops of every replica: claim expiry and re-verification (with background), the analytics
+    writer, the standby checks, the gauges; cancelled when the app stops."""
+    service = parts.service
+    loops = (
+        [asyncio.create_task(sweep_claims(service)), asyncio.create_task(reverify_domains(parts.owner))]
+        if background
+        else []
     )
-    app.state.service = service
-    app.state.monitor = monitor
-    return app
+    loops.append(asyncio.create_task(service.discovery.events.run()))
+    if parts.standbys is not None:
+        await parts.check_standbys()
+        loops.append(asyncio.create_task(every(STANDBY_CHECK_SECONDS, parts.check_standbys)))
+    if parts.settings.metrics_enabled:
+        loops.append(asyncio.create_task(every(GAUGE_REFRESH_SECONDS, parts.refresh_gauges)))
+    return loops
 
 
-async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
-    while True:
-        try:
-            await job()
-        except Exception as exc:  # the loop must outlive any one failed round
-            log.warning("periodic job failed", job=job.__name__, error=type(exc).__name__)
-        await asyncio.sleep(seconds)
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return problem(404, "Not found", f"no route {request.url.path}; see /api/v1/openapi.json", "not-found")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    # Starlette's own Allow names the methods of the first route that matched the path only; several
+    # routes share some paths (GET, PATCH and DELETE /api/v1/servers/{name}).
+    path = request.url.path
+    allowed = sorted(
+        {
+            method
+            for route in request.app.routes
+            if isinstance(route, Route) and route.methods and route.path_regex.match(path)
+            for method in route.methods
+        }
+    )
+    return problem(
+        405,
+        "Method not allowed",
+        f"{request.method} is not allowed on {path}; allowed: {', '.join(allowed)}",
+        "method-not-allowed",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return problem_from(exc)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", path=request.url.path, error=type(exc).__name__)
+    return problem(
+        500, "Internal error", "something went wrong on our side; it has been logged", "internal-error"
+    )
 
 
 class _RedisPing:
@@ -468,39 +536,6 @@ class _RedisPing:
 
 def _redis_pinger(url: str | None) -> _RedisPing | None:
     return _RedisPing(url) if url else None
-
-
-async def _sweep_claims(service: RegistryService) -> None:
-    """Expire and purge stale claims. Idempotent, so every replica may run it."""
-    while True:
-        try:
-            expired = await service.expire_claims()
-            if expired:
-                log.info("claims expired", count=expired)
-        except RegistryError as exc:
-            log.warning("claim sweep failed", error=exc.message)
-        await asyncio.sleep(CLAIM_SWEEP_SECONDS)
-
-
-async def _reverify_domains(owner: OwnershipService) -> None:
-    """Re-check the records of verified domains as they fall due. Replicas share the work: each batch is
-    claimed with FOR UPDATE SKIP LOCKED and a lease, so no domain is checked twice at once."""
-    while True:
-        try:
-            while True:
-                summary = await owner.recheck_due_domains()
-                if summary.checked:
-                    log.info("domains re-checked", **vars(summary))
-                for outcome, count in vars(summary).items():
-                    if outcome != "checked" and count:
-                        REVERIFICATIONS.labels(outcome=outcome).inc(count)
-                if summary.checked < RECHECK_BATCH:
-                    break
-        except RegistryError as exc:
-            log.warning("re-verification failed", error=exc.message)
-        except Exception as exc:  # the loop must outlive any one failed batch
-            log.error("re-verification failed", error=type(exc).__name__)
-        await asyncio.sleep(REVERIFY_SWEEP_SECONDS)
 
 
 def app_from_environment() -> Starlette:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import inspect
 import itertools
 import json
 import os
@@ -380,12 +381,26 @@ class LiveServer:
         self._thread.join(timeout=20)
 
 
+MCP_PATHS = ("fast-path", "sdk-only")
+
+
 @pytest.fixture
-def make_live(db_url: str, settings: Settings) -> Iterator[Callable[..., LiveServer]]:
+def mcp_path(request: pytest.FixtureRequest) -> str:
+    """Which path answers MCP discover_servers calls in the apps a test starts (live, make_live): the fast
+    path in front of the SDK (transports/mcp_fast_path.py), or the SDK alone. Every test that calls
+    discover_servers over MCP runs once with each (pytest_generate_tests below)."""
+    return str(getattr(request, "param", MCP_PATHS[0]))
+
+
+@pytest.fixture
+def make_live(db_url: str, settings: Settings, mcp_path: str) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def make(app_settings: Settings | None = None, **kwargs: Any) -> LiveServer:
-        live = LiveServer(create_app(app_settings or settings, db_url, **kwargs)).start()
+        chosen = app_settings or settings
+        if mcp_path == "sdk-only":
+            chosen = replace(chosen, mcp_fast_path=False)
+        live = LiveServer(create_app(chosen, db_url, **kwargs)).start()
         started.append(live)
         return live
 
@@ -395,16 +410,68 @@ def make_live(db_url: str, settings: Settings) -> Iterator[Callable[..., LiveSer
 
 
 @pytest.fixture
-def live(
-    make_live: Callable[..., LiveServer], settings: Settings, request: pytest.FixtureRequest
-) -> LiveServer:
-    # Parametrised through BOTH_MCP_PATHS, a test runs once with the discover_servers fast path and
-    # once with the SDK alone, so both answer what the test expects.
-    path = getattr(request, "param", "fast-path")
-    return make_live(replace(settings, mcp_fast_path=path == "fast-path"))
+def live(make_live: Callable[..., LiveServer]) -> LiveServer:
+    return make_live()
 
 
-BOTH_MCP_PATHS = pytest.mark.parametrize("live", ["fast-path", "sdk-only"], indirect=True)
+# Explicit form of what pytest_generate_tests does by itself for MCP discover tests.
+BOTH_MCP_PATHS = pytest.mark.parametrize("mcp_path", MCP_PATHS, indirect=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Runs every test that calls discover_servers over MCP on both paths (see mcp_path). The two paths
+    differ only in a tools/call of discover_servers, so other tests (a tools/list too) run once. A test, or a fixture of its module, that names
+    mcp_fast_path chooses its paths itself."""
+    if "mcp_path" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if "mcp_path" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return
+    words = _words_of(metafunc.function)
+    over_mcp = "mcp_client" in words or any(word.endswith("/mcp") for word in words)
+    calls = "call_tool" in words or "tools/call" in words
+    if not (over_mcp and calls and {"discover_servers", "DISCOVER_TOOL"} & words):
+        return
+    # The fixtures of the test's own module (a pair of replicas, one on each path) choose too.
+    own = [inspect.unwrap(getattr(metafunc.module, name, None)) for name in metafunc.fixturenames]
+    if any(
+        "mcp_fast_path" in _words_of(fixture) for fixture in [metafunc.function, *own] if _is_code(fixture)
+    ):
+        return
+    metafunc.parametrize("mcp_path", MCP_PATHS, indirect=True)
+
+
+def _is_code(function: Any) -> bool:
+    return hasattr(function, "__code__") and hasattr(function, "__globals__")
+
+
+def _words_of(function: Any) -> set[str]:
+    """The names and string constants a test's code uses, its nested functions and the test helpers it
+    calls (functions defined under tests/) included."""
+    words: set[str] = set()
+    here = str(Path(__file__).parent)
+    seen: set[int] = set()
+    pending: list[tuple[Any, dict[str, Any]]] = [(function.__code__, function.__globals__)]
+    while pending:
+        code, scope = pending.pop()
+        if id(code) in seen:
+            continue
+        seen.add(id(code))
+        words.update(code.co_names)
+        for const in code.co_consts:
+            if isinstance(const, str):
+                words.add(const)
+            elif isinstance(const, tuple):  # keyword names of a call
+                words.update(item for item in const if isinstance(item, str))
+            elif hasattr(const, "co_code"):
+                pending.append((const, scope))
+        for name in code.co_names:
+            helper = scope.get(name)
+            helper_code = getattr(helper, "__code__", None)
+            if helper_code is not None and helper_code.co_filename.startswith(here):
+                pending.append((helper_code, helper.__globals__))
+    return words
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ async def test_a_bad_value_has_one_refusal_on_every_transport(
         browse = error_text(await client.call_tool("browse_capabilities", {"limit": 0}))
     assert browse == "Error executing tool browse_capabilities: " + capped.json()["detail"]
     # Each path answered the calls itself: the direct one every discover call, the SDK's all of them.
-    direct = request.node.callspec.params["live"] == "fast-path"
+    direct = request.node.callspec.params["mcp_path"] == "fast-path"
     assert _served() - served == (len(BAD_VALUES) if direct else 0)
     assert rest["limit", "0"] == (
         "limit: '0' is out of range; allowed: a whole number from 1 to 100; send a number such as 10, or "

@@ -26,7 +26,9 @@ from mcplookup_mcp.core.metrics import (
     VERIFICATION_SUCCESSES,
 )
 from mcplookup_mcp.core.models import (
+    CapabilitiesResult,
     DiscoverResult,
+    DiscoveryStats,
     DnsRecord,
     GetServerResult,
     OwnershipStatus,
@@ -401,6 +403,12 @@ class RegistryService:
         if client is not None:
             await self.limiter.hit("discover", client, api_key=api_key)
         return await self.discovery.discover(data, transport=transport)
+
+    async def browse_capabilities(self, data: Mapping[str, Any]) -> CapabilitiesResult:
+        return await self.discovery.browse_capabilities(data)
+
+    async def stats(self) -> DiscoveryStats:
+        return await self.discovery.stats()
 
     async def get_server(self, data: Mapping[str, Any], *, steps: Steps = MCP) -> GetServerResult:
         return await self.discovery.events.track(

@@ -21,24 +21,8 @@ from typing import Any
 import pydantic_core
 import structlog
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.server.streamable_http import check_accept_headers
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from mcp.shared.inbound import (
-    MCP_PARAM_HEADER_PREFIX,
-    X_MCP_HEADER_KEY,
-    InboundModernRoute,
-    classify_inbound_request,
-    find_duplicated_routing_header,
-)
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent
-from mcp_types import (
-    CLIENT_CAPABILITIES_META_KEY,
-    CLIENT_INFO_META_KEY,
-    PROTOCOL_VERSION_META_KEY,
-    SERVER_INFO_META_KEY,
-)
-from mcp_types import methods as mcp_methods
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,14 +32,25 @@ from mcplookup_mcp.core.metrics import MCP_FAST_PATH
 from mcplookup_mcp.core.models import DiscoverResult
 from mcplookup_mcp.transports.mcp_caller import caller_from
 from mcplookup_mcp.transports.mcp_http import replay_body
+from mcplookup_mcp.transports.mcp_sdk import (
+    ENVELOPE_META_KEYS,
+    HANDSHAKE_VERSIONS,
+    HEADER_MIRROR_KEY,
+    MODERN_VERSIONS,
+    PARAM_HEADER_PREFIX,
+    SERVER_INFO_META_KEY,
+    HostOriginCheck,
+    accepts_json_reply,
+    is_plain_modern_call,
+    serialize_tools_call_result,
+    validate_tools_call_params,
+)
 from mcplookup_mcp.transports.mcp_tools import DISCOVER_TOOL, RegistryMCPServer
 
 log = structlog.get_logger("mcplookup.mcp")
 
-_PARAM_PREFIX = MCP_PARAM_HEADER_PREFIX.lower().encode()
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
-_META_KEYS = frozenset({PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY})
 # Stand-ins for an answer's two forms in a reply envelope; no serializer writes them otherwise.
 _TEXT_SLOT = "\x00mcplookup text\x00"
 _STRUCTURED_SLOT = "\x00mcplookup structured\x00"
@@ -67,13 +62,14 @@ class DiscoverFastPath:
     def __init__(self, sdk_app: ASGIApp, mcp: RegistryMCPServer, security: TransportSecuritySettings) -> None:
         self.sdk_app = sdk_app
         self.mcp = mcp
-        self.security = TransportSecurityMiddleware(security)
-        tool = mcp.tool_for(DISCOVER_TOOL)
+        self.security = HostOriginCheck(security)
         self._envelopes: dict[str, tuple[bytes, ...]] = {}
         # These need the SDK's pipeline: cache hints on tools/call, and arguments mirrored in Mcp-Param-*
         # headers (which the SDK checks against the body). Of its context the tool reads only who calls,
         # which this path names itself (mcp_caller.CallerContext).
-        self.enabled = mcp.cache_hint("tools/call") is None and not _mentions(tool.parameters, X_MCP_HEADER_KEY)
+        self.enabled = mcp.cache_hint("tools/call") is None and not _mentions(
+            mcp.input_schema(DISCOVER_TOOL), HEADER_MIRROR_KEY
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         version = self._version_if_eligible(scope) if self.enabled else None
@@ -81,10 +77,10 @@ class DiscoverFastPath:
             await self.sdk_app(scope, receive, send)
             return
         request = Request(scope, receive)
-        if await self.security.validate_request(request, is_post=True) is not None:
+        if await self.security.refusal(request, is_post=True) is not None:
             await self._decline(scope, receive, send)
             return
-        if not check_accept_headers(request)[0]:
+        if not accepts_json_reply(request):
             await self._decline(scope, receive, send)
             return
         body = await request.body()
@@ -125,13 +121,13 @@ class DiscoverFastPath:
                 name = value
             elif key == b"content-length":
                 length = value
-            elif key == b"mcp-session-id" or key.startswith(_PARAM_PREFIX):
+            elif key == b"mcp-session-id" or key.startswith(PARAM_HEADER_PREFIX):
                 return None
         if length is None or not length.isdigit():
             return None
-        if version in MODERN_PROTOCOL_VERSIONS:
+        if version in MODERN_VERSIONS:
             return version if method == b"tools/call" and name == DISCOVER_TOOL.encode() else None
-        return version if version in HANDSHAKE_PROTOCOL_VERSIONS else None
+        return version if version in HANDSHAKE_VERSIONS else None
 
     def _answer_wire(self, answer: DiscoverResult, version: str) -> bytes:
         """What `_wire(discover_reply(answer))` gives, without walking the answer again (0.45 ms of a fresh
@@ -151,7 +147,7 @@ class DiscoverFastPath:
         """The SDK writes a modern revision's reply with `json.dumps`, which escapes every non-ASCII
         character (and DEL) as `\\uXXXX`; pydantic writes UTF-8. Same JSON value, but the bytes must match
         too. Outside strings JSON is plain ASCII, so escaping character by character is exact."""
-        if version not in MODERN_PROTOCOL_VERSIONS or not _NON_ASCII.search(wire.decode()):
+        if version not in MODERN_VERSIONS or not _NON_ASCII.search(wire.decode()):
             return wire
         return _NON_ASCII.sub(_escape, wire.decode()).encode()
 
@@ -167,8 +163,8 @@ class DiscoverFastPath:
     def _wire(self, result: BaseModel, version: str) -> bytes:
         """The result object as the SDK's runner puts it on the wire for this revision."""
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        dumped = mcp_methods.serialize_server_result("tools/call", version, dumped)
-        if version in MODERN_PROTOCOL_VERSIONS:
+        dumped = serialize_tools_call_result(version, dumped)
+        if version in MODERN_VERSIONS:
             dumped["_meta"] = {
                 **(dumped.get("_meta") or {}),
                 SERVER_INFO_META_KEY: self.mcp.server_info_stamp,
@@ -213,17 +209,14 @@ def _parse(body: bytes, version: str, request: Request) -> tuple[int | str, dict
     arguments = params.get("arguments", {})
     if not isinstance(arguments, dict):
         return None
-    if version in MODERN_PROTOCOL_VERSIONS:
-        if find_duplicated_routing_header(request.headers.items()) is not None:
-            return None
-        verdict = classify_inbound_request(decoded, headers=dict(request.headers))
+    if version in MODERN_VERSIONS:
         # Only the envelope itself: a progress token or any other metadata takes the SDK's path.
-        if not isinstance(verdict, InboundModernRoute) or not params["_meta"].keys() <= _META_KEYS:
+        if not is_plain_modern_call(decoded, request) or not params["_meta"].keys() <= ENVELOPE_META_KEYS:
             return None
     elif "_meta" in params:
         return None
     try:
-        mcp_methods.validate_client_request("tools/call", version, params)
+        validate_tools_call_params(version, params)
     except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
         return None
     return request_id, arguments

@@ -17,19 +17,18 @@ import re
 from typing import Any
 
 import pydantic_core
-from mcp.server.streamable_http import check_accept_headers
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcplookup_mcp.transports.mcp_sdk import HANDSHAKE_VERSIONS, HostOriginCheck, accepts_json_reply
 
 # The revisions whose clients may send batches; None: no header, which means 2025-03-26.
 BATCH_VERSIONS = (None, "2024-11-05", "2025-03-26")
 # Entries are answered one after another; the body limit bounds their size, this their number.
 MAX_BATCH = 32
 _INVALID_REQUEST = -32600
-_HANDSHAKE = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
 _BATCH = re.compile(rb"[ \t\r\n]*\[")
 
 
@@ -44,14 +43,14 @@ def _json_response(value: Any, status: int = 200, headers: dict[str, str] | None
 class McpHttpGate:
     def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
         self.app = app
-        self.security = TransportSecurityMiddleware(security)
+        self.security = HostOriginCheck(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if scope["method"] != "POST":
-            refusal = await self.security.validate_request(Request(scope, receive), is_post=False)
+            refusal = await self.security.refusal(Request(scope, receive), is_post=False)
             if refusal is None:
                 refusal = _json_response(
                     _error(
@@ -76,7 +75,7 @@ class McpHttpGate:
         version = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None
         )
-        if not _BATCH.match(body) or (version is not None and version not in _HANDSHAKE):
+        if not _BATCH.match(body) or (version is not None and version not in HANDSHAKE_VERSIONS):
             # Not a batch; or the modern revision, whose batches the SDK refuses rightly (-32600); or an
             # unknown revision, which it refuses too.
             await self.app(scope, replay_body(body, receive), send)
@@ -86,10 +85,7 @@ class McpHttpGate:
             await self.app(scope, replay_body(body, receive), send)
             return
         request = Request(scope, replay_body(body, receive))
-        if (
-            await self.security.validate_request(request, is_post=True) is not None
-            or not check_accept_headers(request)[0]
-        ):
+        if await self.security.refusal(request, is_post=True) is not None or not accepts_json_reply(request):
             # The SDK gives its own answer to a refused Host, Origin, Content-Type or Accept.
             await self.app(scope, replay_body(body, receive), send)
             return

@@ -8,12 +8,10 @@ from typing import Annotated, Any, TypeVar
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
 from mcp.shared.exceptions import MCPError
 from mcp.types import (
     INVALID_PARAMS,
     CallToolResult,
-    ListToolsResult,
     PaginatedRequestParams,
     TextContent,
     ToolAnnotations,
@@ -45,6 +43,7 @@ from mcplookup_mcp.services.ownership import OwnershipService
 from mcplookup_mcp.services.service import RegistryService
 from mcplookup_mcp.transports.mcp_arguments import declared
 from mcplookup_mcp.transports.mcp_caller import CallerContext, caller_of
+from mcplookup_mcp.transports.mcp_sdk import SdkServer
 
 T = TypeVar("T")
 
@@ -72,15 +71,15 @@ def discover_reply(answer: DiscoverResult) -> CallToolResult:
     )
 
 
-class RegistryMCPServer(MCPServer):
+class RegistryMCPServer(SdkServer):
     """Refuses arguments a tool does not declare (the SDK would ignore them), counts outcomes, and
     answers discover_servers in the compact form of `discover_reply`."""
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        if self._tool_manager.get_tool(name) is None:
+        if self.registered_tool(name) is None:
             # The specification's answer to an unknown tool is a protocol error, not a tool result.
             MCP_TOOL_CALLS.labels(tool="unknown", outcome="unknown_tool").inc()
-            tools = ", ".join(tool.name for tool in self._tool_manager.list_tools())
+            tools = ", ".join(self.tool_names())
             raise MCPError(
                 INVALID_PARAMS,
                 f"Unknown tool: {name[:100]!r}; this server's tools are {tools} (tools/list describes them)",
@@ -97,18 +96,11 @@ class RegistryMCPServer(MCPServer):
     ) -> Any:
         """What the tool returns, before it becomes a CallToolResult; errors as call_tool. `caller` names
         who asks when the call comes from outside the SDK's request handling (the fast path)."""
-        if context is None:
-            if caller is not None:
-                context = CallerContext(caller, mcp_server=self, subscriptions=self._subscriptions)
-            else:
-                context = Context(mcp_server=self, subscriptions=self._subscriptions)
-        return await self._checked(
-            name,
-            arguments,
-            lambda: self._tool_manager.call_tool(name, arguments, context, convert_result=False),
-        )
+        if context is None and caller is not None:
+            context = self.new_context(CallerContext, caller=caller)
+        return await self._checked(name, arguments, lambda: self.tool_value(name, arguments, context))
 
-    async def _handle_list_tools(self, ctx: Any, params: PaginatedRequestParams | None) -> ListToolsResult:
+    def check_list_tools(self, params: PaginatedRequestParams | None) -> None:
         # One page: a cursor can only be one this server never gave, which the specification answers
         # with -32602 rather than the first page again.
         if params is not None and params.cursor is not None:
@@ -118,25 +110,11 @@ class RegistryMCPServer(MCPServer):
                 "call it without one",
                 {"cursor": params.cursor[:100]},
             )
-        return await super()._handle_list_tools(ctx, params)
-
-    def tool_for(self, name: str) -> Tool:
-        tool = self._tool_manager.get_tool(name)
-        if tool is None:
-            raise KeyError(name)
-        return tool
-
-    def cache_hint(self, method: str) -> Any:
-        return self._lowlevel_server.cache_hints.get(method)
-
-    @property
-    def server_info_stamp(self) -> dict[str, Any]:
-        return self._lowlevel_server.server_info_stamp
 
     async def _checked(self, name: str, arguments: dict[str, Any], call: Callable[[], Awaitable[Any]]) -> Any:
-        tool = self._tool_manager.get_tool(name)
-        if tool is not None:
-            accepted = sorted(tool.parameters.get("properties", {}))
+        parameters = self.input_schema(name) if self.registered_tool(name) is not None else None
+        if parameters is not None:
+            accepted = sorted(parameters.get("properties", {}))
             unknown = sorted(set(arguments) - set(accepted))
             if unknown:
                 MCP_TOOL_CALLS.labels(tool=name, outcome="invalid_arguments").inc()
@@ -160,7 +138,7 @@ class RegistryMCPServer(MCPServer):
             # The first problem, in the form of every other refusal (validation.refuse).
             err = exc.__cause__.errors()[0]
             field = ".".join(str(part) for part in err["loc"]) or "arguments"
-            properties = tool.parameters.get("properties", {}) if tool is not None else {}
+            properties = parameters.get("properties", {}) if parameters is not None else {}
             schema = properties.get(str(err["loc"][0]) if err["loc"] else "", {})
             raise ToolError(
                 validation.refuse(
@@ -209,7 +187,7 @@ def _api_key(ctx: Context) -> str | None:
     return keys.bearer_token(headers.get("authorization"))
 
 
-def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPServer:
+def build_mcp(service: RegistryService, monitor: HealthMonitor, owner: OwnershipService) -> RegistryMCPServer:
     mcp = RegistryMCPServer(
         name="mcplookup",
         title="MCPLookup",
@@ -217,12 +195,54 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         version=__version__,
         log_level="WARNING",
     )
-    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    register_tools(mcp, RegistryTools(service, monitor, owner))
+    return mcp
 
-    @mcp.tool(
+
+def register_tools(mcp: MCPServer, tools: RegistryTools) -> None:
+    """Every tool of RegistryTools on the server, in the order declared (the order of tools/list)."""
+    for attribute, options in _DECLARED:
+        mcp.tool(**options)(getattr(tools, attribute))
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+# (method name, options of MCPServer.tool) of each tool, in the order declared.
+_DECLARED: list[tuple[str, dict[str, Any]]] = []
+_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
+
+
+def _tool(**options: Any) -> Callable[[_F], _F]:
+    """Declares a method of RegistryTools as a tool; register_tools registers it, bound, with these options."""
+
+    def declare(method: _F) -> _F:
+        _DECLARED.append((method.__name__, options))
+        return method
+
+    return declare
+
+
+_KEY_NOTE = (
+    " Owner only: send the domain's API key (from verify_domain or rotate_api_key) as the HTTP header "
+    "'Authorization: Bearer mcpl_...'."
+)
+
+
+_NAME_ARG = Field(description="The server's registry name, e.g. com.example/mail")
+_DOMAIN_ARG = Field(description="The verified domain whose key this is, e.g. example.com")
+
+
+class RegistryTools:
+    """The tools: each parses its arguments, calls the service that decides, and returns its answer."""
+
+    def __init__(self, service: RegistryService, monitor: HealthMonitor, owner: OwnershipService) -> None:
+        self.service = service
+        self.monitor = monitor
+        self.owner = owner
+
+    @_tool(
         name=DISCOVER_TOOL,
         title="Discover MCP servers",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Find MCP servers for a task. Describe the need in plain words or keywords; results are ranked by "
             "how well they match, then verification and trust. Only DNS-verified and imported servers are "
@@ -238,39 +258,41 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     @declared(DISCOVER)
-    async def discover_servers(ctx: Context, **arguments: Any) -> DiscoverResult:
+    async def discover_servers(self, ctx: Context, **arguments: Any) -> DiscoverResult:
         caller = caller_of(ctx)
         return await _run(
             DISCOVER_TOOL,
-            lambda: service.discover(arguments, transport="mcp", client=caller.address, api_key=caller.api_key),
+            lambda: self.service.discover(
+                arguments, transport="mcp", client=caller.address, api_key=caller.api_key
+            ),
         )
 
-    @mcp.tool(
+    @_tool(
         name="browse_capabilities",
         title="Browse capabilities and categories",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Capability keywords and categories declared by listed servers, with how many servers declare "
             "each, most common first: use them as discover_servers filters."
         ),
     )
     @declared(BROWSE_CAPABILITIES)
-    async def browse_capabilities(**arguments: Any) -> CapabilitiesResult:
-        return await _run("browse_capabilities", lambda: service.discovery.browse_capabilities(arguments))
+    async def browse_capabilities(self, **arguments: Any) -> CapabilitiesResult:
+        return await _run("browse_capabilities", lambda: self.service.browse_capabilities(arguments))
 
-    @mcp.tool(
+    @_tool(
         name="get_discovery_stats",
         title="Registry statistics",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description="Registry-wide figures: listed, verified, imported and healthy servers, transports, searches.",
     )
-    async def get_discovery_stats() -> DiscoveryStats:
-        return await _run("get_discovery_stats", lambda: service.discovery.stats())
+    async def get_discovery_stats(self) -> DiscoveryStats:
+        return await _run("get_discovery_stats", lambda: self.service.stats())
 
-    @mcp.tool(
+    @_tool(
         name="get_server",
         title="Get one MCP server",
-        annotations=read_only,
+        annotations=_READ_ONLY,
         description=(
             "Show one listed server whole, by its registry name (e.g. com.example/mail) or by domain "
             "(e.g. example.com). Give exactly one of the two. Besides the listing, health and trust, the "
@@ -279,14 +301,15 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def get_server(
+        self,
         name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
         domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
     ) -> GetServerResult:
         return await _run(
-            "get_server", lambda: service.get_server(_given(name=name, domain=domain), steps=MCP)
+            "get_server", lambda: self.service.get_server(_given(name=name, domain=domain), steps=MCP)
         )
 
-    @mcp.tool(
+    @_tool(
         name="register_server",
         title="Register an MCP server",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False),
@@ -298,6 +321,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def register_server(
+        self,
         ctx: Context,
         domain: Annotated[str, Field(description="The domain you control, e.g. example.com")],
         endpoint: Annotated[
@@ -352,10 +376,10 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         )
         return await _run(
             "register_server",
-            lambda: service.register(data, api_key=_api_key(ctx), client=_client(ctx), steps=MCP),
+            lambda: self.service.register(data, api_key=_api_key(ctx), client=_client(ctx), steps=MCP),
         )
 
-    @mcp.tool(
+    @_tool(
         name="verify_domain",
         title="Verify domain ownership",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
@@ -366,14 +390,15 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def verify_domain(
+        self,
         ctx: Context,
         domain: Annotated[str, Field(description="The claimed domain, e.g. example.com")],
         registration_id: Annotated[str, Field(description="The mcpreg_... id register_server returned")],
     ) -> VerifyResult:
         data = {"domain": domain, "registration_id": registration_id}
-        return await _run("verify_domain", lambda: service.verify(data, client=_client(ctx), steps=MCP))
+        return await _run("verify_domain", lambda: self.service.verify(data, client=_client(ctx), steps=MCP))
 
-    @mcp.tool(
+    @_tool(
         name="get_server_health",
         title="Health of an MCP server",
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
@@ -384,6 +409,7 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
         ),
     )
     async def get_server_health(
+        self,
         ctx: Context,
         name: Annotated[str | None, Field(description="Registry name, e.g. com.example/mail")] = None,
         domain: Annotated[str | None, Field(description="Domain, e.g. example.com")] = None,
@@ -391,26 +417,10 @@ def build_mcp(service: RegistryService, monitor: HealthMonitor) -> RegistryMCPSe
     ) -> HealthResult:
         data = _given(name=name, domain=domain, realtime=realtime)
         return await _run(
-            "get_server_health", lambda: monitor.get_health(data, client=_client(ctx), steps=MCP)
+            "get_server_health", lambda: self.monitor.get_health(data, client=_client(ctx), steps=MCP)
         )
 
-    _ownership_tools(mcp, OwnershipService(service))
-    return mcp
-
-
-_KEY_NOTE = (
-    " Owner only: send the domain's API key (from verify_domain or rotate_api_key) as the HTTP header "
-    "'Authorization: Bearer mcpl_...'."
-)
-
-
-_NAME_ARG = Field(description="The server's registry name, e.g. com.example/mail")
-_DOMAIN_ARG = Field(description="The verified domain whose key this is, e.g. example.com")
-
-
-def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
-
-    @mcp.tool(
+    @_tool(
         name="update_server",
         title="Update a server listing",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
@@ -421,6 +431,7 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ),
     )
     async def update_server(
+        self,
         ctx: Context,
         name: Annotated[str, _NAME_ARG],
         endpoint: Annotated[
@@ -454,10 +465,10 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             version=version,
         )
         return await _run(
-            "update_server", lambda: owner.update_server(data, api_key=_api_key(ctx), steps=MCP)
+            "update_server", lambda: self.owner.update_server(data, api_key=_api_key(ctx), steps=MCP)
         )
 
-    @mcp.tool(
+    @_tool(
         name="delete_server",
         title="Delete a server listing",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
@@ -466,12 +477,13 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             "domain stays verified and its other servers stay listed." + _KEY_NOTE
         ),
     )
-    async def delete_server(ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
+    async def delete_server(self, ctx: Context, name: Annotated[str, _NAME_ARG]) -> DeleteResult:
         return await _run(
-            "delete_server", lambda: owner.delete_server({"name": name}, api_key=_api_key(ctx), steps=MCP)
+            "delete_server",
+            lambda: self.owner.delete_server({"name": name}, api_key=_api_key(ctx), steps=MCP),
         )
 
-    @mcp.tool(
+    @_tool(
         name="rotate_api_key",
         title="Rotate a domain's API key",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False),
@@ -481,6 +493,7 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ),
     )
     async def rotate_api_key(
+        self,
         ctx: Context,
         domain: Annotated[str, _DOMAIN_ARG],
         expires_in_days: Annotated[
@@ -489,9 +502,11 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
         ] = None,
     ) -> KeyResult:
         data = _given(domain=domain, expires_in_days=expires_in_days)
-        return await _run("rotate_api_key", lambda: owner.rotate_key(data, api_key=_api_key(ctx), steps=MCP))
+        return await _run(
+            "rotate_api_key", lambda: self.owner.rotate_key(data, api_key=_api_key(ctx), steps=MCP)
+        )
 
-    @mcp.tool(
+    @_tool(
         name="revoke_api_key",
         title="Revoke a domain's API key",
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
@@ -501,7 +516,8 @@ def _ownership_tools(mcp: MCPServer, owner: OwnershipService) -> None:
             "then verify_domain). To replace a key in one step, use rotate_api_key instead." + _KEY_NOTE
         ),
     )
-    async def revoke_api_key(ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
+    async def revoke_api_key(self, ctx: Context, domain: Annotated[str, _DOMAIN_ARG]) -> RevokeResult:
         return await _run(
-            "revoke_api_key", lambda: owner.revoke_key({"domain": domain}, api_key=_api_key(ctx), steps=MCP)
+            "revoke_api_key",
+            lambda: self.owner.revoke_key({"domain": domain}, api_key=_api_key(ctx), steps=MCP),
         )

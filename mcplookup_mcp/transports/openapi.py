@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp.server import MCPServer
 from pydantic import BaseModel
 
 from mcplookup_mcp import __version__
@@ -25,6 +24,7 @@ from mcplookup_mcp.core.models import (
     UpdateResult,
     VerifyResult,
 )
+from mcplookup_mcp.transports.mcp_sdk import SdkServer
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
@@ -83,15 +83,13 @@ def _param(
     return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
 
 
-def _tool_schema(mcp: MCPServer, tool: str) -> dict[str, Any]:
-    found = mcp._tool_manager.get_tool(tool)
-    assert found is not None, tool
-    schema = dict(found.parameters)
+def _tool_schema(mcp: SdkServer, tool: str) -> dict[str, Any]:
+    schema = mcp.input_schema(tool)
     schema["additionalProperties"] = False
     return schema
 
 
-def build_openapi(mcp: MCPServer, public_url: str | None = None) -> dict[str, Any]:
+def build_openapi(mcp: SdkServer, public_url: str | None = None) -> dict[str, Any]:
     """One definition of each input: discover's and browse_capabilities' parameters are their declared
     arguments (core/discover_args.py), request bodies the matching MCP tools' input schemas.
 
@@ -248,7 +246,7 @@ def _server_paths() -> dict[str, Any]:
     }
 
 
-def _registration_paths(mcp: MCPServer) -> dict[str, Any]:
+def _registration_paths(mcp: SdkServer) -> dict[str, Any]:
     return {
         "/api/v1/register": {
             "post": {
@@ -342,7 +340,7 @@ def _without(schema: dict[str, Any], field: str) -> dict[str, Any]:
     return out
 
 
-def _add_ownership_paths(paths: dict[str, Any], mcp: MCPServer) -> None:
+def _add_ownership_paths(paths: dict[str, Any], mcp: SdkServer) -> None:
     text = {"type": "string"}
     owner: list[dict[str, list[str]]] = [{"bearer": []}]
     refusals = _problems(401, 403, 404, 422)

@@ -134,7 +134,7 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def routes(service: RegistryService) -> list[Route]:
+def routes(service: RegistryService, owner: OwnershipService) -> list[Route]:
     limit = service.settings.max_body_bytes
 
     async def discover(request: Request) -> Response:
@@ -146,11 +146,11 @@ def routes(service: RegistryService) -> list[Route]:
 
     async def capabilities(request: Request) -> Response:
         data = BROWSE_CAPABILITIES.from_query(query_pairs(request))
-        return _json(await service.discovery.browse_capabilities(data))
+        return _json(await service.browse_capabilities(data))
 
     async def stats(request: Request) -> Response:
         _query(request, {})
-        return _json(await service.discovery.stats())
+        return _json(await service.stats())
 
     async def get_server(request: Request) -> Response:
         _query(request, {})
@@ -179,7 +179,7 @@ def routes(service: RegistryService) -> list[Route]:
         Route("/api/v1/domains/{domain}", _guard(get_domain), methods=["GET"], name="get_domain"),
         Route("/api/v1/register", _guard(register), methods=["POST"], name="register"),
         Route("/api/v1/verify", _guard(verify), methods=["POST"], name="verify"),
-        *_ownership_routes(OwnershipService(service), limit),
+        *_ownership_routes(owner, limit),
     ]
 
 

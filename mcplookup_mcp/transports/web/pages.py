@@ -232,7 +232,7 @@ class Pages:
         now = time.monotonic()
         if now - self._suggested_at > SUGGESTIONS_SECONDS:
             try:
-                counts = await self.service.discovery.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
+                counts = await self.service.browse_capabilities({"limit": SUGGESTED_CAPABILITIES})
                 self._suggested = [c.value for c in counts.capabilities]
                 self._suggested_at = now
             except RegistryError:
@@ -323,8 +323,8 @@ class Pages:
 
     async def stats(self, request: Request) -> Response:
         try:
-            figures = await self.service.discovery.stats()
-            capabilities = await self.service.discovery.browse_capabilities({"limit": 25})
+            figures = await self.service.stats()
+            capabilities = await self.service.browse_capabilities({"limit": 25})
         except RegistryError as exc:
             return self.error(exc, "The figures are not available")
         return self.templates.render(
