@@ -158,7 +158,10 @@ async def embed_all(url: str, model: str) -> None:
         stored = await EmbeddingWorker(semantic).run_until_done()
         if stored:
             took = time.perf_counter() - started
-            print(f"  embedded {stored} servers in {took:.1f} s ({took / stored * 1000:.1f} ms each)", flush=True)
+            print(
+                f"  embedded {stored} servers in {took:.1f} s ({took / stored * 1000:.1f} ms each)",
+                flush=True,
+            )
         semantic.close()
     finally:
         await pool.close()

@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 def _memory() -> str:
     status = Path("/proc/self/status").read_text()
     found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-    return f"rss {int(found.get('VmRSS', 0)) / 1024:.0f} MiB, peak {int(found.get('VmHWM', 0)) / 1024:.0f} MiB"
+    return (
+        f"rss {int(found.get('VmRSS', 0)) / 1024:.0f} MiB, peak {int(found.get('VmHWM', 0)) / 1024:.0f} MiB"
+    )
 
 
 def _cpu() -> float:
@@ -87,7 +89,9 @@ def _questions(model: str) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sample", type=int, default=2000, help="rows of the synthesized sample")
     args = parser.parse_args()
     admin = os.environ.get("DATABASE_URL")

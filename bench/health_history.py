@@ -135,7 +135,11 @@ def _explain(url: str, server_id: Any, name: str, now: datetime) -> None:
         ("get_health_servers", {"name": name, "domain": None}, "custom"),
         ("recent_health_checks", {"id": server_id, "limit": HISTORY_LIMIT}, "custom"),
         ("daily_uptime", {"id": server_id, "since": today - timedelta(days=6)}, "custom"),
-        ("health_timeline", {"id": server_id, "since": today - timedelta(days=6), "hourly_from": today - timedelta(days=1)}, "custom"),
+        (
+            "health_timeline",
+            {"id": server_id, "since": today - timedelta(days=6), "hourly_from": today - timedelta(days=1)},
+            "custom",
+        ),
         ("health_stats", {"id": server_id, "now": now, **_health_windows(now)}, "generic"),
     ]
     named = positional_queries()
@@ -163,7 +167,9 @@ def _load(url: str, servers: int, start: datetime, step: int, probes: int) -> No
         # As autovacuum leaves this insert-only table: the raw figures then read the covering index
         # only (docs/health.md), the fairest "before".
         conn.execute("VACUUM (ANALYZE) health_checks")
-    print(f"{servers:,} servers, a probe every {step} min for 7 days ({probes:,} each): loaded in {loaded:.0f} s")
+    print(
+        f"{servers:,} servers, a probe every {step} min for 7 days ({probes:,} each): loaded in {loaded:.0f} s"
+    )
 
 
 async def _timed(repo: Repository, sample: list[Any], statement: str, params: dict[str, Any]) -> list[float]:

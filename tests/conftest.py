@@ -67,7 +67,9 @@ def _slow_seconds() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise pytest.UsageError(f"MCPLOOKUP_TEST_SLOW_SECONDS must be a number of seconds, not {raw!r}") from None
+        raise pytest.UsageError(
+            f"MCPLOOKUP_TEST_SLOW_SECONDS must be a number of seconds, not {raw!r}"
+        ) from None
     if value < 0:
         raise pytest.UsageError(f"MCPLOOKUP_TEST_SLOW_SECONDS must be 0 (no limit) or more, not {raw!r}")
     return value

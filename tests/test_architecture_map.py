@@ -42,4 +42,6 @@ def test_every_module_is_listed_once_and_every_listed_one_exists() -> None:
     assert not twice, f"docs/architecture.md, section Modules, lists these more than once: {twice}"
     ordered = sorted(listed, key=lambda m: (m.count("/") > 0, m))
     misplaced = next((m for m, o in zip(listed, ordered, strict=True) if m != o), None)
-    assert misplaced is None, f"keep the rows in path order (top-level modules first): {misplaced} is out of place"
+    assert misplaced is None, (
+        f"keep the rows in path order (top-level modules first): {misplaced} is out of place"
+    )

@@ -106,7 +106,9 @@ def test_import_names_the_database_never_the_password(db_url: str, tmp_path: Pat
     ]
     path.write_text(json.dumps(ENTRIES[0]))
 
-    refused = cli("import", str(path), "--data-dir", str(tmp_path), env=cli_env(DATABASE_URL=database_url(db_url)))
+    refused = cli(
+        "import", str(path), "--data-dir", str(tmp_path), env=cli_env(DATABASE_URL=database_url(db_url))
+    )
     assert refused.returncode == 2 and "DATABASE_URL is set" in refused.stderr
 
     unreachable = cli_env(DATABASE_URL=f"postgresql://postgres:s3cr3t-pw@127.0.0.1:{free_port()}/nowhere")

@@ -477,7 +477,11 @@ def _add_helper(db_url: str) -> None:
         description="Helps with everyday chores",
         packages=[
             {"registryType": "npm", "identifier": "@acme/frobnicator-cli", "transport": {"type": "stdio"}},
-            {"registryType": "oci", "identifier": "ghcr.io/acme/quuxify:nightly", "transport": {"type": "stdio"}},
+            {
+                "registryType": "oci",
+                "identifier": "ghcr.io/acme/quuxify:nightly",
+                "transport": {"type": "stdio"},
+            },
         ],
         repository=Jsonb({"url": "https://github.com/acme/zanzibar-toolkit.git", "source": "github"}),
         # As the prober stores what tools/list answered (update_server_tools).
@@ -667,7 +671,9 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     async with mcp_client(live.base_url) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         description = tools["discover_servers"].description or ""
-        assert "no_confident_match" in description and "weak" in description and "match.strength" in description
+        assert (
+            "no_confident_match" in description and "weak" in description and "match.strength" in description
+        )
         schema = json.dumps(tools["discover_servers"].output_schema)
         assert "no_confident_match" in schema and "strength" in schema and "total" in schema
         found = structured(await client.call_tool("discover_servers", {"query": "kubernetes", "limit": 3}))
@@ -677,7 +683,10 @@ async def test_strength_and_abstention_reach_the_agent(service: RegistryService,
     assert top["match"]["terms"] == {"kubernet": "name"} and "kubernetes" in top["name"]
     # The same evidence in the words the question typed, for whoever shows it to a person.
     assert top["match"]["words"] == {"kubernetes": "name"}
-    assert top["match"]["matched_words"]["name"] == ["kubernetes"] and "kubernet" in top["match"]["matched"]["name"]
+    assert (
+        top["match"]["matched_words"]["name"] == ["kubernetes"]
+        and "kubernet" in top["match"]["matched"]["name"]
+    )
     assert "matched_words" in schema
     assert found["count"] == 3 and found["total"] > 3 and found["next_cursor"]
     assert unsure["no_confident_match"] is True

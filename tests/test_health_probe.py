@@ -140,7 +140,9 @@ async def test_redirect_to_an_allowed_server_is_followed(
     probe_resolver: dns.asyncresolver.Resolver, stateless_server: UvicornThread
 ) -> None:
     with UvicornThread(redirect_app(stateless_server.url())) as redirector:
-        result = await probe_loopback(probe_resolver, redirector.url("/old"), redirector.port, stateless_server.port)
+        result = await probe_loopback(
+            probe_resolver, redirector.url("/old"), redirector.port, stateless_server.port
+        )
     assert result.status == "healthy", result
     assert result.final_url == stateless_server.url()
 
@@ -150,7 +152,9 @@ async def test_redirect_to_an_allowed_server_is_followed(
 
 async def test_slower_than_threshold_is_degraded(probe_resolver: dns.asyncresolver.Resolver) -> None:
     with UvicornThread(delayed(sdk_streamable_app(), 0.3)) as server:
-        result = await probe_loopback(probe_resolver, server.url(), server.port, degraded_ms=150, deadline=5.0)
+        result = await probe_loopback(
+            probe_resolver, server.url(), server.port, degraded_ms=150, deadline=5.0
+        )
     assert result.status == "degraded", result
     assert result.error_class == "slow"
     assert result.latency_ms is not None and result.latency_ms >= 300
@@ -265,7 +269,9 @@ async def test_legacy_stream_that_never_answers_is_unhealthy(
     probe_resolver: dns.asyncresolver.Resolver,
 ) -> None:
     with UvicornThread(legacy_endpoint_app("/messages?session_id=1")) as server:
-        result = await probe_loopback(probe_resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0)
+        result = await probe_loopback(
+            probe_resolver, server.url("/sse"), server.port, transport="sse", deadline=1.0
+        )
     assert (result.status, result.error_class, result.http_status) == ("unhealthy", "timeout", 200), result
 
 

@@ -272,5 +272,7 @@ async def test_the_server_page_shows_uptime_by_day_and_its_chart_from_the_roll_u
     tones = re.findall(r'<rect class="probe (\w+)"', page)
     assert tones == ["ok" if up == n else "bad" if up == 0 else "warn" for _, n, up, _ in slots]
     checks, up = sum(row[1] for row in slots), sum(row[2] for row in slots)
-    assert f"{checks} probes from 2026-03-04 00:00 to 2026-03-10 00:00 UTC: {up} up, {checks - up} down" in page
+    assert (
+        f"{checks} probes from 2026-03-04 00:00 to 2026-03-10 00:00 UTC: {up} up, {checks - up} down" in page
+    )
     assert "2026-03-09 13:00-14:00 UTC: " in page

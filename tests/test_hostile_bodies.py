@@ -60,7 +60,11 @@ BAD_BODIES: list[tuple[str, bytes, str]] = [
     ),
     ("/api/v1/register", json.dumps(LISTING | {"description": "\ud800"}).encode(), "description"),
     ("/api/v1/register", json.dumps(LISTING | {"title": "ok \udc00 not"}).encode(), "title"),
-    ("/api/v1/register", json.dumps(LISTING | {"capabilities": ["email", "\ud83d"]}).encode(), "capabilities"),
+    (
+        "/api/v1/register",
+        json.dumps(LISTING | {"capabilities": ["email", "\ud83d"]}).encode(),
+        "capabilities",
+    ),
     ("/api/v1/register", json.dumps(LISTING | {"\ud800": "x"}).encode(), "a field name"),
     ("/api/v1/verify", json.dumps({"domain": "example.test", "registration_id": "\udfff"}).encode(), ""),
     ("/api/v1/register", json.dumps(LISTING).encode().replace(b"Example", b"Ex\xffample"), ""),

@@ -84,7 +84,9 @@ def test_migration_files_are_numbered_from_0001_without_gaps() -> None:
     expected = [n for n in range(1, max(numbers) + 1) if n not in RETIRED]
     missing = sorted(set(expected) - set(numbers))
     reused = sorted(set(numbers) & set(RETIRED))
-    assert not missing, f"a gap in the numbering: {[f'{n:04d}' for n in missing]} (retire a number in RETIRED, with why)"
+    assert not missing, (
+        f"a gap in the numbering: {[f'{n:04d}' for n in missing]} (retire a number in RETIRED, with why)"
+    )
     assert not reused, f"retired numbers used again: {[f'{n:04d}' for n in reused]}"
     assert numbers == expected
     assert [version for version, _ in migrations()] == [name.removesuffix(".sql") for name in files]

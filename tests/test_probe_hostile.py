@@ -113,7 +113,9 @@ async def test_a_server_that_never_finishes_times_out(
     probe_resolver: dns.asyncresolver.Resolver, handler: Handler, status: str
 ) -> None:
     with RawTarget(handler) as target:
-        result, elapsed = await _timed(probe_loopback(probe_resolver, target.url(), target.port, deadline=DEADLINE))
+        result, elapsed = await _timed(
+            probe_loopback(probe_resolver, target.url(), target.port, deadline=DEADLINE)
+        )
     assert (result.status, result.error_class) == (status, "timeout"), result
     assert result.error and ("within 2 s" in result.error or "timed out" in result.error), result.error
     assert DEADLINE - 0.1 <= elapsed < DEADLINE + SLACK
@@ -218,7 +220,11 @@ async def test_hostile_probes_delay_no_healthy_one(probe_resolver: dns.asyncreso
 
             results = await asyncio.gather(
                 *(
-                    _timed(probe_loopback(probe_resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024))
+                    _timed(
+                        probe_loopback(
+                            probe_resolver, t.url(), t.port, deadline=3.0, max_bytes=4 * 1024 * 1024
+                        )
+                    )
                     for t in hostile
                 ),
                 beside(),

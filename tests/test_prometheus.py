@@ -165,6 +165,7 @@ def test_the_shipped_rules_and_dashboard_read_real_failures_on_a_real_prometheus
         r["alert"]: r for r in yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"][0]["rules"]
     }
     failure_rate = seed["VerificationFailureRate"]["expr"]
+
     # The seed's expression, verbatim, on real series: one answer per replica, above its threshold.
     # The two replicas' failures reach Prometheus a scrape apart: wait for both.
     def both() -> list[dict[str, Any]] | None:

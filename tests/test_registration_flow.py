@@ -271,5 +271,3 @@ async def test_expired_claims_are_swept(service: Any, clock: Clock, db_url: str)
     await service.expire_claims()
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM domain_verifications").fetchone() == (0,)
-
-

@@ -116,7 +116,9 @@ async def test_fused_search_finds_meaning_and_refuses_word_noise(
         # A synonym alone (tweet -> post), from a server not among the nearest by meaning, is a guess.
         names, result = await _names(service, "post a tweet")
         assert names[0] == "io.github.enescinr/twitter-mcp"
-        assert {s.match.strength for s in result.servers if s.name == "io.github.openmf/mcp-mifosx"} <= {"weak"}
+        assert {s.match.strength for s in result.servers if s.name == "io.github.openmf/mcp-mifosx"} <= {
+            "weak"
+        }
         # A partial match by the words other than their best one must be near by meaning too: a web
         # scraper's description holds "text", which makes it no translator.
         names, result = await _names(service, "translate text")
@@ -496,10 +498,14 @@ async def test_a_filtered_search_takes_the_nearest_within_its_filters(
         assert kept - set(overall.ids), "some kept servers are not among the 40 nearest overall"
         assert within.bound == -1.0
         # Each kept server near enough to be a candidate (sem_floor) is one, with its similarity.
-        close = [i for i, sim in zip(within.ids, within.similarities, strict=True) if sim >= FUSION["sem_floor"]]
+        close = [
+            i for i, sim in zip(within.ids, within.similarities, strict=True) if sim >= FUSION["sem_floor"]
+        ]
         assert close, [round(sim, 3) for sim in within.similarities]
         with psycopg.connect(url, autocommit=True) as conn:
-            names = {row[0] for row in conn.execute("SELECT name FROM mcp_servers WHERE id = ANY(%s)", (close,))}
+            names = {
+                row[0] for row in conn.execute("SELECT name FROM mcp_servers WHERE id = ANY(%s)", (close,))
+            }
         result = await service.discover({"query": question, "transport": "sse"}, transport="t")
         assert result.search_mode == "fused"
         assert names <= {s.name for s in result.servers if s.match.similarity is not None}

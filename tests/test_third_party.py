@@ -93,7 +93,9 @@ async def test_the_readme_makes_anki_findable_below_a_server_that_says_it_itself
 ) -> None:
     sources, thread = fake
     sources.readme("scorzeth/anki-mcp-server", ANKI_README)
-    await import_entries(service, anki_entry(), server_entry(CARDS, "Make flashcards from your notes and study them"))
+    await import_entries(
+        service, anki_entry(), server_entry(CARDS, "Make flashcards from your notes and study them")
+    )
     assert ANKI not in await _names(service, "make flashcards")
 
     summary = await reader_for(service, settings_for(settings, thread)).refresh(ANKI)
@@ -221,7 +223,9 @@ async def test_hostile_sources_are_refused_and_nothing_is_stored(
     sources, thread = fake
     sources.answers["/scorzeth/anki-mcp-server/HEAD/README.md"] = answer
     await import_entries(service, anki_entry())
-    reader = reader_for(service, settings_for(settings, thread, probe_timeout=1.5, readme_max_bytes=256 * 1024))
+    reader = reader_for(
+        service, settings_for(settings, thread, probe_timeout=1.5, readme_max_bytes=256 * 1024)
+    )
     started = time.monotonic()
     summary = await reader.refresh(ANKI)
     assert time.monotonic() - started < 5.0
@@ -272,7 +276,10 @@ async def test_the_leader_reads_due_servers_on_schedule(
     assert await reader.run_due() == 0  # not due again yet
     # A deleted listing that was due first takes no room in a batch.
     await import_entries(
-        service, server_entry("io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone", "source": "github"})
+        service,
+        server_entry(
+            "io.github.x/gone", "Gone", repository={"url": "https://github.com/x/gone", "source": "github"}
+        ),
     )
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
@@ -324,7 +331,9 @@ async def test_get_server_over_mcp_carries_the_readme_and_package_facts(
     sources.answers["/pypi/anki-mcp/json"] = Answer(
         {"info": {"summary": "Anki from Python", "license": "MIT"}}
     )
-    await import_entries(service, anki_entry(packages=[{"registryType": "pypi", "identifier": "anki-mcp", **STDIO}]))
+    await import_entries(
+        service, anki_entry(packages=[{"registryType": "pypi", "identifier": "anki-mcp", **STDIO}])
+    )
     app_settings = settings_for(settings, thread)
     await reader_for(service, app_settings).refresh(ANKI)
     live = make_live(app_settings)

@@ -142,7 +142,9 @@ def test_search_the_seed_then_open_the_server(browser: Any, seeded: LiveServer, 
     assert console_problems(browser) == []
 
 
-def test_search_shows_strength_and_says_when_nothing_fits(browser: Any, seeded: LiveServer, screens: Path) -> None:
+def test_search_shows_strength_and_says_when_nothing_fits(
+    browser: Any, seeded: LiveServer, screens: Path
+) -> None:
     from selenium.webdriver.common.keys import Keys
 
     browser.get(seeded.base_url + "/")
@@ -155,9 +157,12 @@ def test_search_shows_strength_and_says_when_nothing_fits(browser: Any, seeded: 
     why = " ".join(p.text for p in all_css(browser, "li.result .why"))
     assert "“database”" in why and "“shop”" in why and "databas”" not in why and "shopifi" not in why, why
     # A confident badge is drawn solid; a weak one, below, dashed.
-    assert browser.execute_script(
-        "return getComputedStyle(document.querySelector('.badge.match-partial')).borderTopStyle"
-    ) == "solid"
+    assert (
+        browser.execute_script(
+            "return getComputedStyle(document.querySelector('.badge.match-partial')).borderTopStyle"
+        )
+        == "solid"
+    )
     assert_styled_and_scripted(browser)
     full_page_screenshot(browser, screens / "search-strength.png")
 
@@ -169,9 +174,12 @@ def test_search_shows_strength_and_says_when_nothing_fits(browser: Any, seeded: 
     assert notice.is_displayed() and notice.text.startswith("No confident match")
     assert by_css(browser, "#results-heading").text.startswith("Guesses for")
     assert {b.text for b in all_css(browser, "li.result .badge[class*=match-]")} == {"weak: a guess"}
-    assert browser.execute_script(
-        "return getComputedStyle(document.querySelector('.badge.match-weak')).borderTopStyle"
-    ) == "dashed"
+    assert (
+        browser.execute_script(
+            "return getComputedStyle(document.querySelector('.badge.match-weak')).borderTopStyle"
+        )
+        == "dashed"
+    )
     assert "Not found: “menstrual”, “cycle”" in by_css(browser, "li.result").text
     assert console_problems(browser) == []
     full_page_screenshot(browser, screens / "search-no-confident-match.png")
@@ -325,7 +333,9 @@ async def test_a_server_page_with_its_readme_package_facts_and_client_snippets(
     try:
         await import_entries(
             service,
-            anki_entry(packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}]),
+            anki_entry(
+                packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}]
+            ),
         )
         app_settings = settings_for(settings, fake)
         await reader_for(service, app_settings).refresh(ANKI)

@@ -101,7 +101,9 @@ def why_lines(page: str) -> list[str]:
     """Each result's "Why it matched" line, as text."""
     return [
         html.unescape(re.sub(r"<[^>]+>", "", line))
-        for line in re.findall(r'<p class="why"><span class="why-label">Why it matched:</span>(.*?)</p>', page)
+        for line in re.findall(
+            r'<p class="why"><span class="why-label">Why it matched:</span>(.*?)</p>', page
+        )
     ]
 
 
@@ -113,7 +115,9 @@ async def test_search_says_how_strongly_each_result_matched_in_the_words_typed(
         unsure = (await http.get("/", params={"q": "track my menstrual cycle"})).text
         nothing = (await http.get("/", params={"q": "postgres"})).text
     # Each result shows its strength, the same as discover_servers'.
-    answer = await seeded_service.discover({"query": "find a database for my shop", "limit": 10}, transport="test")
+    answer = await seeded_service.discover(
+        {"query": "find a database for my shop", "limit": 10}, transport="test"
+    )
     strengths = re.findall(r'<span class="badge match-(exact|partial|weak)"', good)
     assert strengths == [s.match.strength for s in answer.servers] and "partial" in strengths
     assert "Servers for “find a database for my shop”" in good and "No confident match" not in good
@@ -491,9 +495,7 @@ async def test_server_page_quotes_the_readme_escaped_and_marked_with_package_fac
         await import_entries(
             service,
             anki_entry(
-                packages=[
-                    {"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}
-                ],
+                packages=[{"registryType": "npm", "identifier": "anki-mcp", "version": "2.0.0", **STDIO}],
             ),
         )
         app_settings = settings_for(settings, fake)

@@ -22,6 +22,7 @@ from mcplookup_mcp.core.errors import InvalidInput
 # true or false; whole: a whole number within bounds; token: an opaque string the service reads (a cursor).
 Kind = Literal["text", "domain", "keywords", "choice", "category", "flag", "whole", "token"]
 
+
 @dataclass(frozen=True)
 class Arg:
     name: str
@@ -150,7 +151,9 @@ class Arguments:
         for key, values in given.items():
             name = names.get(key)
             if name is None:
-                raise InvalidInput(f"unknown query parameter {key!r}; accepted: {', '.join(names)}", field=key)
+                raise InvalidInput(
+                    f"unknown query parameter {key!r}; accepted: {', '.join(names)}", field=key
+                )
             if self[name].is_list:
                 data[name] = [part for value in values for part in value.split(",") if part.strip()]
             elif len(values) > 1:

@@ -343,7 +343,9 @@ class DiscoveryService:
         more = len(rows) > plan.limit
         rows = rows[: plan.limit]
         mode = plan.params.get("mode")
-        next_cursor = self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
+        next_cursor = (
+            self._write_cursor(plan.sort, plan.fingerprint, rows[-1], mode) if more and rows else None
+        )
         servers = [
             DiscoveredServer.from_row(
                 row,
@@ -354,7 +356,9 @@ class DiscoveryService:
                     matched=_matched(row),
                     words=_words(row),
                     matched_words=_matched_words(row),
-                    similarity=round(float(row["similarity"]), 4) if row.get("similarity") is not None else None,
+                    similarity=round(float(row["similarity"]), 4)
+                    if row.get("similarity") is not None
+                    else None,
                 ),
             )
             for row in rows

@@ -126,6 +126,7 @@ class Scheduler:
         self._third_party_round = asyncio.create_task(
             self.third_party.run_due(), name="mcplookup-third-party"
         )
+
     def _start_sync_if_due(self) -> None:
         if self.sync is None or not self.sync.settings.upstream_registries:
             return

@@ -195,7 +195,10 @@ class SemanticSearch:
             return Evidence([], [], -1.0, embedder.name), None
         if not ids:
             # Nothing to fuse: calling the answer fused would claim a meaning it never weighed.
-            return None, "no server has a vector of this model yet (a running server's embedding worker writes them)"
+            return (
+                None,
+                "no server has a vector of this model yet (a running server's embedding worker writes them)",
+            )
         bound = sims[-1] if len(sims) >= NEIGHBOURS else -1.0
         return Evidence(ids, sims, bound, embedder.name), None
 

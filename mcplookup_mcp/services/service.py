@@ -396,7 +396,12 @@ class RegistryService:
     # discovery ---------------------------------------------------------------------------------------
 
     async def discover(
-        self, data: Mapping[str, Any], *, transport: str, client: str | None = None, api_key: str | None = None
+        self,
+        data: Mapping[str, Any],
+        *,
+        transport: str,
+        client: str | None = None,
+        api_key: str | None = None,
     ) -> DiscoverResult:
         """`client` is the asking address (MCP, REST and the web pages pass it) and `api_key` the key it
         sent, each limited apart; without a client (an operator's own search, the CLI) there is no limit."""

@@ -90,7 +90,9 @@ class DiscoverFastPath:
             return
         request_id, arguments = call
         try:
-            answer = await self.mcp.call_tool_unconverted(DISCOVER_TOOL, arguments, caller=caller_from(request))
+            answer = await self.mcp.call_tool_unconverted(
+                DISCOVER_TOOL, arguments, caller=caller_from(request)
+            )
         except ToolError as exc:
             if isinstance(exc, UnexpectedToolError):
                 log.error("tool crashed", tool=DISCOVER_TOOL, error=type(exc.__cause__).__name__)

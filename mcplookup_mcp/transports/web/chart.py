@@ -139,7 +139,9 @@ def timeline_chart(spans: Sequence[HealthSpan]) -> Chart | None:
     first, last = spans[0].start, spans[-1].start + timedelta(hours=spans[-1].hours)
     summary = f"{checks} probes from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC: {up} up, {checks - up} down"
     if latencies:
-        summary += f"; mean handshake latency {_ms(min(latencies))} to {_ms(max(latencies))} per {_unit(spans)}"
+        summary += (
+            f"; mean handshake latency {_ms(min(latencies))} to {_ms(max(latencies))} per {_unit(spans)}"
+        )
     return Chart(
         width=WIDTH,
         height=HEIGHT,

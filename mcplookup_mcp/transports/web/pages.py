@@ -51,7 +51,10 @@ _HELD_AS = {
     "related": "through a related word or a spelling correction",
 }
 STRENGTH_LABELS = {
-    "exact": ("exact match", "Every word of the question found as typed, one in the name, capabilities or tools"),
+    "exact": (
+        "exact match",
+        "Every word of the question found as typed, one in the name, capabilities or tools",
+    ),
     "partial": ("partial match", "The question's main words found, or most of it"),
     "weak": ("weak: a guess", "Only a few of the question's words found: probably not what you asked for"),
 }
@@ -205,7 +208,9 @@ class Pages:
             unsure = bool(result.no_confident_match)
         except InvalidInput as exc:
             error, status = exc.message, exc.status
-        shown = [(s, why_matched(s, form.q), words_missing(s, form.q), tone(s.health.status)) for s in servers]
+        shown = [
+            (s, why_matched(s, form.q), words_missing(s, form.q), tone(s.health.status)) for s in servers
+        ]
         return self.templates.render(
             "search.html",
             {
