@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from source_support import imported_modules
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mcplookup_mcp"
 # Lower numbers sit lower. store and probe are side by side: neither imports the other.
@@ -70,13 +71,7 @@ CONFINED = {"psycopg": "store", "psycopg_pool": "store", "redis": "store", "http
 
 def outside_imports(path: Path) -> set[str]:
     """Every top-level package other than this one that the file imports, at the top or inside a function."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
-    return found - {"mcplookup_mcp"}
+    return imported_modules(path) - {"mcplookup_mcp"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))

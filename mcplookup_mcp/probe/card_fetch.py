@@ -11,10 +11,9 @@ from __future__ import annotations
 import dns.asyncresolver
 import httpx
 
-from mcplookup_mcp.probe.dns_resolver import DnsLookupError
 from mcplookup_mcp.probe.health import USER_AGENT, ssl_context
-from mcplookup_mcp.probe.ssrf import BlockedTarget, ProbePolicy, check_target
-from mcplookup_mcp.probe.text_fetch import FetchFailed
+from mcplookup_mcp.probe.ssrf import ProbePolicy
+from mcplookup_mcp.probe.text_fetch import FetchFailed, checked_target
 
 
 async def fetch_card(
@@ -28,12 +27,7 @@ async def fetch_card(
 ) -> bytes:
     """The body of a 200 answer at `url`; `FetchFailed` (its reason names the url) for anything else.
     `read_timeout` bounds each step (connect, each read), as a probe's client does."""
-    try:
-        target = await check_target(url, resolver, policy)
-    except BlockedTarget as exc:
-        raise FetchFailed(f"{url}: not fetched ({exc.reason})") from None
-    except DnsLookupError as exc:
-        raise FetchFailed(f"{url}: {exc.message}") from None
+    target = await checked_target(url, resolver, policy)
     try:
         async with httpx.AsyncClient(
             verify=ssl_context(ca_bundle),

@@ -18,7 +18,7 @@ import httpx
 
 from mcplookup_mcp.probe.dns_resolver import DnsLookupError
 from mcplookup_mcp.probe.health import USER_AGENT, ssl_context
-from mcplookup_mcp.probe.ssrf import BlockedTarget, ProbePolicy, check_target
+from mcplookup_mcp.probe.ssrf import BlockedTarget, CheckedTarget, ProbePolicy, check_target
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -113,12 +113,7 @@ async def _send(
     stack: contextlib.AsyncExitStack,
 ) -> httpx.Response:
     """The open (streamed) response; `stack` closes it and its client."""
-    try:
-        target = await check_target(url, resolver, policy)
-    except BlockedTarget as exc:
-        raise FetchFailed(f"{url}: not fetched ({exc.reason})") from None
-    except DnsLookupError as exc:
-        raise FetchFailed(f"{url}: {exc.message}") from None
+    target = await checked_target(url, resolver, policy)
     client = await stack.enter_async_context(
         httpx.AsyncClient(
             verify=context, trust_env=False, follow_redirects=False, timeout=httpx.Timeout(read_timeout)
@@ -136,6 +131,18 @@ async def _send(
         raise FetchFailed(f"{url}: {type(exc).__name__}") from None
     stack.push_async_callback(response.aclose)
     return response
+
+
+async def checked_target(
+    url: str, resolver: dns.asyncresolver.Resolver, policy: ProbePolicy
+) -> CheckedTarget:
+    """The address `url` may be fetched from (ssrf.check_target); `FetchFailed` naming the url if none."""
+    try:
+        return await check_target(url, resolver, policy)
+    except BlockedTarget as exc:
+        raise FetchFailed(f"{url}: not fetched ({exc.reason})") from None
+    except DnsLookupError as exc:
+        raise FetchFailed(f"{url}: {exc.message}") from None
 
 
 def _join(base: str, reference: str) -> str:
