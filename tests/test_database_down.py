@@ -101,6 +101,7 @@ async def timed(call: Any) -> tuple[Any, float]:
     return result, time.monotonic() - started
 
 
+@pytest.mark.slow  # stops and starts a PostgreSQL of its own, and waits out the pool's connect timeout
 async def test_rest_answers_503_with_retry_after_at_once(
     app_on_own_postgres: Callable[[], LiveServer], own_postgres: OwnPostgres
 ) -> None:
@@ -126,6 +127,7 @@ async def test_rest_answers_503_with_retry_after_at_once(
         assert (await http.post("/api/v1/register", json=LISTING)).status_code in (201, 202)
 
 
+@pytest.mark.slow  # stops and starts a PostgreSQL of its own, and waits out the pool's connect timeout
 @pytest.mark.parametrize("app_on_own_postgres", ["fast-path", "sdk-only"], indirect=True)
 async def test_mcp_answers_is_error_saying_when_to_retry(
     app_on_own_postgres: Callable[[], LiveServer], own_postgres: OwnPostgres, request: pytest.FixtureRequest
