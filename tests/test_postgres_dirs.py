@@ -17,8 +17,9 @@ from stack import OwnPostgres
 @contextmanager
 def pytest_root_locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """pytest-of-<user> at mode 0700, as another pytest run starting now leaves it."""
-    root = tmp_path_factory.getbasetemp().parent
-    assert root.name.startswith("pytest-of-")
+    # basetemp is pytest-of-<user>/pytest-N, one level deeper (popen-gwK) under pytest-xdist.
+    base = tmp_path_factory.getbasetemp()
+    root = next(p for p in base.parents if p.name.startswith("pytest-of-"))
     mode = root.stat().st_mode & 0o777
     root.chmod(0o700)
     try:
