@@ -59,9 +59,6 @@ def test_the_registered_tools_are_read_from_the_tool_manager() -> None:
         server.tool_for("missing")
     schema = server.input_schema("plain")
     assert schema["properties"]["word"]["default"] == "hello", "Tool.parameters is no longer the input schema"
-    assert not server.takes_context("plain") and server.takes_context("with_context"), (
-        "Tool.context_kwarg no longer names the Context parameter"
-    )
 
 
 async def test_a_tool_value_is_what_the_tool_returned() -> None:

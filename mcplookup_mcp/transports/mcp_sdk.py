@@ -84,10 +84,6 @@ class SdkServer(MCPServer):
         """The tool's JSON schema of its arguments (a copy); KeyError for a tool not registered."""
         return dict(self.tool_for(name).parameters)
 
-    def takes_context(self, name: str) -> bool:
-        """Whether the tool reads its request context (a `Context` parameter)."""
-        return self.tool_for(name).context_kwarg is not None
-
     async def tool_value(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         """What the tool returns, before the SDK turns it into a CallToolResult. Raises as `call_tool`."""
         if context is None:
